@@ -1,0 +1,118 @@
+/*
+ * cmds: control command handlers.  Each takes the daemon context and the
+ * call and returns one reply object (see ctlproto.h).  The table at the end
+ * is the whole command set; `help` is generated from it.
+ */
+#include "config.h"
+
+#include "cmds.h"
+
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "migd.h"
+#include "util.h"
+
+static char *iso_time(int64_t wall_usec)
+{
+	time_t t = (time_t)(wall_usec / 1000000);
+	struct tm tm;
+	char buf[32];
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return xstrdup(buf);
+}
+
+static json_t *cmd_ping(void *ctx, struct ctl_call *call)
+{
+	json_t *r = ctl_reply_ok();
+	json_object_set_new(r, "pong", json_true());
+	json_object_set_new(r, "pid", json_integer(getpid()));
+	return r;
+}
+
+static json_t *endpoint_json(const struct conf_endpoint *e)
+{
+	return json_pack("{s:s}", "engine", engine_name((enum migd_engine)e->engine));
+}
+
+static json_t *cmd_status(void *ctx, struct ctl_call *call)
+{
+	struct migd *d = ctx;
+	json_t *r = ctl_reply_ok();
+	char *started = iso_time(d->started_wall_usec);
+
+	json_object_set_new(r, "migration", json_string(d->conf->name));
+	json_object_set_new(r, "phase", json_string(phase_name(d->phase)));
+	json_object_set_new(r, "owner", json_string(owner_name(phase_owner(d->phase))));
+	json_object_set_new(r, "version", json_string(PACKAGE_VERSION));
+	json_object_set_new(r, "commit", json_string(MIGD_GIT_COMMIT));
+	json_object_set_new(r, "pid", json_integer(getpid()));
+	json_object_set_new(r, "started_at", json_string(started));
+	json_object_set_new(r, "uptime_seconds",
+			    json_real((double)(now_mono_usec() - d->started_mono_usec) / 1e6));
+	json_object_set_new(r, "config_path", json_string(d->conf_path));
+	json_object_set_new(r, "control_socket", json_string(d->conf->control_socket));
+	if (d->http != NULL)
+		json_object_set_new(r, "metrics",
+				    json_pack("{s:s, s:i}", "listen", d->conf->metrics_listen,
+					      "port", d->metrics_port));
+	else
+		json_object_set_new(r, "metrics", json_null());
+	json_object_set_new(r, "source", endpoint_json(&d->conf->source));
+	json_object_set_new(r, "target", endpoint_json(&d->conf->target));
+	json_object_set(r, "pending_restart", d->pending_restart);
+	if (d->last_reload_wall_usec != 0) {
+		char *at = iso_time(d->last_reload_wall_usec);
+		json_object_set_new(r, "last_reload",
+				    json_pack("{s:s, s:s, s:s?}", "at", at, "result",
+					      d->last_reload_error ? "refused" : "ok", "error",
+					      d->last_reload_error));
+		free(at);
+	}
+	free(started);
+	return r;
+}
+
+static json_t *cmd_config(void *ctx, struct ctl_call *call)
+{
+	struct migd *d = ctx;
+	json_t *r = ctl_reply_ok();
+	json_object_set_new(r, "path", json_string(d->conf_path));
+	json_object_set_new(r, "keys", conf_to_json(d->conf));
+	json_object_set(r, "pending_restart", d->pending_restart);
+	return r;
+}
+
+static json_t *cmd_reload(void *ctx, struct ctl_call *call)
+{
+	struct migd *d = ctx;
+	char *actor = xasprintf("migctl(uid=%u,pid=%d)", (unsigned)call->peer.uid,
+				(int)call->peer.pid);
+	migd_reload(d, actor);
+	free(actor);
+	if (d->last_reload_error != NULL)
+		return ctl_reply_error(CTL_ERR_FAILED, "reload refused: %s", d->last_reload_error);
+	json_t *r = ctl_reply_ok();
+	json_object_set(r, "pending_restart", d->pending_restart);
+	return r;
+}
+
+static json_t *cmd_help(void *ctx, struct ctl_call *call)
+{
+	json_t *r = ctl_reply_ok();
+	json_object_set_new(r, "commands", ctl_table_to_json(migd_commands));
+	return r;
+}
+
+/* Sorted by name; `help` lists them in this order. */
+const struct ctl_cmd migd_commands[] = {
+	{"config", cmd_config, false, "config", "show the effective configuration (secrets masked)"},
+	{"help", cmd_help, false, "help", "list the commands"},
+	{"ping", cmd_ping, false, "ping", "check that the daemon answers"},
+	{"reload", cmd_reload, true, "reload",
+	 "re-read the configuration file (same as SIGHUP); reports what needs a restart"},
+	{"status", cmd_status, false, "status", "phase, owner, uptime, version and endpoints"},
+	{NULL, NULL, false, NULL, NULL},
+};

@@ -1,0 +1,194 @@
+/* migctl_fmt: readable views of control replies (see migctl_fmt.h). */
+#include "migctl_fmt.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+static void print_scalar(FILE *out, const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		fputs(json_string_value(v), out);
+		break;
+	case JSON_INTEGER:
+		fprintf(out, "%lld", (long long)json_integer_value(v));
+		break;
+	case JSON_REAL:
+		fprintf(out, "%.3f", json_real_value(v));
+		break;
+	case JSON_TRUE:
+		fputs("yes", out);
+		break;
+	case JSON_FALSE:
+		fputs("no", out);
+		break;
+	case JSON_NULL:
+		fputs("-", out);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Generic view: nested objects indented, arrays of scalars joined by ", ". */
+static void print_tree(FILE *out, const json_t *v, int indent)
+{
+	const char *key;
+	json_t *val;
+	json_object_foreach((json_t *)v, key, val)
+	{
+		if (indent == 0 && strcmp(key, "ok") == 0)
+			continue;
+		fprintf(out, "%*s%s:", indent, "", key);
+		if (json_is_object(val)) {
+			fputc('\n', out);
+			print_tree(out, val, indent + 2);
+		} else if (json_is_array(val)) {
+			size_t i;
+			json_t *e;
+			bool scalars = true;
+			json_array_foreach(val, i, e) scalars &= !json_is_object(e) && !json_is_array(e);
+			if (scalars) {
+				fputc(' ', out);
+				if (json_array_size(val) == 0)
+					fputs("(none)", out);
+				json_array_foreach(val, i, e)
+				{
+					if (i)
+						fputs(", ", out);
+					print_scalar(out, e);
+				}
+				fputc('\n', out);
+			} else {
+				fputc('\n', out);
+				json_array_foreach(val, i, e)
+				{
+					fprintf(out, "%*s-\n", indent + 2, "");
+					print_tree(out, e, indent + 4);
+				}
+			}
+		} else {
+			fputc(' ', out);
+			print_scalar(out, val);
+			fputc('\n', out);
+		}
+	}
+}
+
+static void print_status(FILE *out, const json_t *r)
+{
+	json_t *m = json_object_get(r, "metrics");
+	fprintf(out, "migration  %s\n", json_string_value(json_object_get(r, "migration")));
+	fprintf(out, "phase      %s\n", json_string_value(json_object_get(r, "phase")));
+	fprintf(out, "owner      %s\n", json_string_value(json_object_get(r, "owner")));
+	fprintf(out, "source     %s\n",
+		json_string_value(json_object_get(json_object_get(r, "source"), "engine")));
+	fprintf(out, "target     %s\n",
+		json_string_value(json_object_get(json_object_get(r, "target"), "engine")));
+	fprintf(out, "uptime     %.0fs (since %s)\n",
+		json_number_value(json_object_get(r, "uptime_seconds")),
+		json_string_value(json_object_get(r, "started_at")));
+	fprintf(out, "version    %s (%s), pid %lld\n",
+		json_string_value(json_object_get(r, "version")),
+		json_string_value(json_object_get(r, "commit")),
+		(long long)json_integer_value(json_object_get(r, "pid")));
+	fprintf(out, "config     %s\n", json_string_value(json_object_get(r, "config_path")));
+	fprintf(out, "control    %s\n", json_string_value(json_object_get(r, "control_socket")));
+	if (json_is_object(m))
+		fprintf(out, "metrics    http://%s:%lld/metrics\n",
+			json_string_value(json_object_get(m, "listen")),
+			(long long)json_integer_value(json_object_get(m, "port")));
+	else
+		fprintf(out, "metrics    disabled\n");
+	json_t *pending = json_object_get(r, "pending_restart");
+	if (json_array_size(pending) > 0) {
+		size_t i;
+		json_t *k;
+		fprintf(out, "restart needed for:");
+		json_array_foreach(pending, i, k) fprintf(out, " %s", json_string_value(k));
+		fputc('\n', out);
+	}
+	json_t *lr = json_object_get(r, "last_reload");
+	if (json_is_object(lr))
+		fprintf(out, "last reload %s: %s\n", json_string_value(json_object_get(lr, "at")),
+			json_string_value(json_object_get(lr, "result")));
+}
+
+static void print_help(FILE *out, const json_t *r)
+{
+	size_t i;
+	json_t *c;
+	fprintf(out, "commands (* = changes the migration; needs an operator):\n");
+	json_array_foreach(json_object_get(r, "commands"), i, c)
+	{
+		fprintf(out, "  %c %-28s %s\n",
+			json_is_true(json_object_get(c, "mutates")) ? '*' : ' ',
+			json_string_value(json_object_get(c, "usage")),
+			json_string_value(json_object_get(c, "help")));
+	}
+}
+
+static void print_config(FILE *out, const json_t *r)
+{
+	size_t i;
+	json_t *k;
+	const char *section = NULL;
+	fprintf(out, "# effective configuration from %s\n",
+		json_string_value(json_object_get(r, "path")));
+	json_array_foreach(json_object_get(r, "keys"), i, k)
+	{
+		const char *sec = json_string_value(json_object_get(k, "section"));
+		if (section == NULL || strcmp(section, sec) != 0) {
+			fprintf(out, "%s[%s]\n", section ? "\n" : "", sec);
+			section = sec;
+		}
+		json_t *v = json_object_get(k, "value");
+		json_t *line = json_object_get(k, "line");
+		json_t *src = json_object_get(k, "secret_source");
+		fprintf(out, "%s = ", json_string_value(json_object_get(k, "key")));
+		if (json_is_null(v))
+			fputs("(unset)", out);
+		else
+			print_scalar(out, v);
+		if (json_is_integer(line))
+			fprintf(out, "    ; line %lld", (long long)json_integer_value(line));
+		else
+			fputs("    ; default", out);
+		if (json_is_string(src))
+			fprintf(out, ", %s", json_string_value(src));
+		fputc('\n', out);
+	}
+}
+
+struct view {
+	const char *cmd;
+	void (*print)(FILE *out, const json_t *reply);
+};
+
+static const struct view views[] = {
+	{"status", print_status},
+	{"help", print_help},
+	{"config", print_config},
+	{NULL, NULL},
+};
+
+void migctl_print(FILE *out, const char *cmd, const json_t *reply)
+{
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		json_t *e = json_object_get(reply, "error");
+		fprintf(out, "error: %s (%s)\n",
+			json_string_value(json_object_get(e, "message")),
+			json_string_value(json_object_get(e, "code")));
+		return;
+	}
+	for (const struct view *v = views; v->cmd != NULL; v++) {
+		if (strcmp(v->cmd, cmd) == 0) {
+			v->print(out, reply);
+			return;
+		}
+	}
+	if (json_object_size(reply) <= 1)
+		fputs("ok\n", out);
+	else
+		print_tree(out, reply, 0);
+}

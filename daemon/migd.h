@@ -1,0 +1,58 @@
+/*
+ * migd: the daemon's context and its process-level behaviour (start-up,
+ * signals, reload, shutdown).  Everything a control command or the
+ * maintenance timer needs hangs off struct migd, passed first.
+ */
+#ifndef MIGD_MIGD_H
+#define MIGD_MIGD_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "metrics.h"
+#include "phase.h"
+
+/* Process exit codes (sysexits.h values), for RestartPreventExitStatus=. */
+enum migd_exit {
+	MIGD_EXIT_OK = 0,
+	MIGD_EXIT_FAILURE = 1,    /* runtime failure; systemd may restart */
+	MIGD_EXIT_USAGE = 64,     /* bad command line */
+	MIGD_EXIT_SOFTWARE = 70,  /* BUG: broken invariant */
+	MIGD_EXIT_CANTCREAT = 73, /* cannot create the socket or listener */
+	MIGD_EXIT_CONFIG = 78,    /* configuration refused */
+};
+
+struct migd {
+	struct event_base *base;   /* owned */
+	struct migd_conf *conf;    /* owned; the current snapshot, swapped on reload */
+	char *conf_path;           /* owned */
+	int64_t started_mono_usec;
+	int64_t started_wall_usec;
+
+	enum phase phase;
+
+	struct metrics_registry *metrics; /* owned */
+	struct metric_family *m_phase;    /* borrowed from metrics */
+	struct metric *m_reloads_ok, *m_reloads_failed;
+
+	struct ctlsrv *ctl;   /* owned */
+	struct httpsrv *http; /* owned; NULL when metrics are disabled */
+	int metrics_port;     /* the bound port */
+
+	struct event *ev_term, *ev_int, *ev_hup, *ev_maint; /* owned */
+	uint64_t watchdog_usec;
+
+	json_t *pending_restart; /* owned; keys changed on reload that need a restart */
+	int64_t last_reload_wall_usec;
+	char *last_reload_error; /* owned; NULL when the last reload worked */
+};
+
+/* Re-reads the config file; what it did is logged and kept for `status`. */
+void migd_reload(struct migd *d, const char *actor);
+
+/* Starts a clean shutdown from inside the loop. */
+void migd_shutdown(struct migd *d, const char *why);
+
+#endif

@@ -1,0 +1,120 @@
+/*
+ * conf_keys: the table of every configuration key.  Adding a key here is all
+ * it takes for parsing, `migctl config`, the sample and the docs to know it.
+ * Sections and keys appear in the sample in this order.
+ */
+#include "conf.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <string.h>
+#include <sys/un.h>
+
+#define OFF(field) offsetof(struct migd_conf, field)
+
+static const char *const engine_choices[] = {"postgresql", "mariadb", "mysql", NULL};
+static const char *const level_choices[] = {"error", "warn", "notice", "info", "debug", NULL};
+
+const char *engine_name(enum migd_engine e)
+{
+	return (e >= 0 && e < ENGINE__MAX) ? engine_choices[e] : "unknown";
+}
+
+static const char *valid_name(const void *v)
+{
+	const char *s = *(char *const *)v;
+	size_t n = strlen(s);
+	if (n == 0 || n > 40)
+		return "must be 1 to 40 characters";
+	if (!islower((unsigned char)s[0]))
+		return "must start with a lowercase letter";
+	for (size_t i = 0; i < n; i++)
+		if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && s[i] != '_')
+			return "may contain only a-z, 0-9 and _ (it names slots and publications)";
+	return NULL;
+}
+
+static const char *valid_abs_path(const void *v)
+{
+	const char *s = *(char *const *)v;
+	return s[0] == '/' ? NULL : "must be an absolute path";
+}
+
+static const char *valid_socket_path(const void *v)
+{
+	const char *s = *(char *const *)v;
+	if (s[0] != '/')
+		return "must be an absolute path";
+	if (strlen(s) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return "is too long for a Unix socket path (max 107 bytes)";
+	return NULL;
+}
+
+static const char *valid_ip(const void *v)
+{
+	const char *s = *(char *const *)v;
+	unsigned char buf[sizeof(struct in6_addr)];
+	if (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1)
+		return NULL;
+	return "must be an IPv4 or IPv6 address literal (e.g. 127.0.0.1)";
+}
+
+static const char *valid_conninfo(const void *v)
+{
+	const char *s = *(char *const *)v;
+	if (strchr(s, '=') == NULL)
+		return "must be key=value pairs, e.g. \"host=db1 port=5432 user=migd dbname=app\"";
+	return NULL;
+}
+
+/* The three keys of [source] and [target]. */
+#define ENDPOINT_KEYS(sec, field, who, host)                                               \
+	{sec, "engine", CONF_ENUM, NULL, "postgresql", CONF_F_REQUIRED,                \
+	 OFF(field.engine), 0, 0, engine_choices, NULL,                               \
+	 "database engine of the " who ": postgresql, mariadb or mysql"},              \
+	{sec, "dsn", CONF_STRING, NULL, "host=" host " port=5432 user=migd dbname=app", \
+	 CONF_F_REQUIRED | CONF_F_SECRET, OFF(field.dsn), 0, 0, NULL, valid_conninfo,  \
+	 "connection string of the " who " (key=value pairs; env:NAME or file:PATH allowed)"}, \
+	{sec, "password", CONF_STRING, NULL, "env:MIGD_PASSWORD", CONF_F_SECRET,        \
+	 OFF(field.password), 0, 0, NULL, NULL,                                        \
+	 "password for the " who "; best given as env:NAME or file:PATH"}
+
+/* clang-format off */
+const struct conf_key conf_keys[] = {
+	{"migration", "name", CONF_STRING, "migd", NULL, 0, OFF(name), 0, 0, NULL, valid_name,
+	 "short name of this migration; names the slot, publication and migd schema rows"},
+	{"migration", "state_dir", CONF_STRING, "/var/lib/migd", NULL, 0, OFF(state_dir), 0, 0,
+	 NULL, valid_abs_path, "local directory for the change spool and journal copy"},
+
+	ENDPOINT_KEYS("source", source, "source (the current owner)", "db-old.internal"),
+	ENDPOINT_KEYS("target", target, "target (the candidate owner)", "db-new.internal"),
+
+	{"control", "socket", CONF_STRING, "/run/migd/migd.sock", NULL, 0, OFF(control_socket), 0,
+	 0, NULL, valid_socket_path, "Unix socket migctl talks to (created with mode 0660)"},
+	{"control", "group", CONF_STRING, NULL, "migd-operators", CONF_F_RELOAD,
+	 OFF(control_group), 0, 0, NULL, NULL,
+	 "group allowed to send mutating commands, besides root and migd's own user"},
+	{"control", "max_clients", CONF_INT, "32", NULL, CONF_F_RELOAD, OFF(control_max_clients),
+	 1, 1024, NULL, NULL, "concurrent control connections; more are refused with 'busy'"},
+	{"control", "idle_timeout", CONF_DURATION, "30s", NULL, CONF_F_RELOAD,
+	 OFF(control_idle_timeout_ms), 1000, 3600000, NULL, NULL,
+	 "a control client silent for this long is disconnected"},
+
+	{"metrics", "enabled", CONF_BOOL, "true", NULL, 0, OFF(metrics_enabled), 0, 0, NULL, NULL,
+	 "serve /metrics and /healthz over HTTP"},
+	{"metrics", "listen", CONF_STRING, "127.0.0.1", NULL, 0, OFF(metrics_listen), 0, 0, NULL,
+	 valid_ip, "address the metrics endpoint binds to"},
+	{"metrics", "port", CONF_INT, "9751", NULL, 0, OFF(metrics_port), 0, 65535, NULL, NULL,
+	 "TCP port of the metrics endpoint (0 picks a free port and logs it)"},
+
+	{"log", "level", CONF_ENUM, "info", NULL, CONF_F_RELOAD, OFF(log_level), 0, 0,
+	 level_choices, NULL, "least important level logged: error, warn, notice, info, debug"},
+
+	{"daemon", "maintenance_interval", CONF_DURATION, "1s", NULL, CONF_F_RELOAD,
+	 OFF(maintenance_interval_ms), 100, 60000, NULL, NULL,
+	 "period of the housekeeping timer (status, watchdog, metrics refresh)"},
+};
+
+/* clang-format on */
+
+const size_t conf_nkeys = sizeof(conf_keys) / sizeof(conf_keys[0]);

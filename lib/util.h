@@ -1,0 +1,29 @@
+/*
+ * util: allocation that cannot fail silently, and small string helpers.
+ * Out of memory is not recoverable in migd: the x* allocators log and abort,
+ * and the fault tests prove a restart converges.
+ */
+#ifndef MIGD_UTIL_H
+#define MIGD_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+void *xmalloc(size_t n) __attribute__((malloc, returns_nonnull));
+void *xcalloc(size_t nmemb, size_t size) __attribute__((malloc, returns_nonnull));
+void *xrealloc(void *p, size_t n) __attribute__((returns_nonnull));
+char *xstrdup(const char *s) __attribute__((malloc, returns_nonnull));
+/* printf into a new string; caller frees. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2), returns_nonnull));
+
+/* Trims ASCII whitespace at both ends in place; returns s. */
+char *str_trim(char *s);
+
+/* Monotonic and wall clocks in microseconds. */
+int64_t now_mono_usec(void);
+int64_t now_wall_usec(void);
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif
