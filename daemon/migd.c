@@ -252,7 +252,7 @@ static int start(struct migd *d)
 		return MIGD_EXIT_SOFTWARE;
 
 	struct ctlsrv_limits lim = ctl_limits(d->conf);
-	d->ctl = ctlsrv_start(d->base, d->conf->control_socket, &lim, migd_commands, d, &err);
+	d->ctl = ctlsrv_start(d->base, d->conf->control_socket, d->conf->control_socket_group, &lim, migd_commands, d, &err);
 	if (d->ctl == NULL) {
 		log_error("control socket: %s", err);
 		free(err);

@@ -57,7 +57,8 @@ struct migd_conf {
 
 	/* [control] */
 	char *control_socket;        /* owned */
-	char *control_group;         /* owned; NULL = only root and the daemon's uid */
+	char *control_socket_group;  /* owned; group owning the socket (may connect) */
+	char *control_group;         /* owned; may mutate; NULL = only root and our uid */
 	int64_t control_max_clients;
 	int64_t control_idle_timeout_ms;
 

@@ -91,6 +91,8 @@ const struct conf_key conf_keys[] = {
 
 	{"control", "socket", CONF_STRING, "/run/migd/migd.sock", NULL, 0, OFF(control_socket), 0,
 	 0, NULL, valid_socket_path, "Unix socket migctl talks to (created with mode 0660)"},
+	{"control", "socket_group", CONF_STRING, NULL, "migd", 0, OFF(control_socket_group), 0, 0,
+	 NULL, NULL, "group owning the socket: its members may connect and run read-only commands"},
 	{"control", "group", CONF_STRING, NULL, "migd-operators", CONF_F_RELOAD,
 	 OFF(control_group), 0, 0, NULL, NULL,
 	 "group allowed to send mutating commands, besides root and migd's own user"},

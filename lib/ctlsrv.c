@@ -250,7 +250,7 @@ static bool resolve_group(const char *name, bool *have, gid_t *gid, char **err)
 		return true;
 	struct group *g = getgrnam(name);
 	if (g == NULL) {
-		*err = xasprintf("control group '%s' does not exist", name);
+		*err = xasprintf("group '%s' does not exist", name);
 		return false;
 	}
 	*have = true;
@@ -264,11 +264,6 @@ bool ctlsrv_set_limits(struct ctlsrv *srv, const struct ctlsrv_limits *limits, c
 	gid_t gid = 0;
 	if (!resolve_group(limits->group, &have, &gid, err))
 		return false;
-	if (have && chown(srv->path, (uid_t)-1, gid) != 0) {
-		*err = xasprintf("cannot give %s to group %s: %s", srv->path, limits->group,
-				 strerror(errno));
-		return false;
-	}
 	srv->have_group = have;
 	srv->group = gid;
 	srv->max_clients = limits->max_clients;
@@ -291,7 +286,7 @@ static bool socket_is_live(const char *path)
 }
 
 struct ctlsrv *ctlsrv_start(struct event_base *base, const char *path,
-			    const struct ctlsrv_limits *limits, const struct ctl_cmd *table, void *ctx,
+			    const char *socket_group, const struct ctlsrv_limits *limits, const struct ctl_cmd *table, void *ctx,
 			    char **err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -335,6 +330,15 @@ struct ctlsrv *ctlsrv_start(struct event_base *base, const char *path,
 	}
 	if (chmod(path, 0660) != 0) {
 		*err = xasprintf("chmod %s: %s", path, strerror(errno));
+		goto err_unlink;
+	}
+	bool have_sg;
+	gid_t sg = 0;
+	if (!resolve_group(socket_group, &have_sg, &sg, err))
+		goto err_unlink;
+	if (have_sg && chown(path, (uid_t)-1, sg) != 0) {
+		*err = xasprintf("cannot give %s to group %s: %s", path, socket_group,
+				 strerror(errno));
 		goto err_unlink;
 	}
 	if (!ctlsrv_set_limits(srv, limits, err))

@@ -21,20 +21,21 @@
 struct ctlsrv;
 
 struct ctlsrv_limits {
-	const char *group; /* may be NULL: no group besides root and our uid */
+	const char *group; /* may mutate; NULL: no group besides root and our uid */
 	int max_clients;
 	int idle_timeout_ms;
 };
 
 /*
- * Creates the socket at path (mode 0660, group owner = limits->group when
- * set) and starts accepting.  A stale socket file is replaced; a live one
+ * Creates the socket at path (mode 0660; group owner socket_group when not
+ * NULL, else ours) and starts accepting.  Who can connect is decided by the
+ * file mode; who may mutate by the peer's credentials and limits->group.  A stale socket file is replaced; a live one
  * (another daemon answering) is an error.  On failure returns NULL and
  * *err is a malloc'ed message (caller frees).  Caller frees with
  * ctlsrv_free().
  */
 struct ctlsrv *ctlsrv_start(struct event_base *base, const char *path,
-			    const struct ctlsrv_limits *limits, const struct ctl_cmd *table, void *ctx,
+			    const char *socket_group, const struct ctlsrv_limits *limits, const struct ctl_cmd *table, void *ctx,
 			    char **err);
 
 /* Applies reloaded limits; returns false and sets *err if the group is unknown. */

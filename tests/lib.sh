@@ -1,0 +1,147 @@
+# tests/lib.sh: shared helpers for migd's integration tests (bash).
+#
+#   source "$(dirname "$0")/../lib.sh"
+#   t_config "$T_TMP/migd.conf"          # a valid config in the test's temp dir
+#   migd_start "$T_TMP/migd.conf"        # runs migd --foreground, waits for ping
+#   mctl status                          # migctl on the test's socket
+#   migd_stop                            # SIGTERM, expects exit 0
+#
+# Everything lives in $T_TMP, removed on exit along with any migd started.
+# $MIGD_WRAPPER (e.g. valgrind) is put in front of every migd and migctl run.
+# Database servers come from tests/harness/harness.sh (source it as well).
+
+set -euo pipefail
+
+MIGD_SRCDIR=${MIGD_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+MIGD_BUILDDIR=${MIGD_BUILDDIR:-$MIGD_SRCDIR}
+MIGD_BIN=$MIGD_BUILDDIR/daemon/migd
+MIGCTL_BIN=$MIGD_BUILDDIR/daemon/migctl
+TOOLS=$MIGD_BUILDDIR/tests/tools
+read -r -a T_WRAP <<<"${MIGD_WRAPPER:-}"
+
+T_TMP=$(mktemp -d "${TMPDIR:-/tmp}/migd-test.XXXXXX")
+chmod 755 "$T_TMP" # other uids (permission tests) must reach the socket
+T_SOCK=$T_TMP/migd.sock
+MIGD_PID=
+T_CLEANUP=()
+
+t_on_exit() { T_CLEANUP+=("$*"); }
+
+t_cleanup() {
+	local rc=$?
+	local i
+	for ((i = ${#T_CLEANUP[@]} - 1; i >= 0; i--)); do
+		eval "${T_CLEANUP[i]}" || true
+	done
+	if [[ -n $MIGD_PID ]] && kill -0 "$MIGD_PID" 2>/dev/null; then
+		kill -KILL "$MIGD_PID" 2>/dev/null || true
+		wait "$MIGD_PID" 2>/dev/null || true
+	fi
+	if ((rc != 0)) && [[ -f $T_TMP/migd.log ]]; then
+		echo "--- last lines of migd.log ---" >&2
+		tail -n 30 "$T_TMP/migd.log" >&2
+	fi
+	rm -rf "$T_TMP"
+	exit $rc
+}
+trap t_cleanup EXIT
+trap 'exit 130' INT TERM
+
+ok() { echo "ok - $*"; }
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+assert_eq() { # actual expected what
+	[[ $1 == "$2" ]] || fail "$3: expected '$2', got '$1'"
+}
+
+assert_contains() { # haystack needle what
+	[[ $1 == *"$2"* ]] || fail "$3: '$2' not found in: $1"
+}
+
+assert_not_contains() { # haystack needle what
+	[[ $1 != *"$2"* ]] || fail "$3: '$2' must not appear in: $1"
+}
+
+# Runs a command expecting exit status $1; its output lands in $OUT.
+expect_rc() {
+	local want=$1
+	shift
+	local rc=0
+	OUT=$("$@" 2>&1) || rc=$?
+	[[ $rc == "$want" ]] || fail "'$*' exited $rc, expected $want; output: $OUT"
+}
+
+# Polls a shell condition for up to $1 seconds.
+wait_for() {
+	local secs=$1
+	shift
+	local deadline=$((SECONDS + secs))
+	until eval "$@"; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.1
+	done
+}
+
+# JSON field from stdin: jfield '.a.b' (python3 is on every Debian).
+jfield() {
+	python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1].strip(".").split("."):
+    if k:
+        v = v[int(k)] if isinstance(v, list) else v.get(k)
+print(json.dumps(v) if isinstance(v, (dict, list, bool)) or v is None else v)' "$1"
+}
+
+# Writes a valid config to $1; extra lines in "$@" are appended.
+t_config() {
+	local f=$1
+	shift
+	cat >"$f" <<-EOF
+		[migration]
+		state_dir = $T_TMP
+		[source]
+		engine = postgresql
+		dsn = host=127.0.0.1 port=1 dbname=src
+		[target]
+		engine = postgresql
+		dsn = host=127.0.0.1 port=1 dbname=tgt
+		[control]
+		socket = $T_SOCK
+		idle_timeout = ${T_IDLE_TIMEOUT:-30s}
+		max_clients = ${T_MAX_CLIENTS:-32}
+		[metrics]
+		port = 0
+		[log]
+		level = debug
+	EOF
+	local l
+	for l in "$@"; do printf '%s\n' "$l" >>"$f"; done
+}
+
+mctl() { "${T_WRAP[@]}" "$MIGCTL_BIN" -s "$T_SOCK" "$@"; }
+
+# Starts migd in the foreground on config $1 (log: $T_TMP/migd.log) and
+# waits until it answers ping.
+migd_start() {
+	"${T_WRAP[@]}" "$MIGD_BIN" --foreground -c "$1" >>"$T_TMP/migd.log" 2>&1 &
+	MIGD_PID=$!
+	if ! wait_for 30 '"$MIGCTL_BIN" -s "$T_SOCK" ping >/dev/null 2>&1'; then
+		fail "migd did not start within 30 s"
+	fi
+}
+
+# The metrics port migd bound (it logs it and reports it in status).
+migd_metrics_port() { mctl --json status | jfield .metrics.port; }
+
+# SIGTERM; expects exit code ${1:-0}.
+migd_stop() {
+	local want=${1:-0} rc=0
+	kill -TERM "$MIGD_PID"
+	wait "$MIGD_PID" || rc=$?
+	MIGD_PID=
+	[[ $rc == "$want" ]] || fail "migd exited $rc after SIGTERM, expected $want"
+}

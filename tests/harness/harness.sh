@@ -30,9 +30,10 @@
 # servers are stopped; HARNESS_TIMEOUT (60) bounds every wait;
 # HARNESS_WATCHDOG=0 disables the watchdog that tears the servers down should
 # the test shell die by SIGKILL.  As root the servers run as HARNESS_DB_USER
-# (nobody) through runuser.  The harness owns the EXIT, INT and TERM traps.
+# (nobody) through runuser.  harness_init installs EXIT, INT and TERM traps
+# that run harness_cleanup and then the traps that were there before.
 #
-# State lives in files, $HARNESS_ROOT/NAME/{engine,port,pid,extra.conf,env},
+# State lives in files, $HARNESS_ROOT/NAME/{engine,port,pid,wrapper,env,...},
 # so cleanup also finds servers created by the parallel half of harness_pair.
 
 HARNESS_PG_BIN=${HARNESS_PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -71,6 +72,19 @@ _harness_kill_tree() {  # PID: SIGKILL a server and its children, wait for them
     kill -KILL "$pid" $kids 2>/dev/null || true
     # shellcheck disable=SC2086
     _harness_wait_gone "$HARNESS_TIMEOUT" "$pid" $kids
+}
+
+# runuser stops itself when its child is stopped and reaps the child only
+# when continued: wake it and wait for it, so that no zombie is left behind.
+_harness_reap() {       # NAME: after the server died, let its runuser exit
+    local d w
+    d=$(_harness_dir "$1")
+    w=$(cat "$d/wrapper" 2>/dev/null) || return 0
+    rm -f "$d/pid" "$d/wrapper"
+    if _harness_alive "$w"; then
+        kill -CONT "$w" 2>/dev/null || true
+        _harness_wait_gone 10 "$w" || true
+    fi
 }
 
 _harness_own() {        # PATH...: hand files to the server user when root
@@ -122,9 +136,7 @@ harness_init() {
     _HARNESS_OWNER=$$
     _HARNESS_EXIT_CMDS=()
     _HARNESS_BG_PIDS=()
-    trap '_harness_trap_exit' EXIT
-    trap '_harness_trap_signal INT' INT
-    trap '_harness_trap_signal TERM' TERM
+    _harness_install_traps
     _harness_start_watchdog
 }
 
@@ -133,16 +145,57 @@ harness_on_exit() {     # CMD...: eval'd at cleanup, last registered first
     _HARNESS_EXIT_CMDS+=("$*")
 }
 
+# Traps: ours run harness_cleanup first and then whatever EXIT/INT/TERM trap
+# was installed before harness_init (tests/lib.sh has one); harness_cleanup
+# puts those previous traps back.
+_harness_trap_of() {    # SIG: print the command currently trapped for SIG
+    local t
+    t=$(trap -p "$1")
+    if [[ -z $t ]]; then return 0; fi
+    eval "set ${t#trap}"
+    if [[ $1 != _harness_trap* ]]; then printf '%s' "$1"; fi
+}
+
+_harness_install_traps() {
+    declare -gA _HARNESS_PREV_TRAP
+    local sig
+    for sig in EXIT INT TERM; do
+        _HARNESS_PREV_TRAP[$sig]=$(_harness_trap_of "$sig")
+    done
+    trap '_harness_trap_exit' EXIT
+    trap '_harness_trap_signal INT' INT
+    trap '_harness_trap_signal TERM' TERM
+}
+
+_harness_restore_traps() {
+    local sig
+    for sig in EXIT INT TERM; do
+        if [[ -n ${_HARNESS_PREV_TRAP[$sig]:-} ]]; then
+            trap -- "${_HARNESS_PREV_TRAP[$sig]}" "$sig"
+        else
+            trap - "$sig"
+        fi
+    done
+}
+
+_harness_status() { return "$1"; }
+
 _harness_trap_exit() {
-    local rc=$?
+    local rc=$? prev=${_HARNESS_PREV_TRAP[EXIT]:-}
     harness_cleanup
+    _harness_status "$rc"
+    eval "$prev"
     exit "$rc"
 }
 
 _harness_trap_signal() { # SIG: clean up, then die of SIG as the caller expects
+    local prev=${_HARNESS_PREV_TRAP[$1]:-} prev_exit=${_HARNESS_PREV_TRAP[EXIT]:-}
     trap - EXIT
-    harness_cleanup
-    trap - "$1"
+    harness_cleanup                 # restores the previous traps
+    if [[ -n $prev ]]; then eval "$prev"; return; fi
+    _harness_status $((128 + $(kill -l "$1")))
+    eval "$prev_exit"
+    trap - EXIT "$1"
     kill -s "$1" "$$"
 }
 
@@ -179,7 +232,7 @@ harness_cleanup() {
         wait "$_HARNESS_WATCHDOG" 2>/dev/null
     fi
     _harness_teardown
-    trap - EXIT INT TERM
+    _harness_restore_traps
 }
 
 _harness_teardown() {   # stop every server under $HARNESS_ROOT, remove it
@@ -200,14 +253,14 @@ _harness_teardown() {   # stop every server under $HARNESS_ROOT, remove it
 
 _harness_halt() {       # NAME: fastest stop (PostgreSQL immediate, MariaDB kill)
     local pid
-    pid=$(_harness_pid "$1") || return 0
+    if ! pid=$(_harness_pid "$1"); then _harness_reap "$1"; return 0; fi
     if [[ $(_harness_engine "$1") == postgresql ]]; then
         kill -QUIT "$pid" 2>/dev/null     # what pg_ctl stop -m immediate sends
         _harness_wait_gone 20 "$pid" || _harness_kill_tree "$pid"
     else
         _harness_kill_tree "$pid"
     fi
-    rm -f "$HARNESS_ROOT/$1/pid"
+    _harness_reap "$1"
 }
 
 # ------------------------------------------------------------------ ports
@@ -241,7 +294,8 @@ _harness_create() {     # ENGINE NAME [config lines...]: dirs, initdb/install
         return 1
     fi
     echo "$engine" >"$d/engine"
-    ls -d "$HARNESS_ROOT"/*/ | wc -l >"$d/seq"
+    local dirs=("$HARNESS_ROOT"/*/)
+    echo "${#dirs[@]}" >"$d/seq"
     : >"$d/extra.conf"
     for line in "$@"; do printf '%s\n' "$line" >>"$d/extra.conf"; done
     _harness_own "$d"
@@ -360,6 +414,7 @@ _harness_spawn() {      # NAME CMD...: start the server as a child, record its p
         done
         pid=${pid//[[:space:]]/}
     fi
+    echo "$w" >"$d/wrapper"
     echo "$pid" >"$d/pid"
 }
 
@@ -410,7 +465,7 @@ _harness_first_launch() { # NAME: pick a port and start; retry if it got taken
 
 _harness_maria_setup() { # NAME: the migd account and database test, not binlogged
     local u
-    harness_sql "$1" "SET sql_log_bin = 0;
+    harness_sql_db "$1" mysql "SET sql_log_bin = 0;
         $(for u in "'migd'@'%'" "'migd'@'127.0.0.1'" "'migd'@'localhost'"; do
             echo "CREATE USER $u IDENTIFIED BY 'migd';"
             echo "GRANT ALL PRIVILEGES ON *.* TO $u WITH GRANT OPTION;"
@@ -437,7 +492,7 @@ _harness_exports() {    # NAME: export NAME_* into this shell
 }
 
 _harness_finish_start() { # NAME: launch a created server, set it up, export
-    local name=$1 start=$SECONDS
+    local name=$1
     _harness_first_launch "$name" || return 1
     if [[ $(_harness_engine "$name") == mariadb ]]; then
         _harness_maria_setup "$name" || return 1
@@ -493,7 +548,7 @@ harness_stop() {        # NAME: clean shutdown (PostgreSQL fast, MariaDB TERM)
         _harness_log "$1: no clean shutdown within ${HARNESS_TIMEOUT}s, killing it"
         _harness_kill_tree "$pid"
     fi
-    rm -f "$(_harness_dir "$1")/pid"
+    _harness_reap "$1"
 }
 
 harness_kill() {        # NAME: SIGKILL the server (and its children); data stays
@@ -501,7 +556,7 @@ harness_kill() {        # NAME: SIGKILL the server (and its children); data stay
     _harness_known "${1:-}" || return 1
     pid=$(_harness_pid "$1") || return 0
     _harness_kill_tree "$pid" || return 1
-    rm -f "$(_harness_dir "$1")/pid"
+    _harness_reap "$1"
 }
 
 harness_restart() {     # NAME [--crash]
@@ -517,7 +572,7 @@ harness_restart() {     # NAME [--crash]
 harness_sql() {         # NAME SQL|- : in the DSN's database (postgres / test)
     local db=postgres
     _harness_known "${1:-}" || return 1
-    if [[ $(_harness_engine "$1") == mariadb ]]; then db=test; fi
+    if [[ $(_harness_engine "$1") == mariadb ]]; then db='test'; fi
     harness_sql_db "$1" "$db" "${2:--}"
 }
 

@@ -61,8 +61,9 @@ drain:
 			break;
 		ssize_t r = recv(fd, buf, sizeof(buf), 0);
 		if (r <= 0) {
-			if (r == 0)
-				printf("[closed]\n");
+			/* Closing with our unread bytes queued makes the kernel send RST. */
+			if (r == 0 || errno == ECONNRESET)
+				printf(r == 0 ? "[closed]\n" : "[closed: reset]\n");
 			break;
 		}
 		fwrite(buf, 1, (size_t)r, stdout);
