@@ -55,6 +55,21 @@ struct migd_conf {
 	struct conf_endpoint source; /* [source] */
 	struct conf_endpoint target; /* [target] */
 
+	/* [tables] */
+	char *tables_include;     /* owned; comma list of schema.table or schema.* */
+	char *tables_exclude;     /* owned; same form, applied after include */
+	char *tables_insert_only; /* owned; keyless tables allowed as insert-only */
+
+	/* [backfill] */
+	int64_t backfill_parallel;
+	int64_t backfill_chunk_rows;
+
+	/* [apply] */
+	int64_t apply_batch_txns;
+	int64_t apply_batch_bytes;
+	int64_t apply_batch_delay_ms;
+	int64_t spool_segment_bytes;
+
 	/* [control] */
 	char *control_socket;        /* owned */
 	char *control_socket_group;  /* owned; group owning the socket (may connect) */

@@ -67,6 +67,30 @@ static const char *valid_conninfo(const void *v)
 	return NULL;
 }
 
+/* "a.b, c.*": schema-qualified names; fnmatch(3) wildcards allowed. */
+static const char *valid_table_list(const void *v)
+{
+	const char *s = *(char *const *)v;
+	const char *p = s;
+	while (*p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		const char *start = p;
+		int dots = 0;
+		while (*p && *p != ',' && *p != ' ') {
+			if (*p == '.')
+				dots++;
+			p++;
+		}
+		if (dots != 1 || start[0] == '.' || p[-1] == '.')
+			return "must be a comma list of schema.table names (shell wildcards allowed: "
+			       "public.*)";
+	}
+	return NULL;
+}
+
 /* The three keys of [source] and [target]. */
 #define ENDPOINT_KEYS(sec, field, who, host)                                               \
 	{sec, "engine", CONF_ENUM, NULL, "postgresql", CONF_F_REQUIRED,                \
@@ -88,6 +112,31 @@ const struct conf_key conf_keys[] = {
 
 	ENDPOINT_KEYS("source", source, "source (the current owner)", "db-old.internal"),
 	ENDPOINT_KEYS("target", target, "target (the candidate owner)", "db-new.internal"),
+
+	{"tables", "include", CONF_STRING, NULL, "public.*", CONF_F_REQUIRED, OFF(tables_include),
+	 0, 0, NULL, valid_table_list,
+	 "tables to migrate: comma list of schema.table or schema.* (source names)"},
+	{"tables", "exclude", CONF_STRING, NULL, "public.audit_log", 0, OFF(tables_exclude), 0, 0,
+	 NULL, valid_table_list, "tables left out even if include matches them"},
+	{"tables", "insert_only", CONF_STRING, NULL, "public.events", 0, OFF(tables_insert_only),
+	 0, 0, NULL, valid_table_list,
+	 "tables without a key accepted as insert-only (their updates and deletes are refused)"},
+
+	{"backfill", "parallel", CONF_INT, "2", NULL, 0, OFF(backfill_parallel), 1, 64, NULL,
+	 NULL, "chunks copied at the same time (each uses one source and one target connection)"},
+	{"backfill", "chunk_rows", CONF_INT, "100000", NULL, 0, OFF(backfill_chunk_rows), 1000,
+	 100000000, NULL, NULL, "rows per backfill chunk (one target transaction each)"},
+
+	{"apply", "batch_txns", CONF_INT, "500", NULL, CONF_F_RELOAD, OFF(apply_batch_txns), 1,
+	 100000, NULL, NULL, "source transactions applied per target transaction, at most"},
+	{"apply", "batch_bytes", CONF_SIZE, "16MB", NULL, CONF_F_RELOAD, OFF(apply_batch_bytes),
+	 65536, 1073741824, NULL, NULL, "change bytes per target transaction, at most"},
+	{"apply", "batch_delay", CONF_DURATION, "200ms", NULL, CONF_F_RELOAD,
+	 OFF(apply_batch_delay_ms), 0, 60000, NULL, NULL,
+	 "how long a batch may wait for more source transactions before it commits"},
+	{"apply", "spool_segment_size", CONF_SIZE, "64MB", NULL, 0, OFF(spool_segment_bytes),
+	 1048576, 4294967296, NULL, NULL,
+	 "size of one spool file in state_dir/spool (changes held durably until applied)"},
 
 	{"control", "socket", CONF_STRING, "/run/migd/migd.sock", NULL, 0, OFF(control_socket), 0,
 	 0, NULL, valid_socket_path, "Unix socket migctl talks to (created with mode 0660)"},

@@ -109,6 +109,8 @@ t_config() {
 		[target]
 		engine = postgresql
 		dsn = host=127.0.0.1 port=1 dbname=tgt
+		[tables]
+		include = public.*
 		[control]
 		socket = $T_SOCK
 		idle_timeout = ${T_IDLE_TIMEOUT:-30s}

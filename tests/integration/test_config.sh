@@ -23,15 +23,15 @@ bad() { # what expected-message lines...
 	[[ ! -e $T_SOCK ]] || fail "$what: a socket was created by a refused start"
 	ok "refused: $what"
 }
-# t_config writes 16 lines; appended lines start at 17.
-bad "unknown key" "$T_TMP/bad.conf:17: unknown key 'colour' in section [log]" "colour = blue"
-bad "unknown section" "$T_TMP/bad.conf:17: unknown section [sauce]" "[sauce]" "x = 1"
-bad "bad type" "$T_TMP/bad.conf:18: [metrics] enabled = 'sometimes': is not a boolean" \
+# t_config writes 18 lines; appended lines start at 19.
+bad "unknown key" "$T_TMP/bad.conf:19: unknown key 'colour' in section [log]" "colour = blue"
+bad "unknown section" "$T_TMP/bad.conf:19: unknown section [sauce]" "[sauce]" "x = 1"
+bad "bad type" "$T_TMP/bad.conf:20: [metrics] enabled = 'sometimes': is not a boolean" \
 	"[metrics]" "enabled = sometimes"
 bad "bad value" \
-	"$T_TMP/bad.conf:18: [daemon] maintenance_interval = '50ms': must be between 100 and 60000 ms" \
+	"$T_TMP/bad.conf:20: [daemon] maintenance_interval = '50ms': must be between 100 and 60000 ms" \
 	"[daemon]" "maintenance_interval = 50ms"
-bad "duplicate key" "$T_TMP/bad.conf:17: duplicate key 'level' in [log] (first set on line 16)" \
+bad "duplicate key" "$T_TMP/bad.conf:19: duplicate key 'level' in [log] (first set on line 18)" \
 	"level = info"
 
 cat >"$T_TMP/missing.conf" <<EOF

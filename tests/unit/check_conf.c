@@ -9,7 +9,8 @@
 
 #define BASE                                                                                       \
 	"[source]\nengine = postgresql\ndsn = host=a dbname=x\n"                                 \
-	"[target]\nengine = postgresql\ndsn = host=b dbname=x\n"
+	"[target]\nengine = postgresql\ndsn = host=b dbname=x\n"                                    \
+	"[tables]\ninclude = public.*\n"
 
 static struct migd_conf *load_ok(const char *text)
 {
@@ -79,9 +80,9 @@ END_TEST
 
 START_TEST(test_errors_carry_file_and_line)
 {
-	expect_error(BASE "[control]\nbogus = 1\n", "t.conf:8: unknown key 'bogus' in section [control]");
-	expect_error(BASE "[nosuch]\na = 1\nb = 2\n", "t.conf:7: unknown section [nosuch]");
-	expect_error(BASE "[metrics]\nport = abc\n", "t.conf:8: [metrics] port = 'abc': is not an integer");
+	expect_error(BASE "[control]\nbogus = 1\n", "t.conf:10: unknown key 'bogus' in section [control]");
+	expect_error(BASE "[nosuch]\na = 1\nb = 2\n", "t.conf:9: unknown section [nosuch]");
+	expect_error(BASE "[metrics]\nport = abc\n", "t.conf:10: [metrics] port = 'abc': is not an integer");
 	expect_error(BASE "[metrics]\nport = 70000\n", "must be between 0 and 65535");
 	expect_error(BASE "[metrics]\nenabled = maybe\n", "is not a boolean");
 	expect_error(BASE "[metrics]\nlisten = localhost\n", "must be an IPv4 or IPv6 address");
@@ -97,7 +98,7 @@ END_TEST
 START_TEST(test_duplicate_key)
 {
 	expect_error(BASE "[metrics]\nport = 1\nport = 2\n",
-		     "t.conf:9: duplicate key 'port' in [metrics] (first set on line 8)");
+		     "t.conf:11: duplicate key 'port' in [metrics] (first set on line 10)");
 }
 END_TEST
 
@@ -111,9 +112,9 @@ END_TEST
 
 START_TEST(test_syntax_error)
 {
-	expect_error(BASE "just words\n", "t.conf:7: syntax error");
-	expect_error(BASE "[metrics\n", "t.conf:7: syntax error");
-	expect_error(BASE "[metrics]\n= 3\n", "t.conf:8: missing key name");
+	expect_error(BASE "just words\n", "t.conf:9: syntax error");
+	expect_error(BASE "[metrics\n", "t.conf:9: syntax error");
+	expect_error(BASE "[metrics]\n= 3\n", "t.conf:10: missing key name");
 }
 END_TEST
 
@@ -125,9 +126,9 @@ START_TEST(test_long_line_is_refused_not_split)
 	longval[sizeof(longval) - 1] = '\0';
 	snprintf(text, sizeof(text), BASE "[migration]\nstate_dir = /%s\n", longval);
 	char *errs = load_bad(text);
-	ck_assert_msg(strstr(errs, "t.conf:8: line is longer than") != NULL, "%s", errs);
+	ck_assert_msg(strstr(errs, "t.conf:10: line is longer than") != NULL, "%s", errs);
 	/* The tail must not have been parsed as a line of its own. */
-	ck_assert_msg(strstr(errs, ":9:") == NULL, "%s", errs);
+	ck_assert_msg(strstr(errs, ":11:") == NULL, "%s", errs);
 	free(errs);
 }
 END_TEST
@@ -164,7 +165,7 @@ START_TEST(test_secret_from_env_and_file)
 	char text[512];
 	snprintf(text, sizeof(text),
 		 "[source]\nengine = postgresql\ndsn = host=a\npassword = env:CHECK_CONF_PW\n"
-		 "[target]\nengine = mariadb\ndsn = file:%s\n",
+		 "[target]\nengine = mariadb\ndsn = file:%s\n[tables]\ninclude = s.*\n",
 		 path);
 	struct migd_conf *c = load_ok(text);
 	ck_assert_str_eq(c->source.password, "s3cr3t-env");
@@ -242,6 +243,15 @@ START_TEST(test_sample_is_valid_and_complete)
 }
 END_TEST
 
+START_TEST(test_table_lists)
+{
+	struct migd_conf *c = load_ok(BASE "[tables]\nexclude = public.audit, app.tmp_*\n");
+	conf_free(c);
+	expect_error(BASE "[tables]\nexclude = audit\n", "schema.table names");
+	expect_error(BASE "[tables]\nexclude = a.b.c\n", "schema.table names");
+}
+END_TEST
+
 START_TEST(test_missing_file)
 {
 	struct migd_conf *c;
@@ -269,6 +279,7 @@ int main(void)
 	tcase_add_test(tc, test_secret_errors_do_not_leak);
 	tcase_add_test(tc, test_reload_merge);
 	tcase_add_test(tc, test_sample_is_valid_and_complete);
+	tcase_add_test(tc, test_table_lists);
 	tcase_add_test(tc, test_missing_file);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
