@@ -87,3 +87,42 @@ int64_t now_wall_usec(void)
 {
 	return clock_usec(CLOCK_REALTIME);
 }
+
+void err_set(struct err *e, const char *fmt, ...)
+{
+	va_list ap;
+	if (e == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+}
+
+void err_prefix(struct err *e, const char *fmt, ...)
+{
+	char prefix[256];
+	va_list ap;
+	if (e == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	/* Shift the old message right, truncating its end if it no longer fits. */
+	size_t pl = strlen(prefix) + 2, ol = strlen(e->msg);
+	if (pl + ol >= sizeof(e->msg))
+		ol = sizeof(e->msg) - pl - 1;
+	memmove(e->msg + pl, e->msg, ol);
+	e->msg[pl + ol] = '\0';
+	memcpy(e->msg, prefix, pl - 2);
+	memcpy(e->msg + pl - 2, ": ", 2);
+}
+
+void sleep_interruptible(int ms, const volatile bool *stop)
+{
+	while (ms > 0 && !(stop && *stop)) {
+		int step = ms < 50 ? ms : 50;
+		struct timespec ts = {0, (long)step * 1000000L};
+		nanosleep(&ts, NULL);
+		ms -= step;
+	}
+}

@@ -24,6 +24,20 @@ char *str_trim(char *s);
 int64_t now_mono_usec(void);
 int64_t now_wall_usec(void);
 
+/*
+ * An error message for the operator, filled where the failure happens and
+ * carried up unchanged ("target: relation public.t does not exist").
+ */
+struct err {
+	char msg[1024];
+};
+void err_set(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefixes the existing message: "what: <old message>". */
+void err_prefix(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Sleeps up to ms milliseconds, waking early when *stop becomes true. */
+void sleep_interruptible(int ms, const volatile bool *stop);
+
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

@@ -132,6 +132,11 @@ harness_init() {
     fi
     HARNESS_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/migd-harness.XXXXXX") || return 1
     chmod 755 "$HARNESS_ROOT"
+    if ! ( cd / && "${_HARNESS_AS[@]}" test -x "$HARNESS_ROOT" ); then
+        _harness_log "$HARNESS_DB_USER cannot reach $HARNESS_ROOT: point TMPDIR elsewhere"
+        rm -rf "$HARNESS_ROOT"
+        return 1
+    fi
     export HARNESS_ROOT HARNESS_DB_USER
     _HARNESS_OWNER=$$
     _HARNESS_EXIT_CMDS=()
@@ -162,26 +167,22 @@ _harness_install_traps() {
     for sig in EXIT INT TERM; do
         _HARNESS_PREV_TRAP[$sig]=$(_harness_trap_of "$sig")
     done
+    _HARNESS_SAVED_TRAPS=$(trap -p EXIT INT TERM PIPE)
     trap '_harness_trap_exit' EXIT
     trap '_harness_trap_signal INT' INT
     trap '_harness_trap_signal TERM' TERM
 }
 
 _harness_restore_traps() {
-    local sig
-    for sig in EXIT INT TERM; do
-        if [[ -n ${_HARNESS_PREV_TRAP[$sig]:-} ]]; then
-            trap -- "${_HARNESS_PREV_TRAP[$sig]}" "$sig"
-        else
-            trap - "$sig"
-        fi
-    done
+    trap - EXIT INT TERM PIPE
+    eval "${_HARNESS_SAVED_TRAPS:-}"
 }
 
 _harness_status() { return "$1"; }
 
 _harness_trap_exit() {
     local rc=$? prev=${_HARNESS_PREV_TRAP[EXIT]:-}
+    set +e                          # we are exiting: errexit must not cut it short
     harness_cleanup
     _harness_status "$rc"
     eval "$prev"
@@ -190,6 +191,7 @@ _harness_trap_exit() {
 
 _harness_trap_signal() { # SIG: clean up, then die of SIG as the caller expects
     local prev=${_HARNESS_PREV_TRAP[$1]:-} prev_exit=${_HARNESS_PREV_TRAP[EXIT]:-}
+    set +e
     trap - EXIT
     harness_cleanup                 # restores the previous traps
     if [[ -n $prev ]]; then eval "$prev"; return; fi
@@ -206,6 +208,7 @@ _harness_start_watchdog() {
     if [[ ${HARNESS_WATCHDOG:-1} != 1 ]]; then return 0; fi
     mkfifo "$HARNESS_ROOT/.watchdog" || return 1
     (
+        trap '' HUP INT TERM PIPE       # outlive a signal to the process group
         exec {fd}<>"$HARNESS_ROOT/.watchdog"
         while _harness_alive "$$" && [[ -d $HARNESS_ROOT ]]; do
             read -r -t 1 -u "$fd" || true
@@ -213,6 +216,7 @@ _harness_start_watchdog() {
         _harness_teardown
     ) </dev/null >/dev/null 2>&1 &
     _HARNESS_WATCHDOG=$!
+    disown "$_HARNESS_WATCHDOG"
 }
 
 harness_cleanup() {
@@ -220,7 +224,7 @@ harness_cleanup() {
     set +eu
     if [[ ${_HARNESS_OWNER:-} != "$$" || $BASHPID != "$$" ]]; then return 0; fi
     unset _HARNESS_OWNER
-    trap '' INT TERM
+    trap '' INT TERM PIPE               # finish even if stdout/stderr are gone
     for (( i = ${#_HARNESS_EXIT_CMDS[@]} - 1; i >= 0; i-- )); do
         eval "${_HARNESS_EXIT_CMDS[i]}" ||
             _harness_log "on_exit command failed: ${_HARNESS_EXIT_CMDS[i]}"
@@ -228,8 +232,8 @@ harness_cleanup() {
     _HARNESS_EXIT_CMDS=()
     if (( ${#_HARNESS_BG_PIDS[@]} )); then wait "${_HARNESS_BG_PIDS[@]}" 2>/dev/null; fi
     if [[ -n $_HARNESS_WATCHDOG ]]; then
-        kill "$_HARNESS_WATCHDOG" 2>/dev/null
-        wait "$_HARNESS_WATCHDOG" 2>/dev/null
+        kill -KILL "$_HARNESS_WATCHDOG" 2>/dev/null
+        _harness_wait_gone 5 "$_HARNESS_WATCHDOG"
     fi
     _harness_teardown
     _harness_restore_traps
@@ -265,12 +269,21 @@ _harness_halt() {       # NAME: fastest stop (PostgreSQL immediate, MariaDB kill
 
 # ------------------------------------------------------------------ ports
 
+# Ports come from 20000-60000 minus the kernel's ephemeral range (where
+# clients' source ports live) as long as that leaves enough of them; a port
+# in use by any TCP socket, or handed out before under $HARNESS_ROOT, is skipped.
 harness_free_port() {
-    local port try seen=${HARNESS_ROOT:-/nonexistent}/.ports
+    local lo=20000 hi=60000 elo ehi port try seen=${HARNESS_ROOT:-/nonexistent}/.ports
+    read -r elo ehi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || elo=
+    if [[ -n $elo ]] && (( elo > lo && elo - lo >= 2000 )); then
+        hi=$(( elo - 1 < hi ? elo - 1 : hi ))
+    elif [[ -n $elo ]] && (( ehi < hi && hi - ehi >= 2000 )); then
+        lo=$(( ehi + 1 > lo ? ehi + 1 : lo ))
+    fi
     for (( try = 0; try < 500; try++ )); do
-        port=$(( 20000 + ${SRANDOM:-$((RANDOM * 32768 + RANDOM))} % 40001 ))
+        port=$(( lo + ${SRANDOM:-$((RANDOM * 32768 + RANDOM))} % (hi - lo + 1) ))
         if grep -qxF "$port" "$seen" 2>/dev/null; then continue; fi
-        if [[ -n $(ss -Htln "sport = :$port" 2>/dev/null) ]]; then continue; fi
+        if [[ -n $(ss -Htan "sport = :$port" 2>/dev/null) ]]; then continue; fi
         if [[ -d ${HARNESS_ROOT:-} ]]; then echo "$port" >>"$seen"; fi
         echo "$port"
         return 0
@@ -430,9 +443,12 @@ _harness_ping() {
     fi
 }
 
-_harness_launch() {     # NAME: start on the recorded port, wait until it answers
-    local name=$1 d pid deadline=$((SECONDS + HARNESS_TIMEOUT))
+# NAME: start on the recorded port, wait until it answers.  Returns 2 (quietly)
+# if the port was taken, 1 on other failures (after showing the server log).
+_harness_launch() {
+    local name=$1 d pid logpos deadline=$((SECONDS + HARNESS_TIMEOUT))
     d=$(_harness_dir "$name")
+    logpos=$(( $(stat -c %s "$d/server.log" 2>/dev/null || echo 0) + 1 ))
     if [[ $(_harness_engine "$name") == postgresql ]]; then
         _harness_spawn "$name" "$HARNESS_PG_BIN/postgres" -D "$d/data"
     else
@@ -441,8 +457,11 @@ _harness_launch() {     # NAME: start on the recorded port, wait until it answer
     pid=$(cat "$d/pid")
     until _harness_ping "$name"; do
         if ! _harness_alive "$pid" || (( SECONDS >= deadline )); then
-            _harness_log "$name did not come up on port $(cat "$d/port"), tail of $d/server.log:"
-            tail -n 25 "$d/server.log" >&2
+            if tail -c "+$logpos" "$d/server.log" | grep -q 'Address already in use'; then
+                return 2
+            fi
+            _harness_log "$name did not come up on port $(cat "$d/port"), from $d/server.log:"
+            tail -c "+$logpos" "$d/server.log" | tail -n 25 >&2
             return 1
         fi
         sleep 0.1
@@ -452,12 +471,12 @@ _harness_launch() {     # NAME: start on the recorded port, wait until it answer
 _harness_first_launch() { # NAME: pick a port and start; retry if it got taken
     local name=$1 d try
     d=$(_harness_dir "$name")
-    for try in 1 2 3; do
+    for try in 1 2 3 4 5; do
         harness_free_port >"$d/port" || return 1
         _harness_write_config "$name" || return 1
-        if _harness_launch "$name"; then return 0; fi
+        _harness_launch "$name" && return 0
+        if [[ $? != 2 ]]; then _harness_halt "$name"; return 1; fi
         _harness_halt "$name"
-        grep -q 'Address already in use' "$d/server.log" || return 1
         _harness_log "$name: port $(cat "$d/port") was taken, trying another (#$try)"
     done
     return 1
@@ -566,7 +585,9 @@ harness_restart() {     # NAME [--crash]
     '') harness_stop "$1" || return 1 ;;
     *) _harness_log "harness_restart: unknown option '$2'"; return 1 ;;
     esac
-    _harness_launch "$1"
+    _harness_launch "$1" && return 0
+    if [[ $? == 2 ]]; then _harness_log "$1: port $(cat "$(_harness_dir "$1")/port") is taken"; fi
+    return 1
 }
 
 harness_sql() {         # NAME SQL|- : in the DSN's database (postgres / test)

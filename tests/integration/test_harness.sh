@@ -9,7 +9,9 @@ SRCDIR=${MIGD_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 HARNESS=$SRCDIR/tests/harness/harness.sh
 # shellcheck source=../harness/harness.sh
 . "$HARNESS"
-export HARNESS_KEEP=0       # children below must clean up after themselves
+for bin in "$HARNESS_PG_BIN/initdb" "$HARNESS_MARIADBD" /usr/bin/mariadb-install-db; do
+    [[ -x $bin ]] || { echo "SKIP: $bin not installed"; exit 77; }
+done
 
 n=0
 ok() { n=$((n + 1)); printf 'ok %d - %s\n' "$n" "$*"; }
@@ -79,6 +81,13 @@ ok "migd has ALL PRIVILEGES WITH GRANT OPTION"
 expect "harness setup kept out of the binlog" 0 \
     "$(harness_sql TGT "SHOW BINLOG EVENTS" | grep -c -i 'migd' || true)"
 
+expect "harness_sql reads SQL from stdin (PostgreSQL)" $'1\tα' "$(echo "SELECT 1, 'α'" | harness_sql SRC -)"
+expect "harness_sql reads SQL from stdin (MariaDB)" $'1\tα' "$(echo "SELECT 1, 'α'" | harness_sql TGT -)"
+ports=$(for _ in $(seq 20); do harness_free_port; done)
+[[ $(sort -u <<<"$ports" | wc -l) == 20 ]] || fail "harness_free_port repeated a port: $ports"
+for p in $ports; do listening "$p" && fail "harness_free_port gave busy port $p"; done
+ok "harness_free_port: 20 distinct free ports"
+
 # ---------------------------------------- two more servers, extra config
 harness_start_mariadb M2 'max_connections = 77'
 ids=$(harness_sql TGT 'SELECT @@server_id')/$(harness_sql M2 'SELECT @@server_id')
@@ -121,7 +130,7 @@ expect "same port after restart" "host=127.0.0.1 port=$TGT_PORT user=migd passwo
 # Runs SCRIPT in a child bash that sources the harness; sets out and rc.
 child() {
     rc=0
-    out=$(HARNESS="$HARNESS" bash -c "set -euo pipefail; . \"\$HARNESS\"; $1") || rc=$?
+    out=$(HARNESS="$HARNESS" HARNESS_KEEP=0 bash -c "set -euo pipefail; . \"\$HARNESS\"; $1") || rc=$?
 }
 assert_gone() {  # DESC: the child's HARNESS_ROOT and ports are gone
     local root port
@@ -137,28 +146,35 @@ assert_gone() {  # DESC: the child's HARNESS_ROOT and ports are gone
 # shellcheck disable=SC2016
 report='echo "root=$HARNESS_ROOT"; for f in "$HARNESS_ROOT"/*/port; do echo "port=$(cat "$f")"; done'
 
-child "harness_pair mariadb postgresql; $report; kill -TERM \$\$; echo not-reached"
+prev_trap="trap 'echo prev-exit-trap rc=\$?' EXIT;"
+child "$prev_trap harness_pair mariadb postgresql; $report; kill -TERM \$\$; echo not-reached"
 expect "child killed by SIGTERM exits 143" 143 "$rc"
 [[ $out != *not-reached* ]] || fail "child continued after SIGTERM"
+expect "the EXIT trap set before the harness ran on SIGTERM" "prev-exit-trap rc=143" "$(grep prev-exit <<<"$out")"
 assert_gone "teardown on SIGTERM"
 
-child "harness_start_pg X; harness_on_exit 'echo on-exit-1'; harness_on_exit 'echo on-exit-2';
+child "$prev_trap harness_start_pg X; harness_on_exit 'echo on-exit-1'; harness_on_exit 'echo on-exit-2';
        $report; false; echo not-reached"
 expect "failing child keeps its exit status" 1 "$rc"
+expect "the EXIT trap set before the harness ran on failure" "prev-exit-trap rc=1" "$(grep prev-exit <<<"$out")"
 expect "harness_on_exit runs in reverse order" $'on-exit-2\non-exit-1' "$(grep '^on-exit' <<<"$out")"
 assert_gone "teardown on failure"
 
-fifo=$(mktemp -u "${TMPDIR:-/tmp}/test_harness.XXXXXX") && mkfifo "$fifo"
-HARNESS="$HARNESS" bash -c "set -euo pipefail; . \"\$HARNESS\"; harness_start_pg X; { $report; } >'$fifo';
-    exec 3<>'$fifo'; read -r -u 3" &
+# The child reports into a file, then blocks in a builtin read on a fifo (no
+# child process of its own), and gets SIGKILLed: only the watchdog is left.
+info=$(mktemp -u "${TMPDIR:-/tmp}/test_harness.XXXXXX")
+mkfifo "$info.fifo"
+harness_on_exit "rm -f '$info' '$info.fifo'"
+HARNESS="$HARNESS" HARNESS_KEEP=0 bash -c "set -euo pipefail; . \"\$HARNESS\"; harness_start_pg X;
+    { $report; } >'$info.tmp'; mv '$info.tmp' '$info'; exec 3<>'$info.fifo'; read -r -u 3" &
 killme=$!
-harness_on_exit "kill -KILL $killme 2>/dev/null"
-out=$(cat "$fifo")
-rm -f "$fifo"
+harness_on_exit "kill -KILL $killme 2>/dev/null || true"
+for _ in $(seq 300); do [[ -f $info ]] && break; sleep 0.1; done
+out=$(cat "$info")
 kill -KILL "$killme"
 wait "$killme" 2>/dev/null || true
 root=$(sed -n 's/^root=//p' <<<"$out")
-for _ in $(seq 100); do [[ -e $root ]] || break; sleep 0.2; done
+for _ in $(seq 100); do [[ -e $root ]] || break; sleep 0.1; done
 assert_gone "teardown by the watchdog after SIGKILL"
 
 child "HARNESS_KEEP=1; harness_start_mariadb X; $report" 2>/dev/null

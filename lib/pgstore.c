@@ -1,0 +1,211 @@
+/* pgstore: migd's state tables in a PostgreSQL target (see pgstore.h). */
+#include "pgstore.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const schema_sql =
+	"CREATE SCHEMA IF NOT EXISTS migd;"
+	"CREATE TABLE IF NOT EXISTS migd.migration ("
+	"  name text PRIMARY KEY,"
+	"  phase text NOT NULL DEFAULT 'init',"
+	"  owner text NOT NULL DEFAULT 'source',"
+	"  source_engine text NOT NULL,"
+	"  slot_name text, publication text,"
+	"  consistent_pos text,"
+	"  captured_at timestamptz, backfill_done_at timestamptz,"
+	"  created_at timestamptz NOT NULL DEFAULT now(),"
+	"  updated_at timestamptz NOT NULL DEFAULT now());"
+	"CREATE TABLE IF NOT EXISTS migd.journal ("
+	"  id bigserial PRIMARY KEY,"
+	"  name text NOT NULL,"
+	"  at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+	"  from_phase text, to_phase text NOT NULL,"
+	"  actor text NOT NULL, reason text NOT NULL,"
+	"  source_pos text, target_pos text,"
+	"  owner_before text, owner_after text);"
+	"CREATE TABLE IF NOT EXISTS migd.chunks ("
+	"  name text NOT NULL, table_name text NOT NULL, chunk_no int NOT NULL,"
+	"  lo text[], hi text[],"
+	"  state text NOT NULL DEFAULT 'pending',"
+	"  rows bigint, checksum text,"
+	"  transform_version int NOT NULL,"
+	"  attempts int NOT NULL DEFAULT 0,"
+	"  started_at timestamptz, finished_at timestamptz, error text,"
+	"  PRIMARY KEY (name, table_name, chunk_no));"
+	"CREATE TABLE IF NOT EXISTS migd.progress ("
+	"  name text PRIMARY KEY,"
+	"  applied_pos text NOT NULL,"
+	"  applied_commit_time timestamptz,"
+	"  applied_txns bigint NOT NULL DEFAULT 0,"
+	"  applied_changes bigint NOT NULL DEFAULT 0,"
+	"  updated_at timestamptz NOT NULL DEFAULT now());"
+	"CREATE TABLE IF NOT EXISTS migd.parked ("
+	"  id bigserial PRIMARY KEY,"
+	"  name text NOT NULL, table_name text NOT NULL,"
+	"  source_pos text NOT NULL, change jsonb NOT NULL,"
+	"  reason text NOT NULL, parked_at timestamptz NOT NULL DEFAULT now());";
+
+const char *const pgstore_progress_sql =
+	"INSERT INTO migd.progress AS p (name, applied_pos, applied_commit_time, applied_txns, "
+	"  applied_changes) "
+	"VALUES ($1, $2, to_timestamp($3::float8 / 1e6), $4, $5) "
+	"ON CONFLICT (name) DO UPDATE SET applied_pos = EXCLUDED.applied_pos, "
+	"  applied_commit_time = EXCLUDED.applied_commit_time, "
+	"  applied_txns = p.applied_txns + EXCLUDED.applied_txns, "
+	"  applied_changes = p.applied_changes + EXCLUDED.applied_changes, updated_at = now()";
+
+bool pgstore_init(struct pgconn *tgt, struct err *err)
+{
+	/* Concurrent CREATE IF NOT EXISTS can race on catalogs; one lock orders them. */
+	return pgconn_exec(tgt, "BEGIN; SELECT pg_advisory_xact_lock(7133001);", err) &&
+	       pgconn_exec(tgt, schema_sql, err) && pgconn_exec(tgt, "COMMIT", err);
+}
+
+bool pgstore_load(struct pgconn *tgt, const char *name, struct pgstore_migration *out,
+		  struct err *err)
+{
+	const char *params[] = {name};
+	memset(out, 0, sizeof(*out));
+	out->consistent = pos_none();
+	PGresult *r = pgconn_query(tgt,
+				   "SELECT phase, coalesce(slot_name, ''), coalesce(publication, ''), "
+				   "  coalesce(consistent_pos, 'none'), backfill_done_at IS NOT NULL "
+				   "FROM migd.migration WHERE name = $1",
+				   1, params, err);
+	if (r == NULL)
+		return false;
+	if (PQntuples(r) == 1) {
+		const char *perr = NULL;
+		out->exists = true;
+		if (!phase_parse(PQgetvalue(r, 0, 0), &out->phase)) {
+			err_set(err, "target: migd.migration has unknown phase '%s'",
+				PQgetvalue(r, 0, 0));
+			PQclear(r);
+			return false;
+		}
+		snprintf(out->slot, sizeof(out->slot), "%s", PQgetvalue(r, 0, 1));
+		snprintf(out->publication, sizeof(out->publication), "%s", PQgetvalue(r, 0, 2));
+		if (!pos_parse(PQgetvalue(r, 0, 3), &out->consistent, &perr)) {
+			err_set(err, "target: migd.migration consistent_pos '%s': %s",
+				PQgetvalue(r, 0, 3), perr);
+			PQclear(r);
+			return false;
+		}
+		out->backfill_done = PQgetvalue(r, 0, 4)[0] == 't';
+	}
+	PQclear(r);
+	return true;
+}
+
+bool pgstore_create(struct pgconn *tgt, const char *name, const char *source_engine,
+		    const char *slot, const char *publication, struct err *err)
+{
+	const char *params[] = {name, source_engine, slot, publication};
+	PGresult *r = pgconn_query(tgt,
+				   "INSERT INTO migd.migration (name, source_engine, slot_name, "
+				   "publication) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
+				   4, params, err);
+	if (r == NULL)
+		return false;
+	PQclear(r);
+	return true;
+}
+
+static const char *const journal_sql =
+	"INSERT INTO migd.journal (name, from_phase, to_phase, actor, reason, source_pos, "
+	"  target_pos, owner_before, owner_after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+static bool journal(struct pgconn *tgt, const char *name, enum phase from, enum phase to,
+		    const char *actor, const char *reason, const struct pos *src,
+		    const struct pos *dst, struct err *err)
+{
+	char sp[POS_TEXT_MAX], tp[POS_TEXT_MAX];
+	struct pos none = pos_none();
+	const char *params[] = {name,
+				phase_name(from),
+				phase_name(to),
+				actor,
+				reason,
+				pos_format(src ? src : &none, sp, sizeof(sp)),
+				pos_format(dst ? dst : &none, tp, sizeof(tp)),
+				owner_name(phase_owner(from)),
+				owner_name(phase_owner(to))};
+	PGresult *r = pgconn_query(tgt, journal_sql, 9, params, err);
+	if (r == NULL)
+		return false;
+	PQclear(r);
+	return true;
+}
+
+bool pgstore_set_phase(struct pgconn *tgt, const char *name, enum phase from, enum phase to,
+		       const char *actor, const char *reason, const struct pos *source_pos,
+		       const struct pos *target_pos, struct err *err)
+{
+	const char *params[] = {name, phase_name(to), owner_name(phase_owner(to)),
+				to == PHASE_CATCHING_UP ? "t" : "f"};
+	if (!pgconn_exec(tgt, "BEGIN", err))
+		return false;
+	PGresult *r = pgconn_query(tgt,
+				   "UPDATE migd.migration SET phase = $2, owner = $3, updated_at = now(),"
+				   "  backfill_done_at = CASE WHEN $4::bool THEN now() "
+				   "                     ELSE backfill_done_at END "
+				   "WHERE name = $1",
+				   4, params, err);
+	if (r == NULL)
+		goto err;
+	PQclear(r);
+	if (!journal(tgt, name, from, to, actor, reason, source_pos, target_pos, err))
+		goto err;
+	return pgconn_exec(tgt, "COMMIT", err);
+err:
+	if (!pgconn_exec(tgt, "ROLLBACK", &(struct err){{0}})) {
+	}
+	return false;
+}
+
+bool pgstore_set_captured(struct pgconn *tgt, const char *name, const struct pos *consistent,
+			  struct err *err)
+{
+	char p[POS_TEXT_MAX];
+	const char *params[] = {name, pos_format(consistent, p, sizeof(p))};
+	if (!pgconn_exec(tgt, "BEGIN", err))
+		return false;
+	PGresult *r = pgconn_query(tgt,
+				   "UPDATE migd.migration SET consistent_pos = $2, captured_at = now(), "
+				   "  phase = 'captured', updated_at = now() WHERE name = $1",
+				   2, params, err);
+	if (r == NULL)
+		goto err;
+	PQclear(r);
+	if (!journal(tgt, name, PHASE_INIT, PHASE_CAPTURED, "migd",
+		     "logical slot created; consistent position recorded", consistent, NULL, err))
+		goto err;
+	return pgconn_exec(tgt, "COMMIT", err);
+err:
+	if (!pgconn_exec(tgt, "ROLLBACK", &(struct err){{0}})) {
+	}
+	return false;
+}
+
+bool pgstore_applied(struct pgconn *tgt, const char *name, struct pos *applied, struct err *err)
+{
+	const char *params[] = {name};
+	*applied = pos_none();
+	PGresult *r = pgconn_query(tgt, "SELECT applied_pos FROM migd.progress WHERE name = $1", 1,
+				   params, err);
+	if (r == NULL)
+		return false;
+	bool ok = true;
+	if (PQntuples(r) == 1) {
+		const char *perr;
+		if (!pos_parse(PQgetvalue(r, 0, 0), applied, &perr)) {
+			err_set(err, "target: migd.progress applied_pos '%s': %s", PQgetvalue(r, 0, 0),
+				perr);
+			ok = false;
+		}
+	}
+	PQclear(r);
+	return ok;
+}

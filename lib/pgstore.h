@@ -1,0 +1,72 @@
+/*
+ * pgstore: migd's own state inside a PostgreSQL target, in schema "migd".
+ *
+ * Keeping it in the sink database is what makes apply exactly-once: the
+ * applied source position commits in the same transaction as the changes
+ * (pgstore_progress_sql() gives the statement the applier pipelines), and
+ * each backfill chunk's ledger row commits with the chunk's rows.
+ *
+ *   migd.migration  one row per migration: phase, owner, slot, publication,
+ *                   captured (consistent) position, timestamps
+ *   migd.journal    every phase change: when, who, why, positions, owners
+ *   migd.chunks     the backfill ledger: table, key range, state, rows,
+ *                   checksum, transformation version, attempts, timings
+ *   migd.progress   last applied source position and totals
+ *   migd.parked     changes held back for a table with a schema error
+ * Blocking (worker threads only).
+ */
+#ifndef MIGD_PGSTORE_H
+#define MIGD_PGSTORE_H
+
+#include <stdint.h>
+
+#include "pgconn.h"
+#include "phase.h"
+#include "pos.h"
+
+#define TRANSFORM_VERSION 1 /* bump when backfill/apply rendering changes */
+
+/* Creates the schema and tables if missing. */
+bool pgstore_init(struct pgconn *tgt, struct err *err) __attribute__((warn_unused_result));
+
+struct pgstore_migration {
+	bool exists;
+	enum phase phase;
+	char slot[64];
+	char publication[64];
+	struct pos consistent; /* POS_NONE until captured */
+	bool backfill_done;
+};
+
+bool pgstore_load(struct pgconn *tgt, const char *name, struct pgstore_migration *out,
+		  struct err *err) __attribute__((warn_unused_result));
+
+/* Inserts the migration row (phase init) if it does not exist. */
+bool pgstore_create(struct pgconn *tgt, const char *name, const char *source_engine,
+		    const char *slot, const char *publication, struct err *err)
+	__attribute__((warn_unused_result));
+
+/* Records the captured position and moves init -> captured, journaled, in one transaction. */
+bool pgstore_set_captured(struct pgconn *tgt, const char *name, const struct pos *consistent,
+			  struct err *err) __attribute__((warn_unused_result));
+
+/*
+ * Changes the phase and journals it in one transaction.  The caller has
+ * checked legality; positions may be POS_NONE.
+ */
+bool pgstore_set_phase(struct pgconn *tgt, const char *name, enum phase from, enum phase to,
+		       const char *actor, const char *reason, const struct pos *source_pos,
+		       const struct pos *target_pos, struct err *err) __attribute__((warn_unused_result));
+
+/* Applied position; POS_NONE if nothing applied yet. */
+bool pgstore_applied(struct pgconn *tgt, const char *name, struct pos *applied, struct err *err)
+	__attribute__((warn_unused_result));
+
+/*
+ * The statement that records progress, for the applier to pipeline inside
+ * its transaction.  Parameters: $1 name, $2 position text, $3 commit time
+ * (Unix microseconds), $4 transactions in batch, $5 changes in batch.
+ */
+extern const char *const pgstore_progress_sql;
+
+#endif

@@ -1,0 +1,89 @@
+/* tables: the migrated table set (see tables.h). */
+#include "tables.h"
+
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pgconn.h"
+#include "util.h"
+
+void tableset_free(struct mig_tableset *ts)
+{
+	for (int i = 0; i < ts->n; i++) {
+		struct mig_table *t = &ts->t[i];
+		for (int c = 0; c < t->ncols; c++) {
+			free(t->cols[c].name);
+			free(t->cols[c].type);
+		}
+		free(t->cols);
+		free(t->key_idx);
+		free(t->schema);
+		free(t->name);
+		free(t->qname);
+		free(t->tgt_qname);
+	}
+	free(ts->t);
+	ts->t = NULL;
+	ts->n = 0;
+}
+
+struct mig_table *tableset_find_relid(struct mig_tableset *ts, uint32_t relid)
+{
+	for (int i = 0; i < ts->n; i++)
+		if (ts->t[i].src_relid == relid)
+			return &ts->t[i];
+	return NULL;
+}
+
+struct mig_table *tableset_find(struct mig_tableset *ts, const char *schema, const char *name)
+{
+	for (int i = 0; i < ts->n; i++)
+		if (strcmp(ts->t[i].schema, schema) == 0 && strcmp(ts->t[i].name, name) == 0)
+			return &ts->t[i];
+	return NULL;
+}
+
+bool table_list_match(const char *list, const char *schema, const char *name)
+{
+	if (list == NULL)
+		return false;
+	char *full = xasprintf("%s.%s", schema, name);
+	char *copy = xstrdup(list), *save = NULL;
+	bool hit = false;
+	for (char *tok = strtok_r(copy, ", ", &save); tok && !hit; tok = strtok_r(NULL, ", ", &save))
+		hit = fnmatch(tok, full, 0) == 0;
+	free(copy);
+	free(full);
+	return hit;
+}
+
+static char *join_idents(const struct mig_table *t, bool keys_only)
+{
+	size_t cap = 64, len = 0;
+	char *out = xmalloc(cap);
+	out[0] = '\0';
+	int n = keys_only ? t->nkey : t->ncols;
+	for (int i = 0; i < n; i++) {
+		const struct mig_column *c = &t->cols[keys_only ? t->key_idx[i] : i];
+		char *id = pgconn_ident(c->name);
+		size_t need = len + strlen(id) + 3;
+		if (need > cap) {
+			cap = need * 2;
+			out = xrealloc(out, cap);
+		}
+		len += (size_t)sprintf(out + len, "%s%s", i ? ", " : "", id);
+		free(id);
+	}
+	return out;
+}
+
+char *table_key_list(const struct mig_table *t)
+{
+	return join_idents(t, true);
+}
+
+char *table_column_list(const struct mig_table *t)
+{
+	return join_idents(t, false);
+}

@@ -1,0 +1,57 @@
+/*
+ * tables: the set of tables a migration moves, engine-neutral.
+ *
+ * Built once at start from the source's catalog (pgmeta for PostgreSQL),
+ * checked against the target (the schema contract), then shared read-only
+ * by backfill, apply and status.  Owns every string and array in it; free
+ * with tableset_free().
+ */
+#ifndef MIGD_TABLES_H
+#define MIGD_TABLES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct mig_column {
+	char *name;     /* owned */
+	char *type;     /* owned; the engine's display form, e.g. "numeric(12,2)" */
+	uint32_t type_oid;
+	bool not_null;
+	int key_pos; /* 0: not in the key; else 1-based position within the key */
+};
+
+struct mig_table {
+	char *schema, *name; /* owned; source names */
+	char *qname;         /* owned; quoted "schema"."name" (source) */
+	char *tgt_qname;     /* owned; quoted target name */
+	uint32_t src_relid;  /* source relation id (PG OID) */
+	int ncols;
+	struct mig_column *cols; /* owned */
+	int nkey;
+	int *key_idx;      /* owned; indexes into cols, in key order */
+	char key_kind;     /* 'p' primary key, 'i' replica identity index, 0 none */
+	char replident;    /* source REPLICA IDENTITY: d, n, f, i */
+	bool insert_only;  /* keyless, accepted as insert-only by config */
+	double est_rows;   /* planner estimate, for progress before counting */
+};
+
+struct mig_tableset {
+	int n;
+	struct mig_table *t; /* owned */
+};
+
+void tableset_free(struct mig_tableset *ts);
+
+/* The table whose source relation id is relid, or by name; NULL if not migrated. */
+struct mig_table *tableset_find_relid(struct mig_tableset *ts, uint32_t relid);
+struct mig_table *tableset_find(struct mig_tableset *ts, const char *schema, const char *name);
+
+/* True if "schema.name" matches a comma list of fnmatch(3) patterns. */
+bool table_list_match(const char *list, const char *schema, const char *name);
+
+/* Comma-separated quoted key column list: "id", "k2" (caller frees). */
+char *table_key_list(const struct mig_table *t);
+/* Comma-separated quoted list of all columns (caller frees). */
+char *table_column_list(const struct mig_table *t);
+
+#endif
