@@ -8,6 +8,7 @@
 #include "cmds.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,8 +45,14 @@ static json_t *cmd_status(void *ctx, struct ctl_call *call)
 	char *started = iso_time(d->started_wall_usec);
 
 	json_object_set_new(r, "migration", json_string(d->conf->name));
-	json_object_set_new(r, "phase", json_string(phase_name(d->phase)));
-	json_object_set_new(r, "owner", json_string(owner_name(phase_owner(d->phase))));
+	enum phase ph = migd_phase(d);
+	json_object_set_new(r, "phase", json_string(phase_name(ph)));
+	json_object_set_new(r, "owner", json_string(owner_name(phase_owner(ph))));
+	if (d->migration != NULL)
+		json_object_set_new(r, "migration_state", migration_status(d->migration));
+	else
+		json_object_set_new(r, "migration_state",
+				    json_pack("{s:s?}", "error", d->migration_error));
 	json_object_set_new(r, "version", json_string(PACKAGE_VERSION));
 	json_object_set_new(r, "commit", json_string(MIGD_GIT_COMMIT));
 	json_object_set_new(r, "pid", json_integer(getpid()));
@@ -99,6 +106,50 @@ static json_t *cmd_reload(void *ctx, struct ctl_call *call)
 	return r;
 }
 
+/* The part of the migration state a subcommand shows, or an error reply. */
+static json_t *migration_part(struct migd *d, const char *part)
+{
+	if (d->migration == NULL)
+		return ctl_reply_error(CTL_ERR_FAILED, "no migration is running: %s",
+				       d->migration_error ? d->migration_error : "unknown reason");
+	json_t *st = migration_status(d->migration);
+	json_t *r = ctl_reply_ok();
+	json_object_set_new(r, "phase", json_string(phase_name(migd_phase(d))));
+	json_object_set(r, part, json_object_get(st, part));
+	if (strcmp(part, "lag") == 0) {
+		json_object_set(r, "stream", json_object_get(st, "stream"));
+		json_object_set(r, "apply", json_object_get(st, "apply"));
+		json_object_set(r, "capture", json_object_get(st, "capture"));
+	}
+	json_decref(st);
+	return r;
+}
+
+static json_t *cmd_lag(void *ctx, struct ctl_call *call)
+{
+	return migration_part(ctx, "lag");
+}
+
+static json_t *cmd_backfill(void *ctx, struct ctl_call *call)
+{
+	struct migd *d = ctx;
+	const char *sub = ctl_arg(&call->req, 0);
+	if (sub == NULL || strcmp(sub, "status") == 0)
+		return migration_part(d, "backfill");
+	bool pause = strcmp(sub, "pause") == 0;
+	if (!pause && strcmp(sub, "resume") != 0)
+		return ctl_reply_error(CTL_ERR_BAD_REQUEST,
+				       "backfill takes pause, resume or status, not '%s'", sub);
+	/* Changing the backfill needs an operator, reading it does not. */
+	if (!call->peer.may_mutate)
+		return ctl_reply_error(CTL_ERR_PERMISSION, "'backfill %s' needs an operator", sub);
+	const char *err = NULL;
+	if (d->migration == NULL || !migration_backfill_pause(d->migration, pause, &err))
+		return ctl_reply_error(CTL_ERR_FAILED, "cannot %s the backfill: %s", sub,
+				       err ? err : "no migration is running");
+	return migration_part(d, "backfill");
+}
+
 static json_t *cmd_help(void *ctx, struct ctl_call *call)
 {
 	json_t *r = ctl_reply_ok();
@@ -108,8 +159,11 @@ static json_t *cmd_help(void *ctx, struct ctl_call *call)
 
 /* Sorted by name; `help` lists them in this order. */
 const struct ctl_cmd migd_commands[] = {
+	{"backfill", cmd_backfill, false, "backfill [pause|resume|status]",
+	 "backfill progress (chunks, rows, rate, ETA); pause/resume need an operator"},
 	{"config", cmd_config, false, "config", "show the effective configuration (secrets masked)"},
 	{"help", cmd_help, false, "help", "list the commands"},
+	{"lag", cmd_lag, false, "lag", "replication lag in seconds and bytes, with positions"},
 	{"ping", cmd_ping, false, "ping", "check that the daemon answers"},
 	{"reload", cmd_reload, true, "reload",
 	 "re-read the configuration file (same as SIGHUP); reports what needs a restart"},

@@ -66,6 +66,14 @@ static json_t *build_request(int argc, char **argv)
 		for (char *p = name; *p; p++)
 			if (*p == '-')
 				*p = '_';
+		if (strcmp(name, "cmd") == 0 || strcmp(name, "args") == 0) {
+			fprintf(stderr, "migctl: --%s is not an option of any command\n", name);
+			free(name);
+			json_decref(val);
+			json_decref(req);
+			json_decref(args);
+			return NULL;
+		}
 		json_object_set_new(req, name, val);
 		free(name);
 	}
@@ -208,6 +216,8 @@ int main(int argc, char **argv)
 	}
 
 	json_t *req = build_request(argc - optind, argv + optind);
+	if (req == NULL)
+		return CTL_EXIT_USAGE;
 	const char *cmd = argv[optind];
 	char *line = ctl_dump_line(req);
 	json_decref(req);

@@ -75,6 +75,8 @@ static void print_tree(FILE *out, const json_t *v, int indent)
 	}
 }
 
+static void print_migration(FILE *out, const json_t *m);
+
 static void print_status(FILE *out, const json_t *r)
 {
 	json_t *m = json_object_get(r, "metrics");
@@ -108,10 +110,121 @@ static void print_status(FILE *out, const json_t *r)
 		json_array_foreach(pending, i, k) fprintf(out, " %s", json_string_value(k));
 		fputc('\n', out);
 	}
+	print_migration(out, json_object_get(r, "migration_state"));
 	json_t *lr = json_object_get(r, "last_reload");
 	if (json_is_object(lr))
 		fprintf(out, "last reload %s: %s\n", json_string_value(json_object_get(lr, "at")),
 			json_string_value(json_object_get(lr, "result")));
+}
+
+static const char *jstr(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "-";
+}
+
+static long long jint(const json_t *o, const char *k)
+{
+	return (long long)json_integer_value(json_object_get(o, k));
+}
+
+/* "1.2M" style counts for humans. */
+static const char *human(double v, char *buf, size_t n)
+{
+	if (v >= 1e9)
+		snprintf(buf, n, "%.1fG", v / 1e9);
+	else if (v >= 1e6)
+		snprintf(buf, n, "%.1fM", v / 1e6);
+	else if (v >= 1e4)
+		snprintf(buf, n, "%.0fk", v / 1e3);
+	else
+		snprintf(buf, n, "%.0f", v);
+	return buf;
+}
+
+static void print_backfill(FILE *out, const json_t *b)
+{
+	char a[16], c[16], d[16];
+	double eta = json_number_value(json_object_get(b, "eta_seconds"));
+	long long total = jint(b, "chunks_total"), done = jint(b, "chunks_done");
+	fprintf(out, "backfill   %lld/%lld chunks (%lld running, %lld failed), %s/%s rows, %s rows/s",
+		done, total, jint(b, "chunks_running"), jint(b, "chunks_failed"),
+		human((double)jint(b, "rows_done"), a, sizeof(a)),
+		human((double)jint(b, "rows_estimated"), c, sizeof(c)),
+		human(json_number_value(json_object_get(b, "rows_per_second")), d, sizeof(d)));
+	if (total > 0 && done == total)
+		fprintf(out, ", done");
+	else if (eta >= 0)
+		fprintf(out, ", ETA %.0fs", eta);
+	else
+		fprintf(out, ", ETA unknown");
+	fprintf(out, "%s\n", json_is_true(json_object_get(b, "paused")) ? " [PAUSED]" : "");
+	if (json_is_string(json_object_get(b, "last_error")))
+		fprintf(out, "           last chunk error: %s\n", jstr(b, "last_error"));
+}
+
+static void print_lag(FILE *out, const json_t *r)
+{
+	const json_t *lag = json_object_get(r, "lag"), *st = json_object_get(r, "stream"),
+		     *ap = json_object_get(r, "apply"), *cap = json_object_get(r, "capture");
+	if (json_is_object(lag))
+		fprintf(out, "lag        %.1fs, %lld bytes\n",
+			json_number_value(json_object_get(lag, "seconds")), jint(lag, "bytes"));
+	if (json_is_object(st))
+		fprintf(out,
+			"stream     %s, received %s, confirmed %s, server at %s, %lld txns, "
+			"spool %lld bytes\n",
+			json_is_true(json_object_get(st, "connected")) ? "connected" : "DISCONNECTED",
+			jstr(st, "received_pos"), jstr(st, "confirmed_pos"), jstr(st, "server_wal_end"),
+			jint(st, "transactions"), jint(st, "spool_bytes"));
+	if (json_is_object(ap) && json_is_true(json_object_get(ap, "running")))
+		fprintf(out,
+			"apply      applied %s, %lld txns, %lld changes, %lld failed records, %lld "
+			"parked, retry queue %lld\n",
+			jstr(ap, "applied_pos"), jint(ap, "transactions"), jint(ap, "changes"),
+			jint(ap, "failed_records"), jint(ap, "parked_changes"),
+			jint(ap, "retry_queue_depth"));
+	else if (json_is_object(ap))
+		fprintf(out, "apply      waiting for the backfill\n");
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(ap, "schema_errors"), i, e)
+		fprintf(out, "SCHEMA ERROR %s\n", json_string_value(e));
+	if (json_is_string(json_object_get(st, "last_error")))
+		fprintf(out, "           stream error: %s\n", jstr(st, "last_error"));
+	if (json_is_string(json_object_get(ap, "last_error")))
+		fprintf(out, "           apply error: %s\n", jstr(ap, "last_error"));
+	if (json_is_object(cap))
+		fprintf(out, "slot       %s, captured at %s, retains %lld bytes of WAL\n",
+			jstr(cap, "slot"), jstr(cap, "consistent_pos"), jint(cap, "slot_retained_bytes"));
+}
+
+static void print_lag_view(FILE *out, const json_t *r)
+{
+	fprintf(out, "phase      %s\n", jstr(r, "phase"));
+	print_lag(out, r);
+}
+
+static void print_backfill_view(FILE *out, const json_t *r)
+{
+	fprintf(out, "phase      %s\n", jstr(r, "phase"));
+	print_backfill(out, json_object_get(r, "backfill"));
+}
+
+static void print_migration(FILE *out, const json_t *m)
+{
+	if (!json_is_object(m))
+		return;
+	if (json_is_string(json_object_get(m, "error")) && !json_object_get(m, "activity")) {
+		fprintf(out, "NOT RUNNING %s\n", jstr(m, "error"));
+		return;
+	}
+	fprintf(out, "activity   %s\n", jstr(m, "activity"));
+	if (json_is_string(json_object_get(m, "last_error")))
+		fprintf(out, "ERROR      %s\n", jstr(m, "last_error"));
+	fprintf(out, "tables     %lld\n", jint(m, "tables"));
+	print_backfill(out, json_object_get(m, "backfill"));
+	print_lag(out, m);
 }
 
 static void print_help(FILE *out, const json_t *r)
@@ -169,6 +282,8 @@ static const struct view views[] = {
 	{"status", print_status},
 	{"help", print_help},
 	{"config", print_config},
+	{"lag", print_lag_view},
+	{"backfill", print_backfill_view},
 	{NULL, NULL},
 };
 

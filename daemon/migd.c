@@ -100,10 +100,25 @@ static void detach(void)
 	}
 }
 
+enum phase migd_phase(struct migd *d)
+{
+	return d->migration ? migration_phase(d->migration) : d->phase;
+}
+
 static void update_status(struct migd *d)
 {
-	metrics_set_state(d->m_phase, phase_names, PHASE__MAX, d->phase);
-	sdnotify_status("phase=%s owner=%s", phase_name(d->phase), owner_name(phase_owner(d->phase)));
+	enum phase p = migd_phase(d);
+	metrics_set_state(d->m_phase, phase_names, PHASE__MAX, p);
+	if (d->migration != NULL) {
+		migration_update_metrics(d->migration);
+		char *line = migration_status_line(d->migration);
+		sdnotify_status("%s owner=%s", line, owner_name(phase_owner(p)));
+		free(line);
+	} else {
+		sdnotify_status("phase=%s owner=%s%s%s", phase_name(p), owner_name(phase_owner(p)),
+				d->migration_error ? " error=" : "",
+				d->migration_error ? d->migration_error : "");
+	}
 }
 
 static void maintenance_cb(evutil_socket_t fd, short what, void *arg)
@@ -144,7 +159,8 @@ void migd_reload(struct migd *d, const char *actor)
 	free(d->last_reload_error);
 	d->last_reload_error = NULL;
 	if (!conf_load(d->conf_path, &next, &errs)) {
-		log_error("reload refused, keeping the running configuration:\n%s", errs);
+		log_error("reload refused, keeping the running configuration:");
+		log_lines(LOG_LVL_ERROR, errs);
 		log_event(LOG_LVL_ERROR, "reload", "result=refused actor=%s", actor);
 		d->last_reload_error = errs;
 		metrics_inc(d->m_reloads_failed);
@@ -195,7 +211,7 @@ void migd_reload(struct migd *d, const char *actor)
 
 void migd_shutdown(struct migd *d, const char *why)
 {
-	log_event(LOG_LVL_NOTICE, "shutdown", "reason=%s phase=%s", why, phase_name(d->phase));
+	log_event(LOG_LVL_NOTICE, "shutdown", "reason=%s phase=%s", why, phase_name(migd_phase(d)));
 	sdnotify_stopping();
 	event_base_loopexit(d->base, NULL);
 }
@@ -283,6 +299,10 @@ static int start(struct migd *d)
 
 static void cleanup(struct migd *d)
 {
+	/* Workers first: in-flight batches roll back, the spool is closed. */
+	migration_stop(d->migration);
+	d->migration = NULL;
+	free(d->migration_error);
 	if (d->ev_term)
 		event_free(d->ev_term);
 	if (d->ev_int)
@@ -310,10 +330,7 @@ static struct migd_conf *load_config(const char *path)
 	char *errs;
 	if (conf_load(path, &c, &errs))
 		return c;
-	/* One log line per problem so journald shows each. */
-	for (char *save = NULL, *line = strtok_r(errs, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save))
-		log_error("%s", line);
+	log_lines(LOG_LVL_ERROR, errs);
 	log_error("configuration refused");
 	free(errs);
 	return NULL;
@@ -406,6 +423,9 @@ int main(int argc, char **argv)
 		  (int)getpid(), path, d.conf->control_socket,
 		  d.conf->metrics_enabled ? d.conf->metrics_listen : "off", d.metrics_port,
 		  phase_name(d.phase));
+	d.migration = migration_start(d.conf, d.metrics, &d.migration_error);
+	if (d.migration == NULL)
+		log_error("migration not started: %s", d.migration_error);
 	update_status(&d);
 	sdnotify_ready();
 	report_startup(MIGD_EXIT_OK);

@@ -12,6 +12,7 @@
 
 #include "conf.h"
 #include "metrics.h"
+#include "migration.h"
 #include "phase.h"
 
 /* Process exit codes (sysexits.h values), for RestartPreventExitStatus=. */
@@ -31,7 +32,9 @@ struct migd {
 	int64_t started_mono_usec;
 	int64_t started_wall_usec;
 
-	enum phase phase;
+	enum phase phase;            /* shown when no migration runs; else the migration's */
+	struct migration *migration; /* owned; NULL if the pair is not supported */
+	char *migration_error;       /* owned; why there is no migration */
 
 	struct metrics_registry *metrics; /* owned */
 	struct metric_family *m_phase;    /* borrowed from metrics */
@@ -48,6 +51,9 @@ struct migd {
 	int64_t last_reload_wall_usec;
 	char *last_reload_error; /* owned; NULL when the last reload worked */
 };
+
+/* The current phase (the migration's when one runs). */
+enum phase migd_phase(struct migd *d);
 
 /* Re-reads the config file; what it did is logged and kept for `status`. */
 void migd_reload(struct migd *d, const char *actor);

@@ -349,7 +349,7 @@ static bool copy_chunk(struct run *run, struct pgconn *src, struct pgconn *tgt, 
 		int w = PQputCopyData(tgt->conn, buf, n);
 		PQfreemem(buf);
 		if (w != 1) {
-			err_set(err, "target: %s", PQerrorMessage(tgt->conn));
+			err_set(err, "target: %s", pgconn_error(tgt));
 			goto out;
 		}
 		if (++rows % 8192 == 0) {
@@ -360,7 +360,7 @@ static bool copy_chunk(struct run *run, struct pgconn *src, struct pgconn *tgt, 
 	}
 	src_in_copy = false;
 	if (n == -2) {
-		err_set(err, "source: %s", PQerrorMessage(src->conn));
+		err_set(err, "source: %s", pgconn_error(src));
 		goto out;
 	}
 	r = PQgetResult(src->conn);
@@ -373,7 +373,7 @@ static bool copy_chunk(struct run *run, struct pgconn *src, struct pgconn *tgt, 
 	drain(src);
 	tgt_in_copy = false;
 	if (PQputCopyEnd(tgt->conn, NULL) != 1) {
-		err_set(err, "target: %s", PQerrorMessage(tgt->conn));
+		err_set(err, "target: %s", pgconn_error(tgt));
 		goto out;
 	}
 	r = PQgetResult(tgt->conn);
@@ -586,6 +586,7 @@ bool backfill_run(const struct backfill_opts *o, struct backfill_progress *prog,
 	pthread_mutex_lock(&prog->lock);
 	prog->started_usec = now_mono_usec();
 	prog->rows_at_start = prog->rows_done;
+	prog->finished_usec = 0;
 	prog->chunks_failed = 0;
 	pthread_mutex_unlock(&prog->lock);
 
@@ -602,6 +603,9 @@ bool backfill_run(const struct backfill_opts *o, struct backfill_progress *prog,
 	}
 	free(run.chunks);
 	pthread_mutex_destroy(&run.lock);
+	pthread_mutex_lock(&prog->lock);
+	prog->finished_usec = now_mono_usec();
+	pthread_mutex_unlock(&prog->lock);
 
 	if (*o->stop) {
 		err_set(err, "stopped");

@@ -34,6 +34,7 @@ struct backfill_progress {
 	int64_t rows_done;      /* rows committed in done chunks plus rows in flight */
 	int64_t started_usec;   /* when this run started (monotonic) */
 	int64_t rows_at_start;  /* rows_done when this run started, for the rate */
+	int64_t finished_usec;  /* when this run ended (monotonic), 0 while running */
 	bool paused;
 	char last_error[512];
 };

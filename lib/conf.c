@@ -17,6 +17,7 @@
 #include "util.h"
 
 #define CONF_MAX_ERRORS 20
+#define QUOTED_SEMICOLON '\x01' /* stands for ';' inside quotes while inih parses */
 
 struct parse_state {
 	const char *name; /* file name for messages */
@@ -92,6 +93,29 @@ static char *read_line(char *str, int num, void *stream)
 	}
 	memcpy(str, ps->linebuf, (size_t)len);
 	str[len] = '\0';
+	/*
+	 * inih cuts " ;" comments even inside double quotes; hide ';' inside
+	 * quotes from it (unquote() puts them back) and refuse a quote left open.
+	 */
+	bool quoted = false;
+	for (char *q = str; *q; q++) {
+		if (*q == QUOTED_SEMICOLON) {
+			add_error(ps, ps->lineno, "control character 0x01 is not allowed");
+			snprintf(str, (size_t)num, "; skipped\n");
+			return str;
+		}
+		if (*q == '"')
+			quoted = !quoted;
+		else if (*q == ';' && quoted)
+			*q = QUOTED_SEMICOLON;
+		else if (*q == ';' && !quoted && q > str && (q[-1] == ' ' || q[-1] == '\t'))
+			break; /* an inline comment: inih drops the rest */
+	}
+	if (quoted) {
+		add_error(ps, ps->lineno, "a double quote is not closed");
+		snprintf(str, (size_t)num, "; skipped\n");
+		return str;
+	}
 	const char *p = str;
 	while (*p == ' ' || *p == '\t')
 		p++;
@@ -202,6 +226,9 @@ static char *resolve_secret(const char *raw, char **origin, char *err, size_t er
 /* Strips one pair of surrounding double quotes, so values may keep spaces or ';'. */
 static char *unquote(char *v)
 {
+	for (char *q = v; *q; q++)
+		if (*q == QUOTED_SEMICOLON)
+			*q = ';';
 	size_t n = strlen(v);
 	if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
 		v[n - 1] = '\0';

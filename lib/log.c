@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,11 +50,36 @@ void log_set_timestamps(bool on)
 	log_timestamps = on;
 }
 
+/* True if stderr is the journal stream systemd.exec(5) describes in JOURNAL_STREAM. */
+static bool stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) != 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 void log_init(enum log_level lvl)
 {
 	log_min_level = lvl;
-	/* journald stamps entries itself and sets JOURNAL_STREAM for our stderr. */
-	log_timestamps = getenv("JOURNAL_STREAM") == NULL;
+	/* journald stamps entries itself. */
+	log_timestamps = !stderr_is_journal();
+}
+
+void log_lines(enum log_level lvl, const char *text)
+{
+	const char *p = text;
+	if (!log_enabled(lvl))
+		return;
+	while (*p) {
+		size_t n = strcspn(p, "\n");
+		log_write(lvl, "%.*s", (int)n, p);
+		p += n;
+		if (*p == '\n')
+			p++;
+	}
 }
 
 static void log_vwrite(enum log_level lvl, const char *event, const char *fmt, va_list ap)

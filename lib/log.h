@@ -50,6 +50,9 @@ void log_write_event(enum log_level lvl, const char *event, const char *fmt, ...
 #define log_info(...) LOG_AT(LOG_LVL_INFO, __VA_ARGS__)
 #define log_debug(...) LOG_AT(LOG_LVL_DEBUG, __VA_ARGS__)
 
+/* Logs each line of text as its own entry, so journald gives each the level. */
+void log_lines(enum log_level lvl, const char *text);
+
 /* A key=value event; fmt carries the pairs after "event=NAME". */
 #define log_event(lvl, name, ...)                                                                  \
 	do {                                                                                       \

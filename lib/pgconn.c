@@ -40,15 +40,28 @@ char *pgconn_conninfo(const char *dsn, const char *password, const char *app_nam
 	return s;
 }
 
-/* libpq messages end in a newline; ours must not. */
+/* libpq messages span lines ("...\n\tThis probably means..."); ours are one line. */
 static void set_pq_error(struct err *err, const char *label, const char *what, const char *msg)
 {
 	char buf[900];
 	snprintf(buf, sizeof(buf), "%s", msg ? msg : "unknown error");
 	size_t n = strlen(buf);
+	for (size_t i = 0; i + 1 < n; i++)
+		if (buf[i] == '\n')
+			buf[i] = ' ';
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] == '\t')
+			buf[i] = ' ';
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
 		buf[--n] = '\0';
 	err_set(err, "%s: %s%s%s", label, what, *what ? ": " : "", buf);
+}
+
+/* Server NOTICEs ("relation already exists, skipping") are for debugging only. */
+static void quiet_notice(void *arg, const char *message)
+{
+	(void)arg;
+	log_debug("server notice: %.*s", (int)strcspn(message, "\n"), message);
 }
 
 bool pgconn_open(struct pgconn *c, const char *label, const char *conninfo, struct err *err)
@@ -61,6 +74,7 @@ bool pgconn_open(struct pgconn *c, const char *label, const char *conninfo, stru
 		c->conn = NULL;
 		return false;
 	}
+	PQsetNoticeProcessor(c->conn, quiet_notice, NULL);
 	return true;
 }
 
@@ -155,6 +169,19 @@ char *pgconn_qualified(const char *schema, const char *name)
 	free(a);
 	free(b);
 	return out;
+}
+
+const char *pgconn_error(const struct pgconn *c)
+{
+	static __thread char buf[512];
+	snprintf(buf, sizeof(buf), "%s", c->conn ? PQerrorMessage(c->conn) : "not connected");
+	size_t n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] == '\n' || buf[i] == '\t')
+			buf[i] = ' ';
+	return buf;
 }
 
 bool pgconn_is_broken(const struct pgconn *c)

@@ -53,6 +53,9 @@ char *pgconn_literal(const char *value);
 /* "schema"."name" */
 char *pgconn_qualified(const char *schema, const char *name);
 
+/* The connection's last libpq error on one line (thread-local buffer, valid until the next call). */
+const char *pgconn_error(const struct pgconn *c);
+
 /* True if the last failure on c looks like a lost connection (retry later). */
 bool pgconn_is_broken(const struct pgconn *c);
 

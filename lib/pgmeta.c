@@ -92,8 +92,8 @@ static bool load_columns(struct pgconn *src, struct mig_table *t, struct err *er
 	return true;
 }
 
-bool pgmeta_load_source(struct pgconn *src, const struct migd_conf *conf, struct mig_tableset *out,
-			struct err *err)
+bool pgmeta_load_source(struct pgconn *src, const char *include, const char *exclude,
+			const char *insert_only, struct mig_tableset *out, struct err *err)
 {
 	struct problems p = {0};
 	PGresult *r = pgconn_query(src, sql_tables, 0, NULL, err);
@@ -103,8 +103,8 @@ bool pgmeta_load_source(struct pgconn *src, const struct migd_conf *conf, struct
 	out->t = xcalloc((size_t)PQntuples(r) + 1, sizeof(*out->t));
 	for (int i = 0; i < PQntuples(r); i++) {
 		const char *schema = PQgetvalue(r, i, 1), *name = PQgetvalue(r, i, 2);
-		if (!table_list_match(conf->tables_include, schema, name) ||
-		    table_list_match(conf->tables_exclude, schema, name))
+		if (!table_list_match(include, schema, name) ||
+		    table_list_match(exclude, schema, name))
 			continue;
 		if (PQgetvalue(r, i, 5)[0] == 'p' || PQgetvalue(r, i, 6)[0] == 't') {
 			problem(&p, "%s.%s: partitioned tables are not supported yet (exclude it)",
@@ -124,7 +124,7 @@ bool pgmeta_load_source(struct pgconn *src, const struct migd_conf *conf, struct
 			tableset_free(out);
 			return false;
 		}
-		t->insert_only = table_list_match(conf->tables_insert_only, schema, name);
+		t->insert_only = table_list_match(insert_only, schema, name);
 		if (t->nkey == 0 && !t->insert_only)
 			problem(&p,
 				"%s.%s has no primary key or replica identity index: add one, or "
@@ -138,7 +138,7 @@ bool pgmeta_load_source(struct pgconn *src, const struct migd_conf *conf, struct
 	PQclear(r);
 	if (out->n == 0 && p.n == 0)
 		problem(&p, "no table on the source matches [tables] include = %s",
-			conf->tables_include);
+			include);
 	if (p.n > 0) {
 		err_set(err, "source: %d table problem%s:\n%s", p.n, p.n > 1 ? "s" : "", p.text);
 		tableset_free(out);

@@ -16,12 +16,13 @@
 #ifndef MIGD_PGMETA_H
 #define MIGD_PGMETA_H
 
-#include "conf.h"
 #include "pgconn.h"
 #include "tables.h"
 
-bool pgmeta_load_source(struct pgconn *src, const struct migd_conf *conf, struct mig_tableset *out,
-			struct err *err) __attribute__((warn_unused_result));
+/* include / exclude / insert_only: the [tables] lists (exclude, insert_only may be NULL). */
+bool pgmeta_load_source(struct pgconn *src, const char *include, const char *exclude,
+			const char *insert_only, struct mig_tableset *out, struct err *err)
+	__attribute__((warn_unused_result));
 
 bool pgmeta_check_target(struct pgconn *tgt, struct mig_tableset *ts, struct err *err)
 	__attribute__((warn_unused_result));

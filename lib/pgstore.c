@@ -45,7 +45,13 @@ static const char *const schema_sql =
 	"  id bigserial PRIMARY KEY,"
 	"  name text NOT NULL, table_name text NOT NULL,"
 	"  source_pos text NOT NULL, change jsonb NOT NULL,"
-	"  reason text NOT NULL, parked_at timestamptz NOT NULL DEFAULT now());";
+	"  reason text NOT NULL, parked_at timestamptz NOT NULL DEFAULT now());"
+	"CREATE TABLE IF NOT EXISTS migd.failed_records ("
+	"  id bigserial PRIMARY KEY,"
+	"  name text NOT NULL, table_name text NOT NULL,"
+	"  source_pos text NOT NULL, key jsonb, change jsonb NOT NULL,"
+	"  error text NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now(),"
+	"  resolved_at timestamptz);";
 
 const char *const pgstore_progress_sql =
 	"INSERT INTO migd.progress AS p (name, applied_pos, applied_commit_time, applied_txns, "

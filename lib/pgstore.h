@@ -13,6 +13,7 @@
  *                   checksum, transformation version, attempts, timings
  *   migd.progress   last applied source position and totals
  *   migd.parked     changes held back for a table with a schema error
+ *   migd.failed_records  changes the target refused (never dropped)
  * Blocking (worker threads only).
  */
 #ifndef MIGD_PGSTORE_H

@@ -37,6 +37,10 @@ t_cleanup() {
 		kill -KILL "$MIGD_PID" 2>/dev/null || true
 		wait "$MIGD_PID" 2>/dev/null || true
 	fi
+	# Servers from the harness go after migd (whose connections they serve).
+	if declare -F harness_cleanup >/dev/null; then
+		harness_cleanup || true
+	fi
 	if ((rc != 0)) && [[ -f $T_TMP/migd.log ]]; then
 		echo "--- last lines of migd.log ---" >&2
 		tail -n 30 "$T_TMP/migd.log" >&2
@@ -138,6 +142,71 @@ migd_start() {
 
 # The metrics port migd bound (it logs it and reports it in status).
 migd_metrics_port() { mctl --json status | jfield .metrics.port; }
+
+# A config for a real migration between the harness's SRC and TGT servers.
+t_pg_config() {
+	local f=$1
+	shift
+	cat >"$f" <<-EOF
+		[migration]
+		name = t
+		state_dir = $T_TMP/state
+		[source]
+		engine = postgresql
+		dsn = $SRC_DSN
+		[target]
+		engine = postgresql
+		dsn = $TGT_DSN
+		[tables]
+		include = public.*
+		[backfill]
+		parallel = 2
+		chunk_rows = 1000
+		[apply]
+		batch_delay = 50ms
+		[control]
+		socket = $T_SOCK
+		[metrics]
+		port = 0
+		[log]
+		level = info
+	EOF
+	local l
+	for l in "$@"; do printf '%s\n' "$l" >>"$f"; done
+}
+
+# Phase from status.
+migd_phase() { mctl --json status | jfield .phase; }
+
+# Waits up to $1 s for a phase matching regex $2 (fails with the status when it does not come).
+wait_phase() {
+	local secs=$1 want=$2
+	if ! wait_for "$secs" '[[ $(migd_phase 2>/dev/null) =~ ^('"$want"')$ ]]'; then
+		mctl status >&2 || true
+		fail "phase $want not reached within $secs s"
+	fi
+}
+
+# Waits until everything the source has written is applied (lag 0 bytes).
+wait_caught_up() {
+	local secs=${1:-60}
+	if ! wait_for "$secs" '[[ $(mctl --json lag | jfield .lag.bytes) == 0 ]]'; then
+		mctl lag >&2 || true
+		fail "target did not catch up within $secs s"
+	fi
+}
+
+# Row-for-row comparison of one table: an ordered digest of every row.
+table_digest() { # NAME table order-by
+	harness_sql "$1" "SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, '|' ORDER BY $3)), '-') FROM $2 t"
+}
+
+assert_same_table() { # table order-by
+	local a b
+	a=$(table_digest SRC "$1" "$2")
+	b=$(table_digest TGT "$1" "$2")
+	[[ $a == "$b" ]] || fail "$1 differs: source [$a] target [$b]"
+}
 
 # SIGTERM; expects exit code ${1:-0}.
 migd_stop() {

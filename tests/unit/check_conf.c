@@ -243,6 +243,18 @@ START_TEST(test_sample_is_valid_and_complete)
 }
 END_TEST
 
+START_TEST(test_quotes_keep_semicolons)
+{
+	struct migd_conf *c = load_ok(BASE "[migration]\nstate_dir = \"/var/lib/a ;b\" ; comment\n");
+	ck_assert_str_eq(c->state_dir, "/var/lib/a ;b");
+	conf_free(c);
+	c = load_ok(BASE "[migration]\nstate_dir = /x ; comment\n");
+	ck_assert_str_eq(c->state_dir, "/x");
+	conf_free(c);
+	expect_error(BASE "[migration]\nstate_dir = \"/x\n", "t.conf:10: a double quote is not closed");
+}
+END_TEST
+
 START_TEST(test_table_lists)
 {
 	struct migd_conf *c = load_ok(BASE "[tables]\nexclude = public.audit, app.tmp_*\n");
@@ -279,6 +291,7 @@ int main(void)
 	tcase_add_test(tc, test_secret_errors_do_not_leak);
 	tcase_add_test(tc, test_reload_merge);
 	tcase_add_test(tc, test_sample_is_valid_and_complete);
+	tcase_add_test(tc, test_quotes_keep_semicolons);
 	tcase_add_test(tc, test_table_lists);
 	tcase_add_test(tc, test_missing_file);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,244 @@
+/*
+ * apply: spool -> sink in batches (see apply.h).
+ *
+ * A batch opens at the first transaction that needs applying and commits
+ * when it holds batch_txns transactions or batch_bytes of changes, or when
+ * the spool has nothing more durable and batch_delay has passed.  The
+ * target transaction carries the end position of the batch's last source
+ * transaction, so a crash anywhere replays exactly what is missing.
+ */
+#include "apply.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+struct applier {
+	const struct apply_opts *o;
+	struct spool_reader *rd;
+	struct pos applied;
+	/* the open batch */
+	bool open;
+	bool isolate;
+	struct pos isolate_until; /* isolate batches until past this position */
+	int64_t ntxns, nbytes, opened_usec;
+	struct pos last_end;
+	int64_t last_commit_us;
+	/* the transaction being read */
+	bool in_txn, skip_txn;
+	struct pos txn_pos;
+};
+
+static void set_error(struct applier *a, const char *msg)
+{
+	pthread_mutex_lock(&a->o->prog->lock);
+	snprintf(a->o->prog->last_error, sizeof(a->o->prog->last_error), "%s", msg);
+	pthread_mutex_unlock(&a->o->prog->lock);
+}
+
+static size_t event_bytes(const struct change_event *ev)
+{
+	size_t n = 32;
+	if (ev->kind == CHG_INSERT || ev->kind == CHG_UPDATE || ev->kind == CHG_DELETE) {
+		for (int i = 0; i < ev->row.new_tuple.ncols; i++)
+			n += ev->row.new_tuple.vals[i].len + 4;
+		for (int i = 0; i < ev->row.old_tuple.ncols; i++)
+			n += ev->row.old_tuple.vals[i].len + 4;
+	}
+	return n;
+}
+
+static bool reopen_reader(struct applier *a, struct err *err)
+{
+	char *e = NULL;
+	spool_reader_close(a->rd);
+	a->rd = NULL;
+	if (!spool_reader_open(a->o->spool, &a->rd, &e)) {
+		err_set(err, "spool: %s", e);
+		free(e);
+		return false;
+	}
+	a->in_txn = a->skip_txn = false;
+	return true;
+}
+
+static bool commit_batch(struct applier *a, struct err *err)
+{
+	struct sink *s = a->o->sink;
+	int64_t t0 = now_mono_usec();
+	if (!s->ops->commit(s, &a->last_end, a->last_commit_us, a->ntxns, err))
+		return false;
+	metrics_observe(a->o->latency, (double)(now_mono_usec() - t0) / 1e6);
+	a->applied = a->last_end;
+	a->open = false;
+	if (a->isolate && pos_compare(&a->applied, &a->isolate_until) != POS_LT)
+		a->isolate = false;
+	pthread_mutex_lock(&a->o->prog->lock);
+	a->o->prog->applied = a->applied;
+	a->o->prog->applied_commit_us = a->last_commit_us;
+	a->o->prog->txns += a->ntxns;
+	a->o->prog->batches++;
+	a->o->prog->counts = s->counts;
+	a->o->prog->retry_depth = a->isolate ? a->o->prog->retry_depth : 0;
+	pthread_mutex_unlock(&a->o->prog->lock);
+	char *e = NULL;
+	if (!spool_release(a->o->spool, &a->applied, NULL, &e)) {
+		log_warn("apply: releasing spool segments: %s", e);
+		free(e);
+	}
+	return true;
+}
+
+/* One event; false on a sink or spool failure (err set). */
+static bool handle(struct applier *a, const struct change_event *ev, struct err *err)
+{
+	struct sink *s = a->o->sink;
+	switch (ev->kind) {
+	case CHG_RELATION:
+		return s->ops->relation(s, &ev->rel, err);
+	case CHG_BEGIN:
+		a->in_txn = true;
+		a->txn_pos = ev->begin.final_pos;
+		/* Already in the target: its commit is before the applied end. */
+		a->skip_txn = !pos_is_none(&a->applied) &&
+			      pos_compare(&ev->begin.final_pos, &a->applied) == POS_LT;
+		if (a->skip_txn || a->open)
+			return true;
+		a->ntxns = a->nbytes = 0;
+		a->opened_usec = now_mono_usec();
+		if (!s->ops->begin(s, a->isolate, err))
+			return false;
+		a->open = true;
+		return true;
+	case CHG_COMMIT:
+		a->in_txn = false;
+		if (a->skip_txn)
+			return true;
+		a->ntxns++;
+		a->last_end = ev->commit.end_pos;
+		a->last_commit_us = ev->commit.commit_time_us;
+		if (a->ntxns >= a->o->batch_txns || a->nbytes >= a->o->batch_bytes ||
+		    (a->isolate && a->ntxns >= 1))
+			return commit_batch(a, err);
+		return true;
+	case CHG_ORIGIN:
+		return true;
+	default:
+		if (a->skip_txn)
+			return true;
+		a->nbytes += (int64_t)event_bytes(ev);
+		return s->ops->change(s, ev, &a->txn_pos, err);
+	}
+}
+
+static void publish_schema_errors(struct applier *a)
+{
+	struct sink *s = a->o->sink;
+	char *se = s->ops->schema_errors(s);
+	pthread_mutex_lock(&a->o->prog->lock);
+	snprintf(a->o->prog->schema_errors, sizeof(a->o->prog->schema_errors), "%s", se);
+	pthread_mutex_unlock(&a->o->prog->lock);
+	free(se);
+}
+
+/* Opens the sink and a reader; loops with backoff until it works or stop. */
+static bool connect_all(struct applier *a)
+{
+	const struct apply_opts *o = a->o;
+	struct err err;
+	int backoff = 500;
+	while (!*o->stop) {
+		if (o->sink->ops->open(o->sink, &a->applied, &err) && reopen_reader(a, &err)) {
+			pthread_mutex_lock(&o->prog->lock);
+			o->prog->connected = true;
+			o->prog->applied = a->applied;
+			pthread_mutex_unlock(&o->prog->lock);
+			return true;
+		}
+		set_error(a, err.msg);
+		log_warn("apply: %s; retrying in %d ms", err.msg, backoff);
+		sleep_interruptible(backoff, o->stop);
+		backoff = backoff < 8000 ? backoff * 2 : 8000;
+	}
+	return false;
+}
+
+void *apply_thread(void *arg)
+{
+	struct applier a = {.o = arg};
+	const struct apply_opts *o = a.o;
+	struct err err;
+
+	if (!connect_all(&a))
+		return NULL;
+	while (!*o->stop) {
+		struct change_event ev;
+		char *e = NULL;
+		int wait = a.open ? 20 : 200;
+		int r = spool_reader_next(a.rd, &ev, wait, &e);
+		bool ok = true;
+		if (r < 0) {
+			err_set(&err, "spool: %s", e);
+			free(e);
+			ok = false;
+		} else if (r > 0) {
+			ok = handle(&a, &ev, &err);
+		} else {
+			/* Nothing more durable: commit a batch that has waited long enough. */
+			if (a.open && !a.in_txn &&
+			    now_mono_usec() - a.opened_usec >= o->batch_delay_ms * 1000)
+				ok = commit_batch(&a, &err);
+			pthread_mutex_lock(&o->prog->lock);
+			o->prog->idle = !a.open && !a.in_txn;
+			pthread_mutex_unlock(&o->prog->lock);
+			publish_schema_errors(&a);
+		}
+		if (r > 0) {
+			pthread_mutex_lock(&o->prog->lock);
+			o->prog->idle = false;
+			pthread_mutex_unlock(&o->prog->lock);
+		}
+		if (ok)
+			continue;
+
+		/* Failure: undo the open batch and re-read it from the spool. */
+		set_error(&a, err.msg);
+		log_warn("apply: %s", err.msg);
+		bool broken = o->sink->broken;
+		if (a.open && !broken)
+			o->sink->ops->rollback(o->sink);
+		bool was_open = a.open;
+		a.open = false;
+		if (broken) {
+			o->sink->ops->close(o->sink);
+			pthread_mutex_lock(&o->prog->lock);
+			o->prog->connected = false;
+			pthread_mutex_unlock(&o->prog->lock);
+			sleep_interruptible(500, o->stop);
+			if (!connect_all(&a))
+				break;
+			continue;
+		}
+		if (was_open && !a.isolate) {
+			/* Replay the same transactions one at a time, isolating refusals. */
+			a.isolate = true;
+			/* ... up to and including the transaction that failed. */
+			a.isolate_until = a.txn_pos;
+			pthread_mutex_lock(&o->prog->lock);
+			o->prog->retry_depth = a.ntxns + 1;
+			pthread_mutex_unlock(&o->prog->lock);
+		} else {
+			sleep_interruptible(1000, o->stop); /* isolation failed too: do not spin */
+		}
+		if (!reopen_reader(&a, &err) && !connect_all(&a))
+			break;
+	}
+	if (a.open && !o->sink->broken)
+		o->sink->ops->rollback(o->sink); /* stop: the target keeps what committed */
+	spool_reader_close(a.rd);
+	o->sink->ops->close(o->sink);
+	return NULL;
+}

@@ -1,0 +1,49 @@
+/*
+ * apply: the applier.  A worker thread that reads committed transactions
+ * from the spool, skips those the target already has (their position is at
+ * or before the applied position read from the target), and applies the
+ * rest through a sink in batches of whole source transactions, bounded by
+ * count, bytes and time.  Engine-neutral: every reader x sink pair uses it.
+ *
+ * Failure handling: a batch the target refuses is rolled back and re-read
+ * from the spool in isolation (the sink records each refused change as a
+ * failed record and goes on); a lost connection is reopened with backoff,
+ * after which the applied position is read from the target again.
+ */
+#ifndef MIGD_APPLY_H
+#define MIGD_APPLY_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "metrics.h"
+#include "sink.h"
+#include "spool.h"
+
+struct apply_progress {
+	pthread_mutex_t lock;
+	bool connected;
+	struct pos applied;        /* last committed source position */
+	int64_t applied_commit_us; /* its source commit time */
+	bool idle;                 /* everything durable in the spool is applied */
+	int64_t txns, batches;
+	struct sink_counts counts;
+	int64_t retry_depth; /* transactions waiting to be re-applied after a failure */
+	char schema_errors[512]; /* "schema.table: reason" lines */
+	char last_error[512];
+};
+
+struct apply_opts {
+	struct spool *spool;         /* borrowed */
+	struct sink *sink;           /* borrowed */
+	const volatile bool *stop;   /* borrowed */
+	struct apply_progress *prog; /* borrowed */
+	int64_t batch_txns, batch_bytes, batch_delay_ms;
+	struct metric *latency; /* borrowed histogram child: batch commit latency; may be NULL */
+};
+
+/* Thread body; arg is a struct apply_opts *. */
+void *apply_thread(void *arg);
+
+#endif

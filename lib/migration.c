@@ -1,0 +1,701 @@
+/*
+ * migration: the coordinator and the run's shared state (see migration.h).
+ */
+#include "migration.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "apply.h"
+#include "backfill.h"
+#include "log.h"
+#include "pgcapture.h"
+#include "pgconn.h"
+#include "pgmeta.h"
+#include "pgsink.h"
+#include "pgstore.h"
+#include "pgstream.h"
+#include "spool.h"
+#include "util.h"
+
+#define RETRY_MS         5000
+#define CAUGHT_UP_BYTES  (1u << 20)
+#define SLOT_POLL_USEC   5000000
+
+struct migration {
+	/* settings, copied at start */
+	char *name, *state_dir, *slot, *pub;
+	char *include, *exclude, *insert_only; /* owned; [tables] lists */
+	char *src_ci, *tgt_ci, *repl_ci; /* owned; secret: never logged */
+	int parallel;
+	int64_t chunk_rows, batch_txns, batch_bytes, batch_delay_ms, spool_segment;
+
+	pthread_t coord;
+	volatile bool stop;
+	volatile bool bf_paused;
+
+	pthread_mutex_t lock; /* guards everything below that the loop reads */
+	enum phase phase;
+	char activity[160];
+	char last_error[1024];
+	int ntables;
+	struct pos consistent;
+	int64_t slot_retained; /* bytes of WAL the slot holds back; -1 unknown */
+	int64_t slot_polled_usec;
+
+	struct mig_tableset ts; /* coordinator-owned; read-only once threads start */
+	struct pgconn src, tgt; /* coordinator's own connections */
+	struct pgcapture cap;
+	struct spool *spool;
+	struct sink *sink;
+	struct backfill_progress bf;
+	struct stream_progress sp;
+	struct apply_progress ap;
+	struct pgstream_opts sopts;
+	struct apply_opts aopts;
+	pthread_t stream_th, apply_th;
+	bool stream_started, apply_started;
+
+	/* metrics (borrowed from the registry) */
+	struct metric *m_lag_s, *m_lag_b, *m_latency, *m_changes, *m_txns, *m_failed, *m_parked,
+		*m_retry, *m_schema, *m_bf_rows, *m_bf_eta, *m_bf_rate, *m_slot, *m_spool,
+		*m_pos_received, *m_pos_flushed, *m_pos_applied;
+	struct metric_family *f_chunks;
+};
+
+/* --- shared-state helpers -------------------------------------------------- */
+
+static void activity(struct migration *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void activity(struct migration *m, const char *fmt, ...)
+{
+	va_list ap;
+	pthread_mutex_lock(&m->lock);
+	va_start(ap, fmt);
+	vsnprintf(m->activity, sizeof(m->activity), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void report(struct migration *m, const struct err *err)
+{
+	pthread_mutex_lock(&m->lock);
+	snprintf(m->last_error, sizeof(m->last_error), "%s", err->msg);
+	pthread_mutex_unlock(&m->lock);
+	log_error("migration:");
+	log_lines(LOG_LVL_ERROR, err->msg);
+}
+
+static void clear_error(struct migration *m)
+{
+	pthread_mutex_lock(&m->lock);
+	m->last_error[0] = '\0';
+	pthread_mutex_unlock(&m->lock);
+}
+
+enum phase migration_phase(struct migration *m)
+{
+	pthread_mutex_lock(&m->lock);
+	enum phase p = m->phase;
+	pthread_mutex_unlock(&m->lock);
+	return p;
+}
+
+static bool ensure(struct pgconn *c, const char *label, const char *ci, struct err *err)
+{
+	if (c->conn != NULL && !pgconn_is_broken(c))
+		return true;
+	pgconn_close(c);
+	return pgconn_open(c, label, ci, err);
+}
+
+/*
+ * The one place the phase changes: legal transitions only, journaled in
+ * the target before the new phase counts.  Retries until journaled or stop.
+ */
+static bool set_phase(struct migration *m, enum phase to, const char *reason)
+{
+	enum phase from = migration_phase(m);
+	if (!phase_transition_legal(from, to)) {
+		log_error("BUG: illegal phase transition %s -> %s", phase_name(from), phase_name(to));
+		return false;
+	}
+	struct err err;
+	struct pos src = pos_from_lsn(m->sp.received_lsn);
+	while (!m->stop) {
+		if (ensure(&m->tgt, "target", m->tgt_ci, &err) &&
+		    pgstore_set_phase(&m->tgt, m->name, from, to, "migd", reason, &src, NULL, &err))
+			break;
+		report(m, &err);
+		pgconn_close(&m->tgt);
+		sleep_interruptible(RETRY_MS, &m->stop);
+	}
+	if (m->stop)
+		return false;
+	pthread_mutex_lock(&m->lock);
+	m->phase = to;
+	pthread_mutex_unlock(&m->lock);
+	log_event(LOG_LVL_NOTICE, "phase", "from=%s to=%s owner=%s reason=\"%s\"", phase_name(from),
+		  phase_name(to), owner_name(phase_owner(to)), reason);
+	return true;
+}
+
+/* --- coordinator steps ------------------------------------------------------- */
+
+/* Connect, load the tables, check the contract, load or create the migration row. */
+static bool setup(struct migration *m, struct pgstore_migration *row, struct err *err)
+{
+	activity(m, "connecting and checking the schema contract");
+	if (!ensure(&m->tgt, "target", m->tgt_ci, err) || !pgstore_init(&m->tgt, err) ||
+	    !ensure(&m->src, "source", m->src_ci, err))
+		return false;
+	tableset_free(&m->ts);
+	if (!pgmeta_load_source(&m->src, m->include, m->exclude, m->insert_only, &m->ts, err) ||
+	    !pgmeta_check_target(&m->tgt, &m->ts, err))
+		return false;
+	if (!pgstore_create(&m->tgt, m->name, "postgresql", m->slot, m->pub, err) ||
+	    !pgstore_load(&m->tgt, m->name, row, err))
+		return false;
+	pthread_mutex_lock(&m->lock);
+	m->ntables = m->ts.n;
+	m->phase = row->phase;
+	m->consistent = row->consistent;
+	pthread_mutex_unlock(&m->lock);
+	return true;
+}
+
+/* init -> captured: publication, slot with exported snapshot, position journaled. */
+static bool capture(struct migration *m, struct err *err)
+{
+	struct pgcapture_slot info;
+	activity(m, "capturing the source position");
+	if (!pgcapture_check(&m->src, m->slot, err) ||
+	    !pgcapture_publication(&m->src, m->pub, &m->ts, err) ||
+	    !pgcapture_slot_info(&m->src, m->slot, &info, err))
+		return false;
+	/* A slot without a recorded position is from a crash before the record: redo it. */
+	if (info.exists && !pgcapture_drop_slot(&m->src, m->slot, err))
+		return false;
+	if (!pgcapture_create_slot(m->repl_ci, m->slot, &m->cap, err))
+		return false;
+	struct pos p = pos_from_lsn(m->cap.consistent_lsn);
+	if (!pgstore_set_captured(&m->tgt, m->name, &p, err)) {
+		pgcapture_release(&m->cap);
+		return false;
+	}
+	pthread_mutex_lock(&m->lock);
+	m->phase = PHASE_CAPTURED;
+	m->consistent = p;
+	pthread_mutex_unlock(&m->lock);
+	char buf[POS_TEXT_MAX];
+	log_event(LOG_LVL_NOTICE, "phase", "from=init to=captured slot=%s consistent=%s", m->slot,
+		  pos_format(&p, buf, sizeof(buf)));
+	return true;
+}
+
+/*
+ * Opens the spool and proves nothing confirmed to the source is missing
+ * from it or from the target (a lost state_dir would otherwise lose rows).
+ */
+static bool open_spool(struct migration *m, struct err *err)
+{
+	char *dir = xasprintf("%s/spool-%s", m->state_dir, m->name);
+	char *e = NULL;
+	struct spool_opts so = {.max_segment_bytes = (uint64_t)m->spool_segment};
+	mkdir(m->state_dir, 0750);
+	bool ok = spool_open(dir, &so, &m->spool, &e);
+	if (!ok) {
+		err_set(err, "spool %s: %s", dir, e);
+		free(e);
+		free(dir);
+		return false;
+	}
+	free(dir);
+	struct pgcapture_slot info;
+	struct pos applied;
+	if (!pgcapture_slot_info(&m->src, m->slot, &info, err) ||
+	    !pgstore_applied(&m->tgt, m->name, &applied, err))
+		return false;
+	if (!info.exists) {
+		err_set(err, "source: replication slot %s is gone; the changes since %s cannot be "
+			     "recovered (abort and start the migration again)",
+			m->slot, "the captured position");
+		return false;
+	}
+	struct pos d = spool_durable_pos(m->spool);
+	uint64_t have = m->consistent.lsn;
+	if (d.kind == POS_PG_LSN && d.lsn > have)
+		have = d.lsn;
+	if (applied.kind == POS_PG_LSN && applied.lsn > have)
+		have = applied.lsn;
+	if (info.confirmed_flush > have) {
+		char a[32], b[32];
+		err_set(err,
+			"the slot confirmed %s but the spool and the target only hold up to %s: the "
+			"spool in %s was lost; rows would be missing, refusing to continue",
+			pos_lsn_format(info.confirmed_flush, a, sizeof(a)),
+			pos_lsn_format(have, b, sizeof(b)), m->state_dir);
+		return false;
+	}
+	return true;
+}
+
+static void start_stream(struct migration *m)
+{
+	m->sopts = (struct pgstream_opts){
+		.repl_conninfo = m->repl_ci,
+		.slot = m->slot,
+		.publication = m->pub,
+		.start_lsn = m->consistent.lsn,
+		.spool = m->spool,
+		.stop = &m->stop,
+		.prog = &m->sp,
+		.feedback_ms = 1000,
+	};
+	pthread_create(&m->stream_th, NULL, pgstream_thread, &m->sopts);
+	m->stream_started = true;
+}
+
+static void start_apply(struct migration *m)
+{
+	m->sink = pgsink_new(m->tgt_ci, m->name, &m->ts);
+	m->aopts = (struct apply_opts){
+		.spool = m->spool,
+		.sink = m->sink,
+		.stop = &m->stop,
+		.prog = &m->ap,
+		.batch_txns = m->batch_txns,
+		.batch_bytes = m->batch_bytes,
+		.batch_delay_ms = m->batch_delay_ms,
+		.latency = m->m_latency,
+	};
+	pthread_create(&m->apply_th, NULL, apply_thread, &m->aopts);
+	m->apply_started = true;
+}
+
+static bool run_backfill(struct migration *m, struct err *err)
+{
+	struct backfill_opts o = {
+		.name = m->name,
+		.src_conninfo = m->src_ci,
+		.tgt_conninfo = m->tgt_ci,
+		.snapshot = m->cap.snapshot,
+		.parallel = m->parallel,
+		.chunk_rows = m->chunk_rows,
+		.ts = &m->ts,
+		.stop = &m->stop,
+		.paused = &m->bf_paused,
+		.max_attempts = 3,
+	};
+	activity(m, "planning backfill chunks");
+	if (!backfill_plan(&m->src, &m->tgt, &o, &m->bf, err))
+		return false;
+	activity(m, "copying %lld chunks with %d workers%s", (long long)m->bf.chunks_total,
+		 m->parallel, m->cap.snapshot[0] ? " in the exported snapshot" : "");
+	return backfill_run(&o, &m->bf, err);
+}
+
+/* Bytes the target is behind the source's WAL (0 when everything is applied). */
+static int64_t lag_bytes_locked(struct migration *m, bool *idle)
+{
+	uint64_t end = m->sp.server_wal_end;
+	uint64_t applied = m->ap.applied.kind == POS_PG_LSN ? m->ap.applied.lsn : 0;
+	*idle = m->ap.idle && m->apply_started;
+	if (*idle && m->sp.flushed_lsn > applied)
+		applied = m->sp.flushed_lsn; /* nothing pending: the rest decodes to nothing */
+	return end > applied ? (int64_t)(end - applied) : 0;
+}
+
+static void poll_slot(struct migration *m)
+{
+	struct pgcapture_slot info;
+	struct err err;
+	if (now_mono_usec() - m->slot_polled_usec < SLOT_POLL_USEC)
+		return;
+	m->slot_polled_usec = now_mono_usec();
+	if (!ensure(&m->src, "source", m->src_ci, &err) ||
+	    !pgcapture_slot_info(&m->src, m->slot, &info, &err)) {
+		pgconn_close(&m->src);
+		return;
+	}
+	pthread_mutex_lock(&m->lock);
+	m->slot_retained = info.exists && info.current_lsn >= info.restart_lsn
+				   ? (int64_t)(info.current_lsn - info.restart_lsn)
+				   : -1;
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void *coordinator(void *arg)
+{
+	struct migration *m = arg;
+	struct pgstore_migration row;
+	struct err err;
+
+	/* Each step retries until it works or we are stopped; errors show in status. */
+#define RETRY(step)                                                                                \
+	while (!m->stop && !(step)) {                                                              \
+		report(m, &err);                                                                   \
+		pgconn_close(&m->src);                                                             \
+		pgconn_close(&m->tgt);                                                             \
+		sleep_interruptible(RETRY_MS, &m->stop);                                           \
+	}                                                                                          \
+	if (m->stop)                                                                               \
+		goto out;                                                                          \
+	clear_error(m)
+
+	RETRY(setup(m, &row, &err));
+	if (row.phase == PHASE_INIT) {
+		RETRY(capture(m, &err));
+	}
+	if (m->phase != PHASE_CAPTURED && m->phase != PHASE_BACKFILLING &&
+	    m->phase != PHASE_CATCHING_UP && m->phase != PHASE_SYNCED) {
+		/* Later phases belong to the state machine that is not built yet. */
+		activity(m, "phase %s: nothing to do for this version", phase_name(m->phase));
+		goto out;
+	}
+	RETRY(open_spool(m, &err));
+	start_stream(m);
+
+	if (m->phase == PHASE_CAPTURED && !set_phase(m, PHASE_BACKFILLING, "backfill starts"))
+		goto out;
+	if (m->phase == PHASE_BACKFILLING) {
+		while (!m->stop && !run_backfill(m, &err)) {
+			if (m->stop)
+				break;
+			report(m, &err);
+			sleep_interruptible(RETRY_MS, &m->stop);
+		}
+		if (m->stop)
+			goto out;
+		clear_error(m);
+		pgcapture_release(&m->cap); /* the snapshot has done its job */
+		if (!set_phase(m, PHASE_CATCHING_UP, "every backfill chunk is done"))
+			goto out;
+	}
+	pgcapture_release(&m->cap);
+	start_apply(m);
+	activity(m, "applying changes");
+	while (!m->stop) {
+		poll_slot(m);
+		bool idle;
+		pthread_mutex_lock(&m->lock);
+		int64_t lag = lag_bytes_locked(m, &idle);
+		enum phase ph = m->phase;
+		pthread_mutex_unlock(&m->lock);
+		if (ph == PHASE_CATCHING_UP && idle && lag < CAUGHT_UP_BYTES) {
+			if (!set_phase(m, PHASE_SYNCED, "applier caught up with the source"))
+				break;
+			activity(m, "in sync; streaming changes");
+		}
+		sleep_interruptible(200, &m->stop);
+	}
+out:
+#undef RETRY
+	pgcapture_release(&m->cap);
+	return NULL;
+}
+
+/* --- public ------------------------------------------------------------------ */
+
+static struct metric *gauge(struct metrics_registry *reg, const char *name, const char *help)
+{
+	return metrics_childv(metrics_gauge(reg, name, help, NULL), NULL);
+}
+
+static struct metric *counter(struct metrics_registry *reg, const char *name, const char *help)
+{
+	return metrics_childv(metrics_counter(reg, name, help, NULL), NULL);
+}
+
+static void register_metrics(struct migration *m, struct metrics_registry *reg)
+{
+	static const char *const state_label[] = {"state", NULL};
+	static const char *const kind_label[] = {"kind", NULL};
+	m->m_lag_s = gauge(reg, "migd_replication_lag_seconds",
+			   "age of the oldest source change not yet applied (0 when caught up)");
+	m->m_lag_b = gauge(reg, "migd_replication_lag_bytes",
+			   "source WAL bytes not yet applied to the target");
+	m->m_latency = metrics_childv(
+		metrics_histogram(reg, "migd_apply_latency_seconds",
+				  "time to commit one apply batch on the target", NULL, NULL, 0),
+		NULL);
+	m->m_changes = counter(reg, "migd_applied_changes_total", "row changes applied to the target");
+	m->m_txns = counter(reg, "migd_applied_transactions_total",
+			    "source transactions applied to the target");
+	m->m_failed = counter(reg, "migd_failed_records_total",
+			      "changes the target refused, kept in migd.failed_records");
+	m->m_parked = counter(reg, "migd_parked_changes_total",
+			      "changes held in migd.parked for tables with a schema error");
+	m->m_retry = gauge(reg, "migd_retry_queue_depth",
+			   "source transactions waiting to be re-applied after a failed batch");
+	m->m_schema = counter(reg, "migd_schema_errors_total",
+			      "tables whose apply stopped because their shape changed on the source");
+	m->m_bf_rows = counter(reg, "migd_backfill_rows_total", "rows copied by the backfill");
+	m->m_bf_rate = gauge(reg, "migd_backfill_rows_per_second", "backfill copy rate");
+	m->m_bf_eta = gauge(reg, "migd_backfill_eta_seconds",
+			    "estimated seconds until the backfill is done (-1 unknown)");
+	m->f_chunks = metrics_gauge(reg, "migd_backfill_chunks", "backfill chunks by state",
+				    state_label);
+	m->m_slot = gauge(reg, "migd_slot_retained_bytes",
+			  "WAL the replication slot keeps on the source (-1 unknown)");
+	m->m_spool = gauge(reg, "migd_spool_bytes", "changes held durably in the local spool");
+	struct metric_family *pos = metrics_gauge(
+		reg, "migd_source_position",
+		"source positions as a number (PostgreSQL LSN in bytes)", kind_label);
+	m->m_pos_received = metrics_childv(pos, "received", NULL);
+	m->m_pos_flushed = metrics_childv(pos, "confirmed", NULL);
+	m->m_pos_applied = metrics_childv(pos, "applied", NULL);
+}
+
+struct migration *migration_start(const struct migd_conf *c, struct metrics_registry *reg,
+				  char **err)
+{
+	if (c->source.engine != ENGINE_POSTGRESQL || c->target.engine != ENGINE_POSTGRESQL) {
+		*err = xasprintf("the %s -> %s pair is not built yet (PostgreSQL -> PostgreSQL is)",
+				 engine_name((enum migd_engine)c->source.engine),
+				 engine_name((enum migd_engine)c->target.engine));
+		return NULL;
+	}
+	struct migration *m = xcalloc(1, sizeof(*m));
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->bf.lock, NULL);
+	pthread_mutex_init(&m->sp.lock, NULL);
+	pthread_mutex_init(&m->ap.lock, NULL);
+	m->name = xstrdup(c->name);
+	m->state_dir = xstrdup(c->state_dir);
+	m->slot = xasprintf("migd_%s", c->name);
+	m->pub = xasprintf("migd_%s", c->name);
+	m->include = xstrdup(c->tables_include);
+	m->exclude = c->tables_exclude ? xstrdup(c->tables_exclude) : NULL;
+	m->insert_only = c->tables_insert_only ? xstrdup(c->tables_insert_only) : NULL;
+	char *app = xasprintf("migd %s", c->name);
+	m->src_ci = pgconn_conninfo(c->source.dsn, c->source.password, app, false);
+	m->repl_ci = pgconn_conninfo(c->source.dsn, c->source.password, app, true);
+	m->tgt_ci = pgconn_conninfo(c->target.dsn, c->target.password, app, false);
+	free(app);
+	m->parallel = (int)c->backfill_parallel;
+	m->chunk_rows = c->backfill_chunk_rows;
+	m->batch_txns = c->apply_batch_txns;
+	m->batch_bytes = c->apply_batch_bytes;
+	m->batch_delay_ms = c->apply_batch_delay_ms;
+	m->spool_segment = c->spool_segment_bytes;
+	m->phase = PHASE_INIT;
+	m->consistent = pos_none();
+	m->ap.applied = pos_none();
+	m->slot_retained = -1;
+	register_metrics(m, reg);
+	snprintf(m->activity, sizeof(m->activity), "starting");
+	pthread_create(&m->coord, NULL, coordinator, m);
+	return m;
+}
+
+void migration_stop(struct migration *m)
+{
+	if (m == NULL)
+		return;
+	m->stop = true;
+	pthread_join(m->coord, NULL);
+	if (m->stream_started)
+		pthread_join(m->stream_th, NULL);
+	if (m->apply_started)
+		pthread_join(m->apply_th, NULL);
+	if (m->sink)
+		m->sink->ops->free(m->sink);
+	spool_close(m->spool);
+	pgconn_close(&m->src);
+	pgconn_close(&m->tgt);
+	tableset_free(&m->ts);
+	free(m->name);
+	free(m->state_dir);
+	free(m->slot);
+	free(m->pub);
+	free(m->include);
+	free(m->exclude);
+	free(m->insert_only);
+	free(m->src_ci);
+	free(m->repl_ci);
+	free(m->tgt_ci);
+	free(m);
+}
+
+bool migration_backfill_pause(struct migration *m, bool pause, const char **err)
+{
+	enum phase p = migration_phase(m);
+	if (p != PHASE_BACKFILLING && p != PHASE_CAPTURED && p != PHASE_INIT) {
+		*err = "the backfill is over";
+		return false;
+	}
+	m->bf_paused = pause;
+	pthread_mutex_lock(&m->bf.lock);
+	m->bf.paused = pause;
+	pthread_mutex_unlock(&m->bf.lock);
+	log_event(LOG_LVL_NOTICE, "backfill", "action=%s", pause ? "pause" : "resume");
+	return true;
+}
+
+/* Snapshot of the numbers status and metrics derive from. */
+struct numbers {
+	enum phase phase;
+	int64_t lag_bytes;
+	double lag_seconds;
+	bool idle;
+	int64_t bf_total, bf_done, bf_running, bf_failed, bf_rows, bf_est;
+	double bf_rate, bf_eta;
+	struct spool_stats spool;
+	bool have_spool;
+};
+
+static void numbers(struct migration *m, struct numbers *n)
+{
+	memset(n, 0, sizeof(*n));
+	pthread_mutex_lock(&m->lock);
+	pthread_mutex_lock(&m->sp.lock);
+	pthread_mutex_lock(&m->ap.lock);
+	n->phase = m->phase;
+	n->lag_bytes = lag_bytes_locked(m, &n->idle);
+	if (!m->apply_started)
+		n->lag_seconds = -1;
+	else if (n->idle && n->lag_bytes < CAUGHT_UP_BYTES)
+		n->lag_seconds = 0;
+	else if (m->ap.applied_commit_us > 0)
+		n->lag_seconds = (double)(now_wall_usec() - m->ap.applied_commit_us) / 1e6;
+	else
+		n->lag_seconds = -1;
+	if (n->lag_seconds < 0 && m->apply_started)
+		n->lag_seconds = 0;
+	pthread_mutex_unlock(&m->ap.lock);
+	pthread_mutex_unlock(&m->sp.lock);
+	n->have_spool = m->spool != NULL;
+	pthread_mutex_unlock(&m->lock);
+	if (n->have_spool)
+		spool_stats(m->spool, &n->spool);
+
+	pthread_mutex_lock(&m->bf.lock);
+	n->bf_total = m->bf.chunks_total;
+	n->bf_done = m->bf.chunks_done;
+	n->bf_running = m->bf.chunks_running;
+	n->bf_failed = m->bf.chunks_failed;
+	n->bf_rows = m->bf.rows_done;
+	n->bf_est = m->bf.rows_total_est > n->bf_rows ? m->bf.rows_total_est : n->bf_rows;
+	int64_t until = m->bf.finished_usec ? m->bf.finished_usec : now_mono_usec();
+	double secs = m->bf.started_usec ? (double)(until - m->bf.started_usec) / 1e6 : 0;
+	n->bf_rate = secs > 0.5 ? (double)(m->bf.rows_done - m->bf.rows_at_start) / secs : 0;
+	pthread_mutex_unlock(&m->bf.lock);
+	if (n->bf_total > 0 && n->bf_done == n->bf_total)
+		n->bf_eta = 0;
+	else
+		n->bf_eta = n->bf_rate > 0 ? (double)(n->bf_est - n->bf_rows) / n->bf_rate : -1;
+}
+
+json_t *migration_status(struct migration *m)
+{
+	struct numbers n;
+	char p1[POS_TEXT_MAX], p2[POS_TEXT_MAX], p3[POS_TEXT_MAX], p4[POS_TEXT_MAX];
+	numbers(m, &n);
+	json_t *o = json_object();
+	pthread_mutex_lock(&m->lock);
+	json_object_set_new(o, "activity", json_string(m->activity));
+	json_object_set_new(o, "last_error", m->last_error[0] ? json_string(m->last_error) : json_null());
+	json_object_set_new(o, "tables", json_integer(m->ntables));
+	json_object_set_new(o, "capture",
+			    json_pack("{s:s, s:s, s:s, s:I}", "slot", m->slot, "publication", m->pub,
+				      "consistent_pos", pos_format(&m->consistent, p1, sizeof(p1)),
+				      "slot_retained_bytes", (json_int_t)m->slot_retained));
+	pthread_mutex_unlock(&m->lock);
+
+	pthread_mutex_lock(&m->bf.lock);
+	json_t *bf = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:b, s:s?}", "chunks_total",
+			       (json_int_t)n.bf_total, "chunks_done", (json_int_t)n.bf_done,
+			       "chunks_running", (json_int_t)n.bf_running, "chunks_failed",
+			       (json_int_t)n.bf_failed, "rows_done", (json_int_t)n.bf_rows,
+			       "rows_estimated", (json_int_t)n.bf_est, "rows_per_second", n.bf_rate,
+			       "eta_seconds", n.bf_eta, "paused", m->bf.paused, "last_error",
+			       m->bf.last_error[0] ? m->bf.last_error : NULL);
+	pthread_mutex_unlock(&m->bf.lock);
+	json_object_set_new(o, "backfill", bf);
+
+	pthread_mutex_lock(&m->sp.lock);
+	json_t *st = json_pack(
+		"{s:b, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s?}", "connected", m->sp.connected,
+		"received_pos", pos_lsn_format(m->sp.received_lsn, p1, sizeof(p1)), "server_wal_end",
+		pos_lsn_format(m->sp.server_wal_end, p2, sizeof(p2)), "confirmed_pos",
+		pos_lsn_format(m->sp.flushed_lsn, p3, sizeof(p3)), "transactions",
+		(json_int_t)m->sp.txns, "reconnects", (json_int_t)m->sp.reconnects, "spool_bytes",
+		(json_int_t)n.spool.bytes_on_disk, "spool_segments", (json_int_t)n.spool.segments,
+		"last_error", m->sp.last_error[0] ? m->sp.last_error : NULL);
+	pthread_mutex_unlock(&m->sp.lock);
+	json_object_set_new(o, "stream", st);
+
+	pthread_mutex_lock(&m->ap.lock);
+	json_t *se = json_array();
+	char *copy = xstrdup(m->ap.schema_errors), *save = NULL;
+	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		json_array_append_new(se, json_string(l));
+	free(copy);
+	json_t *ap = json_pack(
+		"{s:b, s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:s?}", "running",
+		m->apply_started, "connected", m->ap.connected, "applied_pos",
+		pos_format(&m->ap.applied, p4, sizeof(p4)), "transactions", (json_int_t)m->ap.txns,
+		"changes", (json_int_t)m->ap.counts.changes, "failed_records",
+		(json_int_t)m->ap.counts.failed, "parked_changes", (json_int_t)m->ap.counts.parked,
+		"retry_queue_depth", (json_int_t)m->ap.retry_depth, "batches",
+		(json_int_t)m->ap.batches, "schema_errors", se, "last_error",
+		m->ap.last_error[0] ? m->ap.last_error : NULL);
+	pthread_mutex_unlock(&m->ap.lock);
+	json_object_set_new(o, "apply", ap);
+	json_object_set_new(o, "lag",
+			    json_pack("{s:f, s:I}", "seconds", n.lag_seconds, "bytes",
+				      (json_int_t)n.lag_bytes));
+	return o;
+}
+
+char *migration_status_line(struct migration *m)
+{
+	struct numbers n;
+	numbers(m, &n);
+	if (n.phase == PHASE_BACKFILLING)
+		return xasprintf("phase=%s backfill=%lld/%lld chunks", phase_name(n.phase),
+				 (long long)n.bf_done, (long long)n.bf_total);
+	return xasprintf("phase=%s lag=%.1fs", phase_name(n.phase),
+			 n.lag_seconds < 0 ? 0 : n.lag_seconds);
+}
+
+void migration_update_metrics(struct migration *m)
+{
+	struct numbers n;
+	numbers(m, &n);
+	metrics_set(m->m_lag_s, n.lag_seconds < 0 ? 0 : n.lag_seconds);
+	metrics_set(m->m_lag_b, (double)n.lag_bytes);
+	metrics_counter_set_abs(m->m_bf_rows, (double)n.bf_rows);
+	metrics_set(m->m_bf_rate, n.bf_rate);
+	metrics_set(m->m_bf_eta, n.bf_eta);
+	metrics_set(metrics_childv(m->f_chunks, "pending", NULL),
+		    (double)(n.bf_total - n.bf_done - n.bf_running - n.bf_failed));
+	metrics_set(metrics_childv(m->f_chunks, "running", NULL), (double)n.bf_running);
+	metrics_set(metrics_childv(m->f_chunks, "done", NULL), (double)n.bf_done);
+	metrics_set(metrics_childv(m->f_chunks, "failed", NULL), (double)n.bf_failed);
+	metrics_set(m->m_spool, (double)n.spool.bytes_on_disk);
+
+	pthread_mutex_lock(&m->lock);
+	metrics_set(m->m_slot, (double)m->slot_retained);
+	pthread_mutex_unlock(&m->lock);
+	pthread_mutex_lock(&m->sp.lock);
+	metrics_set(m->m_pos_received, (double)m->sp.received_lsn);
+	metrics_set(m->m_pos_flushed, (double)m->sp.flushed_lsn);
+	pthread_mutex_unlock(&m->sp.lock);
+	pthread_mutex_lock(&m->ap.lock);
+	metrics_set(m->m_pos_applied,
+		    m->ap.applied.kind == POS_PG_LSN ? (double)m->ap.applied.lsn : 0);
+	metrics_counter_set_abs(m->m_changes, (double)m->ap.counts.changes);
+	metrics_counter_set_abs(m->m_txns, (double)m->ap.txns);
+	metrics_counter_set_abs(m->m_failed, (double)m->ap.counts.failed);
+	metrics_counter_set_abs(m->m_parked, (double)m->ap.counts.parked);
+	metrics_set(m->m_retry, (double)m->ap.retry_depth);
+	int nschema = 0;
+	for (const char *p = m->ap.schema_errors; *p; p++)
+		nschema += *p == '\n';
+	metrics_counter_set_abs(m->m_schema, (double)nschema);
+	pthread_mutex_unlock(&m->ap.lock);
+}

@@ -1,0 +1,56 @@
+/*
+ * migration: one migration's run, engine pair PostgreSQL -> PostgreSQL.
+ *
+ * A coordinator thread walks the phases: it checks the schema contract,
+ * captures (publication, slot with exported snapshot, consistent position
+ * journaled on the target), opens the spool and starts the slot reader,
+ * plans and runs the backfill (in the snapshot while it is held), then
+ * starts the applier and waits for it to catch up.  Each transition goes
+ * through migration_set_phase(), which checks legality and journals it in
+ * the target's migd schema before it counts.  After a restart the phase is
+ * read back from the target and the run resumes there.
+ *
+ * Threads: the coordinator, the slot reader, backfill workers and the
+ * applier are worker threads with blocking libpq; the event loop only
+ * reads progress (migration_status(), migration_update_metrics()) and
+ * flips flags (stop, pause) under the lock.  Owns its threads, its
+ * connection strings (secret) and the spool.
+ */
+#ifndef MIGD_MIGRATION_H
+#define MIGD_MIGRATION_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "conf.h"
+#include "metrics.h"
+#include "phase.h"
+
+struct migration;
+
+/*
+ * Starts the coordinator for conf (copied: a reload does not change a
+ * running migration).  Returns NULL with *err (malloc'ed) when the config
+ * asks for an engine pair not built yet.  Free with migration_stop().
+ */
+struct migration *migration_start(const struct migd_conf *conf, struct metrics_registry *reg,
+				  char **err);
+
+/* Stops every thread (in-flight batches roll back, chunks are redone) and frees. */
+void migration_stop(struct migration *m);
+
+enum phase migration_phase(struct migration *m);
+
+/* Status for `migctl status` / `lag` / `backfill status`: a new JSON object. */
+json_t *migration_status(struct migration *m);
+
+/* Short STATUS= text: "phase=catching_up lag=0.4s". Caller frees. */
+char *migration_status_line(struct migration *m);
+
+/* Refreshes the gauges in the registry (called by the maintenance timer). */
+void migration_update_metrics(struct migration *m);
+
+/* Backfill pause/resume: running chunks finish, no new ones start. */
+bool migration_backfill_pause(struct migration *m, bool pause, const char **err);
+
+#endif

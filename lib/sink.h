@@ -1,0 +1,64 @@
+/*
+ * sink: what the applier needs from a target database, engine-neutral.
+ *
+ * The applier (apply.c) reads committed source transactions from the spool
+ * and drives a sink through batches:
+ *
+ *     begin -> (relation | change)* -> commit(end position)     one target txn
+ *            \-> rollback                                        on failure
+ *
+ * A batch covers one or more whole source transactions.  commit() must
+ * write the end position into the target's migd schema in the same target
+ * transaction as the changes (exactly-once after a crash).  Changes are
+ * idempotent: insert = upsert, delete of a missing row = no-op.
+ *
+ * With isolate set on begin(), the sink applies each change on its own
+ * (savepoint per change): a change the target refuses is recorded as a
+ * failed record (table, key, position, error) in the same transaction and
+ * the batch goes on.  Changes of a table with a schema error are parked
+ * (kept in the target's migd schema, in order) instead of applied.
+ */
+#ifndef MIGD_SINK_H
+#define MIGD_SINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "change.h"
+#include "pos.h"
+#include "util.h"
+
+/* Counters a sink keeps; the applier publishes them. */
+struct sink_counts {
+	int64_t changes;   /* applied */
+	int64_t failed;    /* recorded as failed records */
+	int64_t parked;    /* held back for tables with schema errors */
+	int64_t missing;   /* updates whose row was absent (partial image) */
+};
+
+struct sink;
+
+struct sink_ops {
+	/* (Re)connects if needed and reads the last applied position. */
+	bool (*open)(struct sink *s, struct pos *applied, struct err *err);
+	void (*close)(struct sink *s);
+	bool (*begin)(struct sink *s, bool isolate, struct err *err);
+	bool (*relation)(struct sink *s, const struct change_relation *rel, struct err *err);
+	/* src_pos: the source transaction's position, for failed records. */
+	bool (*change)(struct sink *s, const struct change_event *ev, const struct pos *src_pos,
+		       struct err *err);
+	bool (*commit)(struct sink *s, const struct pos *end, int64_t commit_time_us,
+		       int64_t ntxns, struct err *err);
+	void (*rollback)(struct sink *s);
+	/* Tables currently in schema error, as "schema.name" lines (caller frees). */
+	char *(*schema_errors)(struct sink *s);
+	void (*free)(struct sink *s);
+};
+
+struct sink {
+	const struct sink_ops *ops;
+	struct sink_counts counts; /* updated by the sink, committed batches only */
+	bool broken;               /* the connection was lost: reopen before the next batch */
+};
+
+#endif
