@@ -3,6 +3,7 @@
  */
 #include "migration.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@
 
 #define RETRY_MS         5000
 #define CAUGHT_UP_BYTES  (1u << 20)
-#define SLOT_POLL_USEC   5000000
+#define SLOT_POLL_USEC   1000000 /* also how fresh the source's WAL end is for lag */
 
 struct migration {
 	/* settings, copied at start */
@@ -44,6 +45,7 @@ struct migration {
 	int ntables;
 	struct pos consistent;
 	int64_t slot_retained; /* bytes of WAL the slot holds back; -1 unknown */
+	uint64_t source_lsn;   /* pg_current_wal_lsn() at the last poll */
 	int64_t slot_polled_usec;
 
 	struct mig_tableset ts; /* coordinator-owned; read-only once threads start */
@@ -56,8 +58,8 @@ struct migration {
 	struct apply_progress ap;
 	struct pgstream_opts sopts;
 	struct apply_opts aopts;
-	pthread_t stream_th, apply_th;
-	bool stream_started, apply_started;
+	pthread_t stream_th, apply_th, monitor_th;
+	bool stream_started, apply_started, monitor_started;
 
 	/* metrics (borrowed from the registry) */
 	struct metric *m_lag_s, *m_lag_b, *m_latency, *m_changes, *m_txns, *m_failed, *m_parked,
@@ -297,34 +299,47 @@ static bool run_backfill(struct migration *m, struct err *err)
 	return backfill_run(&o, &m->bf, err);
 }
 
-/* Bytes the target is behind the source's WAL (0 when everything is applied). */
+/*
+ * Bytes the target is behind the source's WAL (0 when everything is
+ * applied).  The source end is the newer of what the stream last heard and
+ * what the coordinator polled: a walsender busy decoding a backlog sends no
+ * keepalives, and lag measured against its stale end would be a lie.
+ */
 static int64_t lag_bytes_locked(struct migration *m, bool *idle)
 {
-	uint64_t end = m->sp.server_wal_end;
+	uint64_t end = m->sp.server_wal_end > m->source_lsn ? m->sp.server_wal_end : m->source_lsn;
 	uint64_t applied = m->ap.applied.kind == POS_PG_LSN ? m->ap.applied.lsn : 0;
+	if (applied < m->consistent.lsn)
+		applied = m->consistent.lsn; /* the backfill covers everything before it */
 	*idle = m->ap.idle && m->apply_started;
 	if (*idle && m->sp.flushed_lsn > applied)
 		applied = m->sp.flushed_lsn; /* nothing pending: the rest decodes to nothing */
 	return end > applied ? (int64_t)(end - applied) : 0;
 }
 
-static void poll_slot(struct migration *m)
+/* Polls the slot and the source's WAL end every second, in every phase. */
+static void *monitor(void *arg)
 {
+	struct migration *m = arg;
+	struct pgconn c = {0};
 	struct pgcapture_slot info;
 	struct err err;
-	if (now_mono_usec() - m->slot_polled_usec < SLOT_POLL_USEC)
-		return;
-	m->slot_polled_usec = now_mono_usec();
-	if (!ensure(&m->src, "source", m->src_ci, &err) ||
-	    !pgcapture_slot_info(&m->src, m->slot, &info, &err)) {
-		pgconn_close(&m->src);
-		return;
+	while (!m->stop) {
+		if (ensure(&c, "source (monitor)", m->src_ci, &err) &&
+		    pgcapture_slot_info(&c, m->slot, &info, &err)) {
+			pthread_mutex_lock(&m->lock);
+			m->slot_retained = info.exists && info.current_lsn >= info.restart_lsn
+						   ? (int64_t)(info.current_lsn - info.restart_lsn)
+						   : -1;
+			m->source_lsn = info.current_lsn;
+			pthread_mutex_unlock(&m->lock);
+		} else {
+			pgconn_close(&c);
+		}
+		sleep_interruptible(SLOT_POLL_USEC / 1000, &m->stop);
 	}
-	pthread_mutex_lock(&m->lock);
-	m->slot_retained = info.exists && info.current_lsn >= info.restart_lsn
-				   ? (int64_t)(info.current_lsn - info.restart_lsn)
-				   : -1;
-	pthread_mutex_unlock(&m->lock);
+	pgconn_close(&c);
+	return NULL;
 }
 
 static void *coordinator(void *arg)
@@ -356,6 +371,8 @@ static void *coordinator(void *arg)
 		goto out;
 	}
 	RETRY(open_spool(m, &err));
+	pthread_create(&m->monitor_th, NULL, monitor, m);
+	m->monitor_started = true;
 	start_stream(m);
 
 	if (m->phase == PHASE_CAPTURED && !set_phase(m, PHASE_BACKFILLING, "backfill starts"))
@@ -378,7 +395,6 @@ static void *coordinator(void *arg)
 	start_apply(m);
 	activity(m, "applying changes");
 	while (!m->stop) {
-		poll_slot(m);
 		bool idle;
 		pthread_mutex_lock(&m->lock);
 		int64_t lag = lag_bytes_locked(m, &idle);
@@ -501,6 +517,8 @@ void migration_stop(struct migration *m)
 		pthread_join(m->stream_th, NULL);
 	if (m->apply_started)
 		pthread_join(m->apply_th, NULL);
+	if (m->monitor_started)
+		pthread_join(m->monitor_th, NULL);
 	if (m->sink)
 		m->sink->ops->free(m->sink);
 	spool_close(m->spool);
@@ -555,6 +573,7 @@ static void numbers(struct migration *m, struct numbers *n)
 	pthread_mutex_lock(&m->ap.lock);
 	n->phase = m->phase;
 	n->lag_bytes = lag_bytes_locked(m, &n->idle);
+	/* -1: unknown (nothing applied yet), never a made-up 0. */
 	if (!m->apply_started)
 		n->lag_seconds = -1;
 	else if (n->idle && n->lag_bytes < CAUGHT_UP_BYTES)
@@ -563,8 +582,6 @@ static void numbers(struct migration *m, struct numbers *n)
 		n->lag_seconds = (double)(now_wall_usec() - m->ap.applied_commit_us) / 1e6;
 	else
 		n->lag_seconds = -1;
-	if (n->lag_seconds < 0 && m->apply_started)
-		n->lag_seconds = 0;
 	pthread_mutex_unlock(&m->ap.lock);
 	pthread_mutex_unlock(&m->sp.lock);
 	n->have_spool = m->spool != NULL;
@@ -658,15 +675,16 @@ char *migration_status_line(struct migration *m)
 	if (n.phase == PHASE_BACKFILLING)
 		return xasprintf("phase=%s backfill=%lld/%lld chunks", phase_name(n.phase),
 				 (long long)n.bf_done, (long long)n.bf_total);
-	return xasprintf("phase=%s lag=%.1fs", phase_name(n.phase),
-			 n.lag_seconds < 0 ? 0 : n.lag_seconds);
+	if (n.lag_seconds < 0)
+		return xasprintf("phase=%s lag=unknown", phase_name(n.phase));
+	return xasprintf("phase=%s lag=%.1fs", phase_name(n.phase), n.lag_seconds);
 }
 
 void migration_update_metrics(struct migration *m)
 {
 	struct numbers n;
 	numbers(m, &n);
-	metrics_set(m->m_lag_s, n.lag_seconds < 0 ? 0 : n.lag_seconds);
+	metrics_set(m->m_lag_s, n.lag_seconds < 0 ? NAN : n.lag_seconds);
 	metrics_set(m->m_lag_b, (double)n.lag_bytes);
 	metrics_counter_set_abs(m->m_bf_rows, (double)n.bf_rows);
 	metrics_set(m->m_bf_rate, n.bf_rate);

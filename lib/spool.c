@@ -231,6 +231,15 @@ static bool roll(struct spool *sp, char **err)
 	return true;
 }
 
+/* The writer's segment (the newest); release may move segs[] meanwhile. */
+static uint64_t writer_seq(struct spool *sp)
+{
+	pthread_mutex_lock(&sp->mu);
+	uint64_t seq = sp->segs[sp->nsegs - 1].seq;
+	pthread_mutex_unlock(&sp->mu);
+	return seq;
+}
+
 static bool order_ok(struct spool *sp, const struct change_event *ev, char **err)
 {
 	bool ok;
@@ -286,13 +295,13 @@ bool spool_append_event(struct spool *sp, const struct change_event *ev, char **
 	switch (ev->kind) {
 	case CHG_BEGIN:
 		sp->in_txn = true;
-		sp->txn_first_seq = sp->segs[sp->nsegs - 1].seq; /* only the writer adds segments */
+		sp->txn_first_seq = writer_seq(sp);
 		break;
 	case CHG_COMMIT:
 		sp->in_txn = false;
 		sp->ncommits++;
 		sp->last_commit_end = ev->commit.end_pos;
-		if (sp->txn_first_seq < sp->segs[sp->nsegs - 1].seq) {
+		if (sp->txn_first_seq < writer_seq(sp)) {
 			/* the segments this transaction kept open can now be released */
 			pthread_mutex_lock(&sp->mu);
 			for (size_t i = 0; i + 1 < sp->nsegs; i++) {

@@ -85,6 +85,18 @@ harness_sql TGT "SELECT count(*) FROM migd.journal WHERE name = 't'" | grep -qx 
 	fail "journal should hold init->captured->backfilling->catching_up->synced"
 ok "ledger, journal and counters agree"
 
+curl -sf "http://127.0.0.1:$(migd_metrics_port)/metrics" >"$T_TMP/metrics"
+promtool check metrics <"$T_TMP/metrics" >"$T_TMP/promtool.out" 2>&1 ||
+	fail "promtool: $(cat "$T_TMP/promtool.out")"
+for m in migd_replication_lag_seconds migd_replication_lag_bytes migd_apply_latency_seconds_count \
+	migd_applied_changes_total migd_failed_records_total migd_retry_queue_depth \
+	migd_schema_errors_total 'migd_source_position{kind="applied"}' migd_slot_retained_bytes \
+	migd_backfill_rows_total 'migd_backfill_chunks{state="done"}' 'migd_phase{phase="synced"} 1'; do
+	grep -qF "$m" "$T_TMP/metrics" || fail "metric $m missing"
+done
+grep -q '^migd_replication_lag_seconds 0$' "$T_TMP/metrics" || fail "lag seconds not 0 when caught up"
+ok "metrics of a live migration pass promtool: lag, latency, positions, backfill, slot retention"
+
 # DDL on a migrated table: its apply stops, changes are parked, nothing lost.
 harness_sql SRC "ALTER TABLE orders ADD COLUMN extra int; UPDATE orders SET extra = 1 WHERE region = 'us' AND id <= 5;
 UPDATE accounts SET owner = 'after ddl' WHERE id = 5;"
