@@ -46,9 +46,9 @@
 #define CHANGE_FORMAT_VERSION 1
 
 static const char *const kind_names[CHG__MAX] = {
-	[CHG_BEGIN] = "begin",	   [CHG_COMMIT] = "commit", [CHG_RELATION] = "relation",
-	[CHG_INSERT] = "insert",   [CHG_UPDATE] = "update", [CHG_DELETE] = "delete",
-	[CHG_TRUNCATE] = "truncate", [CHG_ORIGIN] = "origin",
+    [CHG_BEGIN] = "begin",	 [CHG_COMMIT] = "commit", [CHG_RELATION] = "relation",
+    [CHG_INSERT] = "insert",	 [CHG_UPDATE] = "update", [CHG_DELETE] = "delete",
+    [CHG_TRUNCATE] = "truncate", [CHG_ORIGIN] = "origin",
 };
 
 const char *change_kind_name(enum change_kind k)
@@ -140,7 +140,9 @@ static void put_pos(struct change_buf *b, const struct pos *p)
 		put_uv(b, p->offset);
 		break;
 	case POS_MARIADB_GTID: {
-		int n = p->ngtid < 0 ? 0 : p->ngtid > POS_GTID_DOMAINS ? POS_GTID_DOMAINS : p->ngtid;
+		int n = p->ngtid < 0		      ? 0
+			: p->ngtid > POS_GTID_DOMAINS ? POS_GTID_DOMAINS
+						      : p->ngtid;
 		put_u8(b, p->has_binlog ? 1 : 0);
 		if (p->has_binlog) {
 			put_strn(b, p->file, strnlen(p->file, POS_FILE_MAX - 1));

@@ -66,8 +66,8 @@ bool spool_open(const char *dir, const struct spool_opts *opts, struct spool **o
 	*err = NULL;
 	sp->dir = xstrdup(dir);
 	sp->spill_dir = xasprintf("%s/spill", dir);
-	sp->max_seg = opts && opts->max_segment_bytes ? opts->max_segment_bytes
-						      : SPOOL_DEFAULT_SEGMENT_BYTES;
+	sp->max_seg =
+	    opts && opts->max_segment_bytes ? opts->max_segment_bytes : SPOOL_DEFAULT_SEGMENT_BYTES;
 	sp->dirfd = sp->lockfd = sp->fd = -1;
 	sp->durable_pos = sp->last_commit_end = pos_none();
 	sp->reader_seq = UINT64_MAX;
@@ -88,8 +88,9 @@ bool spool_open(const char *dir, const struct spool_opts *opts, struct spool **o
 	char *lock = xasprintf("%s/lock", sp->dir);
 	sp->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (sp->lockfd < 0 || flock(sp->lockfd, LOCK_EX | LOCK_NB) < 0) {
-		*err = errno == EWOULDBLOCK ? xasprintf("%s: spool is in use by another process", dir)
-					    : spool_errno_msg("cannot lock", lock);
+		*err = errno == EWOULDBLOCK
+			   ? xasprintf("%s: spool is in use by another process", dir)
+			   : spool_errno_msg("cannot lock", lock);
 		free(lock);
 		goto err;
 	}
@@ -100,8 +101,8 @@ bool spool_open(const char *dir, const struct spool_opts *opts, struct spool **o
 	char pbuf[POS_TEXT_MAX];
 	log_event(LOG_LVL_INFO, "spool_open",
 		  "dir=%s segments=%zu bytes=%" PRIu64 " durable=%s truncated_bytes=%" PRIu64,
-		  sp->dir, sp->nsegs, sp->bytes_total, pos_format(&sp->durable_pos, pbuf, sizeof(pbuf)),
-		  sp->truncated_bytes);
+		  sp->dir, sp->nsegs, sp->bytes_total,
+		  pos_format(&sp->durable_pos, pbuf, sizeof(pbuf)), sp->truncated_bytes);
 	*out = sp;
 	return true;
 err:
@@ -263,8 +264,8 @@ static bool order_ok(struct spool *sp, const struct change_event *ev, char **err
 		return false;
 	}
 	if (!ok)
-		*err = xasprintf("BUG: spool_append: %s %s a transaction", change_kind_name(ev->kind),
-				 sp->in_txn ? "inside" : "outside");
+		*err = xasprintf("BUG: spool_append: %s %s a transaction",
+				 change_kind_name(ev->kind), sp->in_txn ? "inside" : "outside");
 	return ok;
 }
 
@@ -326,16 +327,16 @@ bool spool_append_event(struct spool *sp, const struct change_event *ev, char **
 bool spool_append(struct spool *sp, const struct change_event *ev, char **err)
 {
 	if (sp->failed != NULL)
-		return set_err(err, xasprintf("spool %s is unusable after an error: %s", sp->dir,
-					      sp->failed));
+		return set_err(
+		    err, xasprintf("spool %s is unusable after an error: %s", sp->dir, sp->failed));
 	return spool_append_event(sp, ev, err);
 }
 
 bool spool_sync(struct spool *sp, char **err)
 {
 	if (sp->failed != NULL)
-		return set_err(err, xasprintf("spool %s is unusable after an error: %s", sp->dir,
-					      sp->failed));
+		return set_err(
+		    err, xasprintf("spool %s is unusable after an error: %s", sp->dir, sp->failed));
 	if (sp->fd < 0)
 		return true;
 	if (!flush(sp, err))

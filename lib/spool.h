@@ -77,7 +77,7 @@ struct spool_stats {
  * Fails if another process has dir open.  Caller frees with spool_close().
  */
 bool spool_open(const char *dir, const struct spool_opts *opts, struct spool **out, char **err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * Closes the spool without syncing (records appended since the last
@@ -93,7 +93,7 @@ void spool_close(struct spool *sp);
  * visible to the reader or durable before spool_sync().
  */
 bool spool_append(struct spool *sp, const struct change_event *ev, char **err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * Writer: writes out buffered records, fdatasyncs the segment (and fsyncs
@@ -121,7 +121,7 @@ bool spool_discard(struct spool *sp, char **err) __attribute__((warn_unused_resu
  * (or has not reached yet).  *ndeleted (may be NULL) gets the count.
  */
 bool spool_release(struct spool *sp, const struct pos *applied, unsigned *ndeleted, char **err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 void spool_stats(struct spool *sp, struct spool_stats *out);
 
@@ -131,7 +131,7 @@ void spool_stats(struct spool *sp, struct spool_stats *out);
  * spool_reader_close() (before spool_close()).
  */
 bool spool_reader_open(struct spool *sp, struct spool_reader **out, char **err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void spool_reader_close(struct spool_reader *rd);
 
 /*
@@ -146,17 +146,19 @@ void spool_reader_close(struct spool_reader *rd);
  * (compare positions).
  */
 int spool_reader_next(struct spool_reader *rd, struct change_event *ev, int timeout_ms, char **err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * Streamed transactions (PostgreSQL protocol v2): changes of an in-progress
  * top-level transaction xid are appended to dir/spill/<xid>.spill as they
  * arrive; ev->xid carries the subtransaction that made each change.  Memory
  * per open spill: a 64 KiB buffer plus 4 bytes per aborted subtransaction.
- * Writer thread only.  BEGIN and COMMIT cannot be spilled.
+ * Writer thread only.  BEGIN and COMMIT cannot be spilled.  On an I/O
+ * error the spill of xid is dropped: the caller must have the source send
+ * the transaction again (reconnect).
  */
 bool spool_spill_append(struct spool *sp, uint32_t xid, const struct change_event *ev, char **err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * subxid == xid: the whole transaction aborted, its spill file is deleted.
@@ -165,7 +167,7 @@ bool spool_spill_append(struct spool *sp, uint32_t xid, const struct change_even
  * Aborting an xid that never spilled anything is a no-op.
  */
 bool spool_spill_abort(struct spool *sp, uint32_t xid, uint32_t subxid, char **err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * Appends begin, every spilled change of xid in order except those of
@@ -175,6 +177,6 @@ bool spool_spill_abort(struct spool *sp, uint32_t xid, uint32_t subxid, char **e
  */
 bool spool_spill_commit(struct spool *sp, uint32_t xid, const struct change_event *begin,
 			const struct change_event *commit, char **err)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

@@ -27,13 +27,13 @@
 #include "pos.h"
 #include "spool.h"
 
-#define SPOOL_FRAME_HDR	 8		/* u32le length, u32le crc32c */
-#define SPOOL_WBUF_FLUSH (256u << 10) /* main writer: write out beyond this */
-#define SPOOL_RBUF_INIT	 (256u << 10) /* frame reader buffer to start with */
-#define SPOOL_SPILL_FLUSH (64u << 10) /* per spill file */
-#define SPOOL_HDR_MAGIC	 "MIGDSPL"
+#define SPOOL_FRAME_HDR	  8	       /* u32le length, u32le crc32c */
+#define SPOOL_WBUF_FLUSH  (256u << 10) /* main writer: write out beyond this */
+#define SPOOL_RBUF_INIT	  (256u << 10) /* frame reader buffer to start with */
+#define SPOOL_SPILL_FLUSH (64u << 10)  /* per spill file */
+#define SPOOL_HDR_MAGIC	  "MIGDSPL"
 #define SPOOL_HDR_VERSION 1
-#define SPOOL_ABORT_MARK 'A' /* spill payload: 'A' u32le subxid (change payloads start with 1) */
+#define SPOOL_ABORT_MARK  'A' /* spill payload: 'A' u32le subxid (change payloads start with 1) */
 
 /* A retained segment, as the writer, reader and release see it. */
 struct spool_seg {
@@ -74,18 +74,18 @@ struct spool {
 	uint64_t max_seg;
 
 	/* --- writer thread only --- */
-	int fd;		       /* current segment, -1 before the first one */
-	char *cur_path;	       /* owned */
-	uint64_t cur_size;     /* current segment bytes, buffered ones included */
-	uint64_t cur_content;  /* where its own records start (after header and relations) */
+	int fd;		      /* current segment, -1 before the first one */
+	char *cur_path;	      /* owned */
+	uint64_t cur_size;    /* current segment bytes, buffered ones included */
+	uint64_t cur_content; /* where its own records start (after header and relations) */
 	uint64_t next_seq;
 	bool fd_dirty, dir_dirty;
 	bool in_txn;
 	uint64_t txn_first_seq; /* segment holding the open transaction's BEGIN */
 	uint64_t ncommits;
 	struct pos last_commit_end;
-	struct change_buf wbuf; /* owned: frames not yet written */
-	struct change_buf enc;	/* owned: encode scratch */
+	struct change_buf wbuf;	      /* owned: frames not yet written */
+	struct change_buf enc;	      /* owned: encode scratch */
 	struct change_relcache *rels; /* owned: every relation seen, re-emitted per segment */
 	char *failed;		      /* owned: why writes are refused, NULL while healthy */
 	struct spool_spill **spills;  /* owned */

@@ -30,10 +30,10 @@ static bool set_err(char **err, char *msg)
 struct scan {
 	bool hdr_ok;
 	struct spool_hdr hdr;
-	uint64_t rels_end;    /* offset after the header and its re-emitted relations, 0 if torn */
-	uint64_t valid_end;   /* offset after the last intact frame */
-	uint64_t commit_end;  /* offset after the last COMMIT, 0 if none */
-	uint64_t ncommits;    /* COMMIT records in the segment */
+	uint64_t rels_end;   /* offset after the header and its re-emitted relations, 0 if torn */
+	uint64_t valid_end;  /* offset after the last intact frame */
+	uint64_t commit_end; /* offset after the last COMMIT, 0 if none */
+	uint64_t ncommits;   /* COMMIT records in the segment */
 	struct pos first_commit, last_commit;
 	const char *bad_why; /* why the scan stopped before the end, NULL if it did not */
 };
@@ -205,7 +205,8 @@ static bool recover_tail(struct spool *sp, uint64_t *seqs, size_t *n, struct spo
 		struct stat st;
 		uint64_t keep = 0;
 
-		if (stat(path, &st) < 0 || !scan_segment(path, UINT64_MAX, false, NULL, last, err)) {
+		if (stat(path, &st) < 0 ||
+		    !scan_segment(path, UINT64_MAX, false, NULL, last, err)) {
 			if (*err == NULL)
 				*err = spool_errno_msg("cannot stat", path);
 			free(path);
@@ -238,11 +239,11 @@ static bool recover_tail(struct spool *sp, uint64_t *seqs, size_t *n, struct spo
 		}
 		if (keep < (uint64_t)st.st_size) {
 			log_event(LOG_LVL_WARN, "spool_recover",
-				  "action=truncate file=%s from=%lld to=%" PRIu64 " reason=%s", path,
-				  (long long)st.st_size, keep,
+				  "action=truncate file=%s from=%lld to=%" PRIu64 " reason=%s",
+				  path, (long long)st.st_size, keep,
 				  last->valid_end < (uint64_t)st.st_size && last->bad_why
-					  ? last->bad_why
-					  : "unfinished transaction");
+				      ? last->bad_why
+				      : "unfinished transaction");
 			if (truncate(path, (off_t)keep) < 0 || !fsync_path(path, err)) {
 				if (*err == NULL)
 					*err = spool_errno_msg("cannot truncate", path);
@@ -293,7 +294,8 @@ static bool rebuild_release(struct spool *sp, const struct spool_hdr *hdrs, cons
 		}
 		size_t j = i + 1;
 		for (; j < n; j++) {
-			uint64_t after = j + 1 < n ? hdrs[j + 1].ncommits : hdrs[j].ncommits + last->ncommits;
+			uint64_t after =
+			    j + 1 < n ? hdrs[j + 1].ncommits : hdrs[j].ncommits + last->ncommits;
 			if (after > hdrs[j].ncommits)
 				break;
 		}
@@ -310,11 +312,12 @@ static bool rebuild_release(struct spool *sp, const struct spool_hdr *hdrs, cons
 				if (!ok)
 					return false;
 				if (sc.ncommits == 0)
-					return set_err(err, xasprintf("%s/%016" PRIX64 ".spool: corrupt "
-								      "segment: %s",
-								      sp->dir, sp->segs[j].seq,
-								      sc.bad_why ? sc.bad_why
-										 : "missing COMMIT"));
+					return set_err(
+					    err,
+					    xasprintf("%s/%016" PRIX64 ".spool: corrupt "
+						      "segment: %s",
+						      sp->dir, sp->segs[j].seq,
+						      sc.bad_why ? sc.bad_why : "missing COMMIT"));
 			}
 			memo_j = j;
 			memo = sc.first_commit;

@@ -96,8 +96,8 @@ static bool spill_flush(struct spool_spill *s, char **err)
 	return true;
 }
 
-static bool spill_frame(struct spool *sp, struct spool_spill *s, const uint8_t *payload,
-			size_t len, char **err)
+static bool spill_frame(struct spool *sp, struct spool_spill *s, const uint8_t *payload, size_t len,
+			char **err)
 {
 	spool_frame_put(&s->wbuf, payload, len);
 	s->size += SPOOL_FRAME_HDR + len;
@@ -113,7 +113,8 @@ bool spool_spill_append(struct spool *sp, uint32_t xid, const struct change_even
 {
 	if (ev->kind == CHG_BEGIN || ev->kind == CHG_COMMIT || (int)ev->kind <= 0 ||
 	    ev->kind >= CHG__MAX) {
-		*err = xasprintf("BUG: spool_spill_append of a %s event", change_kind_name(ev->kind));
+		*err =
+		    xasprintf("BUG: spool_spill_append of a %s event", change_kind_name(ev->kind));
 		return false;
 	}
 	struct spool_spill *s = find(sp, xid, NULL);
@@ -190,15 +191,15 @@ static bool copy_spill(struct spool *sp, struct spool_spill *s, char **err)
 		if (r == SPOOL_FR_IOERR)
 			goto out;
 		if (r == SPOOL_FR_BAD) {
-			*err = xasprintf("%s: corrupt record at offset %" PRIu64 ": %s", s->path, at,
-					 why);
+			*err = xasprintf("%s: corrupt record at offset %" PRIu64 ": %s", s->path,
+					 at, why);
 			goto out;
 		}
 		if (p[0] == SPOOL_ABORT_MARK)
 			continue;
 		if (!change_decode(p, len, &ev, &sp->spill_scratch, &why)) {
-			*err = xasprintf("%s: undecodable record at offset %" PRIu64 ": %s", s->path,
-					 at, why);
+			*err = xasprintf("%s: undecodable record at offset %" PRIu64 ": %s",
+					 s->path, at, why);
 			goto out;
 		}
 		if (ev.kind != CHG_RELATION && is_aborted(s, ev.xid))

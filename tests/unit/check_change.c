@@ -46,10 +46,10 @@ static char long_value[1 << 20];
 static struct change_value vals_a[5];
 static struct change_value vals_b[3];
 static struct change_column cols[4] = {
-	{"id", 20, -1, CHC_KEY},
-	{"name", 25, -1, 0},
-	{"price", 1700, (10 << 16 | 2) + 4, 0},
-	{"tenant", 23, -1, CHC_KEY},
+    {"id", 20, -1, CHC_KEY},
+    {"name", 25, -1, 0},
+    {"price", 1700, (10 << 16 | 2) + 4, 0},
+    {"tenant", 23, -1, CHC_KEY},
 };
 static const uint32_t trunc_relids[] = {16384, 1, UINT32_MAX};
 
@@ -64,8 +64,9 @@ static void make_samples(void)
 	vals_a[1] = (struct change_value){.kind = CHV_NULL};
 	vals_a[2] = (struct change_value){.kind = CHV_UNCHANGED};
 	vals_a[3] = (struct change_value){
-		.kind = CHV_TEXT, .len = sizeof(embedded_nul), .data = embedded_nul};
-	vals_a[4] = (struct change_value){.kind = CHV_TEXT, .len = sizeof(long_value), .data = long_value};
+	    .kind = CHV_TEXT, .len = sizeof(embedded_nul), .data = embedded_nul};
+	vals_a[4] =
+	    (struct change_value){.kind = CHV_TEXT, .len = sizeof(long_value), .data = long_value};
 	vals_b[0] = (struct change_value){.kind = CHV_TEXT, .len = 2, .data = "41"};
 	vals_b[1] = (struct change_value){.kind = CHV_TEXT, .len = 0, .data = ""};
 	vals_b[2] = (struct change_value){.kind = CHV_NULL};
@@ -101,7 +102,7 @@ static void make_samples(void)
 
 	samples[i] = (struct change_event){.kind = CHG_RELATION};
 	samples[i++].rel = (struct change_relation){
-		.relid = UINT32_MAX, .schema = "s", .name = "no_columns", .replident = 'n'};
+	    .relid = UINT32_MAX, .schema = "s", .name = "no_columns", .replident = 'n'};
 
 	samples[i] = (struct change_event){.kind = CHG_INSERT, .xid = 9};
 	samples[i].row.relid = 16384;
@@ -245,7 +246,7 @@ START_TEST(test_kind_names)
 		ck_assert_str_ne(change_kind_name((enum change_kind)k), "unknown");
 	ck_assert_str_eq(change_kind_name((enum change_kind)0), "unknown");
 	ck_assert_str_eq(change_kind_name(CHG__MAX), "unknown");
-	ck_assert_str_eq(change_kind_name((enum change_kind)-1), "unknown");
+	ck_assert_str_eq(change_kind_name((enum change_kind) - 1), "unknown");
 }
 END_TEST
 
@@ -263,8 +264,8 @@ START_TEST(test_round_trip_every_kind)
 		change_encode(&samples[i], &buf);
 		ck_assert_uint_eq(buf.data[0], 1); /* format version */
 		ck_assert_uint_eq(buf.data[1], samples[i].kind);
-		ck_assert_msg(change_decode(buf.data, buf.len, &out, &scratch, &err), "sample %d: %s",
-			      i, err);
+		ck_assert_msg(change_decode(buf.data, buf.len, &out, &scratch, &err),
+			      "sample %d: %s", i, err);
 		assert_event_eq(&samples[i], &out);
 		seen[samples[i].kind] = true;
 	}
@@ -335,8 +336,9 @@ START_TEST(test_decode_rejects_malformed)
 	ck_assert_str_eq(err, "unknown event kind");
 	ck_assert(!change_decode((const uint8_t *)"\x01\x00\x00", 3, &out, &scratch, &err));
 	/* xid varint of 11 bytes, and one that overflows 64 bits */
-	ck_assert(!change_decode((const uint8_t *)"\x01\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x00",
-				 13, &out, &scratch, &err));
+	ck_assert(
+	    !change_decode((const uint8_t *)"\x01\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x00",
+			   13, &out, &scratch, &err));
 	/* xid beyond 32 bits */
 	ck_assert(!change_decode((const uint8_t *)"\x01\x01\x80\x80\x80\x80\x10\x00\x00", 9, &out,
 				 &scratch, &err));
@@ -525,7 +527,8 @@ END_TEST
 START_TEST(test_relcache_changed_semantics)
 {
 	struct change_relcache *rc = change_relcache_new();
-	struct change_column base[3] = {{"id", 20, -1, CHC_KEY}, {"note", 25, -1, 0}, {"n", 1700, 655366, 0}};
+	struct change_column base[3] = {
+	    {"id", 20, -1, CHC_KEY}, {"note", 25, -1, 0}, {"n", 1700, 655366, 0}};
 	struct change_column c[4];
 	bool changed;
 
@@ -559,12 +562,25 @@ START_TEST(test_relcache_changed_semantics)
 		memcpy(c, base, sizeof(base));
 		uint16_t n = 3;
 		switch (what) {
-		case 0: c[1].name = "notes"; break;
-		case 1: c[1].type_oid = 1043; break;
-		case 2: c[2].type_mod = 655367; break;
-		case 3: c[1].flags = CHC_KEY; break;
-		case 4: n = 2; break;
-		case 5: c[3] = (struct change_column){"extra", 16, -1, 0}; n = 4; break;
+		case 0:
+			c[1].name = "notes";
+			break;
+		case 1:
+			c[1].type_oid = 1043;
+			break;
+		case 2:
+			c[2].type_mod = 655367;
+			break;
+		case 3:
+			c[1].flags = CHC_KEY;
+			break;
+		case 4:
+			n = 2;
+			break;
+		case 5:
+			c[3] = (struct change_column){"extra", 16, -1, 0};
+			n = 4;
+			break;
 		}
 		r.ncols = n;
 		/* back to the base shape first (a change too), then the variant */

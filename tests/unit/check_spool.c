@@ -13,6 +13,7 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,7 +128,8 @@ static void mk_insert(struct row *r, uint32_t relid, uint64_t id, uint32_t xid)
 	int n = snprintf(r->id, sizeof(r->id), "%" PRIu64, id);
 	int m = snprintf(r->payload, sizeof(r->payload), "payload-%" PRIu64, id);
 	r->vals[0] = (struct change_value){.kind = CHV_TEXT, .len = (uint32_t)n, .data = r->id};
-	r->vals[1] = (struct change_value){.kind = CHV_TEXT, .len = (uint32_t)m, .data = r->payload};
+	r->vals[1] =
+	    (struct change_value){.kind = CHV_TEXT, .len = (uint32_t)m, .data = r->payload};
 	r->ev = (struct change_event){.kind = CHG_INSERT, .xid = xid};
 	r->ev.row.relid = relid;
 	r->ev.row.new_tuple = (struct change_tuple){2, r->vals};
@@ -147,7 +149,7 @@ static uint64_t row_id(const struct change_event *ev)
 	char expect[48];
 	int m = snprintf(expect, sizeof(expect), "payload-%" PRIu64, id);
 	CHECK(ev->row.new_tuple.vals[1].len == (uint32_t)m &&
-		      memcmp(ev->row.new_tuple.vals[1].data, expect, (size_t)m) == 0,
+		  memcmp(ev->row.new_tuple.vals[1].data, expect, (size_t)m) == 0,
 	      "row %" PRIu64 ": bad payload", id);
 	return id;
 }
@@ -175,14 +177,14 @@ static int next_ok(struct spool_reader *rd, struct change_event *ev, int timeout
 
 /* What a reader saw: transactions in order, relations, rows. */
 struct seen {
-	uint64_t txns;		/* COMMITs */
-	uint64_t last_commit;	/* commit LSN of the last COMMIT */
+	uint64_t txns;	      /* COMMITs */
+	uint64_t last_commit; /* commit LSN of the last COMMIT */
 	uint64_t rows;
 	uint64_t relations;
-	uint64_t bad;		/* rows not matching their transaction */
+	uint64_t bad; /* rows not matching their transaction */
 	bool in_txn;
-	uint64_t cur;		/* current transaction number */
-	int expect_rows;	/* rows per transaction, -1: do not check */
+	uint64_t cur;	 /* current transaction number */
+	int expect_rows; /* rows per transaction, -1: do not check */
 	int rows_in_txn;
 };
 
@@ -818,6 +820,108 @@ START_TEST(test_order_is_enforced)
 }
 END_TEST
 
+/* Damage in a segment recovery does not read is reported by the reader, not skipped. */
+START_TEST(test_corruption_in_old_segment_is_reported)
+{
+	char *tmp = make_tmpdir(), *dir = spool_dir(tmp);
+	struct spool *sp = open_ok(dir, 2048);
+	struct spool_reader *rd;
+	struct change_event ev;
+	char *err = NULL;
+
+	for (uint64_t t = 1; t <= 30; t++)
+		write_txn(sp, t, 3);
+	SYNC(sp);
+	spool_close(sp);
+
+	/* flip a byte in the last record of the first segment */
+	char *path = xasprintf("%s/%016" PRIX64 ".spool", dir, (uint64_t)1);
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+	int fd = open(path, O_RDWR);
+	uint8_t b;
+	ck_assert_int_eq(pread(fd, &b, 1, st.st_size - 2), 1);
+	b ^= 0x40;
+	ck_assert_int_eq(pwrite(fd, &b, 1, st.st_size - 2), 1);
+	close(fd);
+
+	sp = open_ok(dir, 2048);
+	ck_assert(spool_reader_open(sp, &rd, &err));
+	int r;
+	while ((r = spool_reader_next(rd, &ev, 0, &err)) == 1)
+		;
+	ck_assert_int_eq(r, -1);
+	ck_assert_msg(strstr(err, path) && strstr(err, "crc mismatch"), "%s", err);
+	free(err);
+	spool_reader_close(rd);
+	spool_close(sp);
+
+	/* a damaged header of a segment that is not the last refuses the open */
+	fd = open(path, O_RDWR);
+	ck_assert_int_eq(pwrite(fd, "XX", 2, 9), 2);
+	close(fd);
+	struct spool *sp2 = NULL;
+	ck_assert(!spool_open(dir, NULL, &sp2, &err));
+	ck_assert_msg(strstr(err, path) && strstr(err, "bad segment header"), "%s", err);
+	free(err);
+	free(path);
+	free(dir);
+	rm_rf(tmp);
+}
+END_TEST
+
+/* A write error (here EFBIG from RLIMIT_FSIZE) names the file and stops the writer. */
+START_TEST(test_write_error_stops_writer)
+{
+	char *tmp = make_tmpdir(), *dir = spool_dir(tmp);
+	struct spool *sp = open_ok(dir, 1 << 20);
+	struct rlimit old, lim;
+	char *err = NULL;
+	struct row r;
+
+	write_txn(sp, 1, 10);
+	SYNC(sp);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 64 << 10;
+	void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+
+	struct change_event b = ev_begin(200);
+	APPEND(sp, &b);
+	bool ok = true;
+	for (uint64_t i = 0; i < 20000 && ok; i++) {
+		mk_insert(&r, 1, 2000 + i, 2);
+		ok = spool_append(sp, &r.ev, &err);
+	}
+	if (ok)
+		ok = spool_sync(sp, &err);
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, prev);
+	ck_assert(!ok);
+	ck_assert_msg(strstr(err, "0000000000000001.spool") && strstr(err, "File too large"), "%s",
+		      err);
+	free(err);
+	ck_assert(!spool_sync(sp, &err)); /* refused from now on */
+	ck_assert_ptr_nonnull(strstr(err, "unusable after an error"));
+	free(err);
+	ck_assert_uint_eq(durable_lsn(sp), 101);
+	spool_close(sp);
+
+	sp = open_ok(dir, 1 << 20);
+	ck_assert_uint_eq(durable_lsn(sp), 101);
+	struct spool_reader *rd;
+	ck_assert(spool_reader_open(sp, &rd, &err));
+	struct seen s = {.expect_rows = 10};
+	read_all(rd, &s, 0);
+	ck_assert_uint_eq(s.txns, 1);
+	spool_reader_close(rd);
+	spool_close(sp);
+	free(dir);
+	rm_rf(tmp);
+}
+END_TEST
+
 /* --- release ------------------------------------------------------------- */
 
 static int scenario_rows(uint64_t t);
@@ -948,8 +1052,8 @@ START_TEST(test_release_deletes_only_applied_segments)
 		uint64_t expect = 0;
 		for (uint64_t q = first; q <= nseg; q++)
 			expect |= 1ull << q;
-		ck_assert_msg(left == expect, "k=%" PRIu64 ": kept %" PRIx64 ", expected %" PRIx64, k,
-			      left, expect);
+		ck_assert_msg(left == expect, "k=%" PRIu64 ": kept %" PRIx64 ", expected %" PRIx64,
+			      k, left, expect);
 
 		/* every transaction after k is still complete */
 		ck_assert(spool_reader_open(sp, &rd, &err));
@@ -976,7 +1080,8 @@ START_TEST(test_release_deletes_only_applied_segments)
 		spool_reader_close(rd);
 		ck_assert_uint_eq(complete, k >= 60 ? 0 : 60 - k);
 
-		/* the same content, reopened (bookkeeping rebuilt from headers), releases the same */
+		/* the same content, reopened (bookkeeping rebuilt from headers), releases the same
+		 */
 		rm_rf(xstrdup(dir2));
 		struct spool *sp2 = open_ok(dir2, 2500);
 		write_release_scenario(sp2);
@@ -984,8 +1089,8 @@ START_TEST(test_release_deletes_only_applied_segments)
 		sp2 = open_ok(dir2, 2500);
 		ck_assert(spool_release(sp2, &applied, &ndel, &err));
 		ck_assert_msg(remaining_segments(dir2) == left,
-			      "k=%" PRIu64 ": reopened spool keeps %" PRIx64 ", live one %" PRIx64, k,
-			      remaining_segments(dir2), left);
+			      "k=%" PRIu64 ": reopened spool keeps %" PRIx64 ", live one %" PRIx64,
+			      k, remaining_segments(dir2), left);
 		spool_close(sp2);
 	}
 	spool_stats(sp, &st);
@@ -1273,12 +1378,14 @@ START_TEST(test_spill_large_bounded_memory)
 	while (next_ok(rd, &ev, 0) == 1)
 		if (ev.kind == CHG_INSERT) {
 			uint64_t id = row_id(&ev);
-			CHECK((id - 90000) % 1000 != 999, "row %" PRIu64 " of an aborted subxact", id);
+			CHECK((id - 90000) % 1000 != 999, "row %" PRIu64 " of an aborted subxact",
+			      id);
 			n++;
 		}
 	ck_assert_uint_eq(n, nrows - nrows / 1000);
 	long after = maxrss_kib();
-	fprintf(stderr, "spool: %" PRIu64 "-row streamed transaction: maxrss %ld KiB before, %ld after\n",
+	fprintf(stderr,
+		"spool: %" PRIu64 "-row streamed transaction: maxrss %ld KiB before, %ld after\n",
 		nrows, before, after);
 	ck_assert_int_lt(after - before, 20 * 1024);
 	spool_reader_close(rd);
@@ -1306,6 +1413,8 @@ int main(void)
 	tcase_add_test(tc, test_unfinished_transaction_dropped);
 	tcase_add_test(tc, test_leftover_spill_and_lock);
 	tcase_add_test(tc, test_order_is_enforced);
+	tcase_add_test(tc, test_corruption_in_old_segment_is_reported);
+	tcase_add_test(tc, test_write_error_stops_writer);
 	tcase_add_test(tc, test_release_deletes_only_applied_segments);
 	tcase_add_test(tc, test_release_spanning_transaction);
 	tcase_add_test(tc, test_spill_commit_skips_aborted_subxact);
