@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "migd.h"
+#include "validate.h"
 #include "util.h"
 
 static char *iso_time(int64_t wall_usec)
@@ -150,6 +151,76 @@ static json_t *cmd_backfill(void *ctx, struct ctl_call *call)
 	return migration_part(d, "backfill");
 }
 
+/* A run's reply: the run, and ready = finished with no difference. */
+static json_t *validation_reply(json_t *run)
+{
+	json_t *r = ctl_reply_ok();
+	const char *st = json_string_value(json_object_get(run, "status"));
+	bool ready = st && strcmp(st, "done") == 0 &&
+		     json_integer_value(json_object_get(run, "mismatches")) == 0;
+	json_object_set_new(r, "ready", json_boolean(ready));
+	json_object_set_new(r, "validation", run);
+	return r;
+}
+
+static void validation_done_notify(void *arg)
+{
+	struct migd *d = arg;
+	event_active(d->ev_vdone, 0, 0); /* from the worker: hop to the loop */
+}
+
+void migd_validation_done(struct migd *d)
+{
+	for (int i = 0; i < d->nvwait; i++) {
+		json_t *run = migration_validation(d->migration);
+		ctl_call_reply(d->vwait[i], run ? validation_reply(run)
+						: ctl_reply_error(CTL_ERR_INTERNAL, "no run"));
+	}
+	d->nvwait = 0;
+}
+
+static json_t *cmd_validate(void *ctx, struct ctl_call *call)
+{
+	struct migd *d = ctx;
+	const char *sub = ctl_arg(&call->req, 0);
+	const char *err = NULL;
+	if (d->migration == NULL)
+		return ctl_reply_error(CTL_ERR_FAILED, "no migration is running");
+	if (sub != NULL && (strcmp(sub, "pause") == 0 || strcmp(sub, "resume") == 0)) {
+		if (!migration_validate_pause(d->migration, strcmp(sub, "pause") == 0, &err))
+			return ctl_reply_error(CTL_ERR_FAILED, "%s", err);
+		return ctl_reply_ok();
+	}
+	if (sub != NULL)
+		return ctl_reply_error(CTL_ERR_BAD_REQUEST, "validate takes pause or resume, not '%s'",
+				       sub);
+	const char *kind = json_string_value(json_object_get(call->req.body, "kind"));
+	const char *table = json_string_value(json_object_get(call->req.body, "table"));
+	unsigned kinds = kind ? validate_kind_parse(kind) : VK_ALL;
+	if (kinds == 0)
+		return ctl_reply_error(CTL_ERR_BAD_REQUEST,
+				       "--kind takes counts, checksums or all, not '%s'", kind);
+	bool wait = json_is_true(json_object_get(call->req.body, "wait"));
+	if (wait && d->nvwait >= (int)ARRAY_LEN(d->vwait))
+		return ctl_reply_error(CTL_ERR_BUSY, "too many callers waiting for validation");
+	if (!migration_validate_start(d->migration, kinds, table, validation_done_notify, d, &err))
+		return ctl_reply_error(CTL_ERR_FAILED, "cannot validate: %s", err);
+	if (wait) {
+		d->vwait[d->nvwait++] = call;
+		return NULL; /* answered by migd_validation_done() */
+	}
+	return validation_reply(migration_validation(d->migration));
+}
+
+static json_t *cmd_validation(void *ctx, struct ctl_call *call)
+{
+	struct migd *d = ctx;
+	json_t *run = d->migration ? migration_validation(d->migration) : NULL;
+	if (run == NULL)
+		return ctl_reply_error(CTL_ERR_FAILED, "no validation has run yet (migctl validate)");
+	return validation_reply(run);
+}
+
 static json_t *cmd_help(void *ctx, struct ctl_call *call)
 {
 	json_t *r = ctl_reply_ok();
@@ -168,5 +239,9 @@ const struct ctl_cmd migd_commands[] = {
 	{"reload", cmd_reload, true, "reload",
 	 "re-read the configuration file (same as SIGHUP); reports what needs a restart"},
 	{"status", cmd_status, false, "status", "phase, owner, uptime, version and endpoints"},
+	{"validate", cmd_validate, true, "validate [pause|resume] [--table T] [--kind K] [--wait]",
+	 "check both sides (counts, checksums); --wait answers when done (exit 5 on differences)"},
+	{"validation", cmd_validation, false, "validation",
+	 "the current or last validation run: progress, positions, differing keys"},
 	{NULL, NULL, false, NULL, NULL},
 };

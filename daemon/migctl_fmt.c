@@ -2,6 +2,7 @@
 #include "migctl_fmt.h"
 
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void print_scalar(FILE *out, const json_t *v)
@@ -229,6 +230,52 @@ static void print_migration(FILE *out, const json_t *m)
 	print_lag(out, m);
 }
 
+static void print_validation(FILE *out, const json_t *r)
+{
+	const json_t *v = json_object_get(r, "validation");
+	fprintf(out, "validation %s (%s, table %s)%s\n", jstr(v, "status"), jstr(v, "kinds"),
+		jstr(v, "table"), json_is_true(json_object_get(r, "ready")) ? ": PASSED" : "");
+	fprintf(out, "progress   %lld/%lld steps, %.0f rows/s", jint(v, "work_done"), jint(v, "work_total"),
+		json_number_value(json_object_get(v, "rows_per_second")));
+	double eta = json_number_value(json_object_get(v, "eta_seconds"));
+	if (strcmp(jstr(v, "status"), "running") == 0)
+		fprintf(out, eta >= 0 ? ", ETA %.0fs\n" : ", ETA unknown\n", eta);
+	else
+		fputc('\n', out);
+	fprintf(out, "holds for  source positions %s .. %s\n", jstr(v, "position_min"),
+		jstr(v, "position_max"));
+	if (json_is_string(json_object_get(v, "error")))
+		fprintf(out, "ERROR      %s\n", jstr(v, "error"));
+	size_t i, j, k;
+	json_t *res, *key, *col;
+	json_array_foreach(json_object_get(v, "results"), i, res)
+	{
+		bool ok = json_is_true(json_object_get(res, "ok"));
+		fprintf(out, "%-4s %s.%s %s: source %lld rows, target %lld rows", ok ? "ok" : "DIFF",
+			jstr(res, "schema"), jstr(res, "table"), jstr(res, "kind"),
+			jint(res, "source_rows"), jint(res, "target_rows"));
+		if (json_object_get(res, "differing_keys"))
+			fprintf(out, ", %lld differing keys in %lld of %lld chunks",
+				jint(res, "differing_keys"), jint(res, "mismatched_chunks"),
+				jint(res, "chunks"));
+		fputc('\n', out);
+		json_array_foreach(json_object_get(res, "keys"), j, key)
+		{
+			char *ks = json_dumps(json_object_get(key, "key"), JSON_COMPACT);
+			fprintf(out, "       key %s: %s\n", ks, jstr(key, "issue"));
+			free(ks);
+			json_array_foreach(json_object_get(key, "columns"), k, col)
+			{
+				char *a = json_dumps(json_object_get(col, "source"), JSON_ENCODE_ANY);
+				char *b = json_dumps(json_object_get(col, "target"), JSON_ENCODE_ANY);
+				fprintf(out, "         %s: source %s, target %s\n", jstr(col, "column"), a, b);
+				free(a);
+				free(b);
+			}
+		}
+	}
+}
+
 static void print_help(FILE *out, const json_t *r)
 {
 	size_t i;
@@ -285,6 +332,8 @@ static const struct view views[] = {
 	{"help", print_help},
 	{"config", print_config},
 	{"lag", print_lag_view},
+	{"validate", print_validation},
+	{"validation", print_validation},
 	{"backfill", print_backfill_view},
 	{NULL, NULL},
 };

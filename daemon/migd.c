@@ -15,6 +15,7 @@
 #include "migd.h"
 
 #include <errno.h>
+#include <event2/thread.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -225,6 +226,11 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 		migd_shutdown(d, sig == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+static void validation_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	migd_validation_done(arg);
+}
+
 static bool health_cb(void *arg, const char **reason)
 {
 	(void)arg;
@@ -289,6 +295,7 @@ static int start(struct migd *d)
 	d->ev_int = evsignal_new(d->base, SIGINT, signal_cb, d);
 	d->ev_hup = evsignal_new(d->base, SIGHUP, signal_cb, d);
 	d->ev_maint = event_new(d->base, -1, EV_PERSIST, maintenance_cb, d);
+	d->ev_vdone = event_new(d->base, -1, 0, validation_done_cb, d);
 	event_add(d->ev_term, NULL);
 	event_add(d->ev_int, NULL);
 	event_add(d->ev_hup, NULL);
@@ -311,6 +318,12 @@ static void cleanup(struct migd *d)
 		event_free(d->ev_hup);
 	if (d->ev_maint)
 		event_free(d->ev_maint);
+	/* Waiting callers get an answer (their connections are gone by now). */
+	for (int i = 0; i < d->nvwait; i++)
+		ctl_call_reply(d->vwait[i], ctl_reply_error(CTL_ERR_FAILED, "migd is stopping"));
+	d->nvwait = 0;
+	if (d->ev_vdone)
+		event_free(d->ev_vdone);
 	ctlsrv_free(d->ctl);
 	httpsrv_free(d->http);
 	metrics_free(d->metrics);
@@ -404,6 +417,8 @@ int main(int argc, char **argv)
 	d.started_wall_usec = now_wall_usec();
 	d.phase = PHASE_INIT;
 	d.pending_restart = json_array();
+	/* Workers wake the loop with event_active(): libevent must be thread-aware. */
+	evthread_use_pthreads();
 	d.base = event_base_new();
 	if (d.base == NULL) {
 		log_error("cannot create the event loop");

@@ -47,6 +47,10 @@ struct migd {
 	struct event *ev_term, *ev_int, *ev_hup, *ev_maint; /* owned */
 	uint64_t watchdog_usec;
 
+	struct event *ev_vdone;          /* owned; fired (from a worker) when a validation ends */
+	struct ctl_call *vwait[16];      /* borrowed: `validate --wait` calls to answer then */
+	int nvwait;
+
 	json_t *pending_restart; /* owned; keys changed on reload that need a restart */
 	int64_t last_reload_wall_usec;
 	char *last_reload_error; /* owned; NULL when the last reload worked */
@@ -57,6 +61,9 @@ enum phase migd_phase(struct migd *d);
 
 /* Re-reads the config file; what it did is logged and kept for `status`. */
 void migd_reload(struct migd *d, const char *actor);
+
+/* Answers every waiting `validate --wait` call with the run's result. */
+void migd_validation_done(struct migd *d);
 
 /* Starts a clean shutdown from inside the loop. */
 void migd_shutdown(struct migd *d, const char *why);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "keyrange.h"
 #include "pgstore.h"
 #include "util.h"
 
@@ -34,86 +35,6 @@ struct run {
 	int failed;
 	char first_failure[512];
 };
-
-/* --- range predicates -------------------------------------------------------- */
-
-/* Splits a PostgreSQL text[] literal "{a,b}" into elements (handles quoting). */
-static int parse_text_array(const char *s, char ***out)
-{
-	int n = 0, cap = 4;
-	char **v = xcalloc((size_t)cap, sizeof(char *));
-	const char *p = s + 1; /* skip { */
-	while (*p && *p != '}') {
-		char *buf = xmalloc(strlen(p) + 1), *b = buf;
-		if (*p == '"') {
-			p++;
-			while (*p && *p != '"') {
-				if (*p == '\\' && p[1])
-					p++;
-				*b++ = *p++;
-			}
-			if (*p == '"')
-				p++;
-		} else {
-			while (*p && *p != ',' && *p != '}')
-				*b++ = *p++;
-		}
-		*b = '\0';
-		if (n == cap) {
-			cap *= 2;
-			v = xrealloc(v, (size_t)cap * sizeof(char *));
-		}
-		v[n++] = buf;
-		if (*p == ',')
-			p++;
-	}
-	*out = v;
-	return n;
-}
-
-/* "(k1, k2) OP (lit::type, ...)" for one bound. */
-static char *bound_pred(const struct mig_table *t, const char *arr, const char *op)
-{
-	char **vals;
-	int n = parse_text_array(arr, &vals);
-	char *keys = table_key_list(t);
-	size_t cap = 64, len = 0;
-	char *lits = xmalloc(cap);
-	lits[0] = '\0';
-	for (int i = 0; i < n && i < t->nkey; i++) {
-		char *lit = pgconn_literal(vals[i]);
-		char *piece = xasprintf("%s%s::%s", i ? ", " : "", lit, t->cols[t->key_idx[i]].type);
-		size_t pl = strlen(piece);
-		if (len + pl + 1 > cap) {
-			cap = (len + pl + 1) * 2;
-			lits = xrealloc(lits, cap);
-		}
-		memcpy(lits + len, piece, pl + 1);
-		len += pl;
-		free(piece);
-		free(lit);
-	}
-	char *out = xasprintf("ROW(%s) %s ROW(%s)", keys, op, lits);
-	for (int i = 0; i < n; i++)
-		free(vals[i]);
-	free(vals);
-	free(keys);
-	free(lits);
-	return out;
-}
-
-/* WHERE clause body selecting the chunk's range (lo, hi]. */
-static char *range_pred(const struct chunk *c)
-{
-	if (c->lo == NULL && c->hi == NULL)
-		return xstrdup("true");
-	char *lo = c->lo ? bound_pred(c->t, c->lo, ">") : xstrdup("true");
-	char *hi = c->hi ? bound_pred(c->t, c->hi, "<=") : xstrdup("true");
-	char *out = xasprintf("%s AND %s", lo, hi);
-	free(lo);
-	free(hi);
-	return out;
-}
 
 /* --- planning ---------------------------------------------------------------- */
 
@@ -138,8 +59,7 @@ static char *next_boundary(struct pgconn *src, const struct mig_table *t, const 
 		free(piece);
 		free(id);
 	}
-	struct chunk c = {.t = (struct mig_table *)t, .lo = (char *)after};
-	char *where = after ? range_pred(&c) : xstrdup("true");
+	char *where = keyrange_pred(t, after, NULL);
 	char *sql = xasprintf("SELECT ARRAY[%s]::text[] FROM %s WHERE %s ORDER BY %s "
 			      "OFFSET %lld LIMIT 1",
 			      texts, t->qname, where, keys, (long long)(chunk_rows - 1));
@@ -294,7 +214,7 @@ static bool copy_chunk(struct run *run, struct pgconn *src, struct pgconn *tgt, 
 		       struct err *err)
 {
 	const struct backfill_opts *o = run->o;
-	char *pred = range_pred(c);
+	char *pred = keyrange_pred(c->t, c->lo, c->hi);
 	char *cols = table_column_list(c->t);
 	bool ok = false, src_in_copy = false, tgt_in_copy = false;
 	int64_t rows = 0;

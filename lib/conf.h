@@ -70,6 +70,12 @@ struct migd_conf {
 	int64_t apply_batch_delay_ms;
 	int64_t spool_segment_bytes;
 
+	/* [validation] */
+	int64_t validation_rows_per_second; /* 0: unthrottled */
+	int64_t validation_rechecks;
+	int64_t validation_recheck_wait_ms;
+	int64_t validation_max_keys;
+
 	/* [control] */
 	char *control_socket;        /* owned */
 	char *control_socket_group;  /* owned; group owning the socket (may connect) */

@@ -138,6 +138,18 @@ const struct conf_key conf_keys[] = {
 	 1048576, 4294967296, NULL, NULL,
 	 "size of one spool file in state_dir/spool (changes held durably until applied)"},
 
+	{"validation", "rows_per_second", CONF_INT, "0", NULL, CONF_F_RELOAD,
+	 OFF(validation_rows_per_second), 0, 100000000, NULL, NULL,
+	 "throttle for validation reads on each side (0 = as fast as the servers go)"},
+	{"validation", "rechecks", CONF_INT, "3", NULL, CONF_F_RELOAD, OFF(validation_rechecks), 0,
+	 100, NULL, NULL,
+	 "times a mismatch is checked again, after apply passes its position, before it counts"},
+	{"validation", "recheck_wait", CONF_DURATION, "60s", NULL, CONF_F_RELOAD,
+	 OFF(validation_recheck_wait_ms), 1000, 3600000, NULL, NULL,
+	 "how long a recheck waits for the applier to pass the mismatch's source position"},
+	{"validation", "max_keys", CONF_INT, "20", NULL, CONF_F_RELOAD, OFF(validation_max_keys), 1,
+	 10000, NULL, NULL, "differing keys reported per table (the count is always exact)"},
+
 	{"control", "socket", CONF_STRING, "/run/migd/migd.sock", NULL, 0, OFF(control_socket), 0,
 	 0, NULL, valid_socket_path, "Unix socket migctl talks to (created with mode 0660)"},
 	{"control", "socket_group", CONF_STRING, NULL, "migd", 0, OFF(control_socket_group), 0, 0,

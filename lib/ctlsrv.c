@@ -214,9 +214,9 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 	}
 	if (srv->nclients >= srv->max_clients) {
 		/* Best effort: the socket is fresh, so a short write fits. */
-		char *line = ctl_dump_line(json_pack("{s:b,s:{s:s,s:s}}", "ok", 0, "error", "code",
-						     CTL_ERR_BUSY, "message",
-						     "too many control clients; try again"));
+		json_t *busy = ctl_reply_error(CTL_ERR_BUSY, "too many control clients; try again");
+		char *line = ctl_dump_line(busy);
+		json_decref(busy);
 		ssize_t w = send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL);
 		(void)w;
 		free(line);

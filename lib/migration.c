@@ -21,6 +21,7 @@
 #include "pgstream.h"
 #include "spool.h"
 #include "util.h"
+#include "validate.h"
 
 #define RETRY_MS         5000
 #define CAUGHT_UP_BYTES  (1u << 20)
@@ -60,6 +61,17 @@ struct migration {
 	struct apply_opts aopts;
 	pthread_t stream_th, apply_th, monitor_th;
 	bool stream_started, apply_started, monitor_started;
+
+	/* validation: one run at a time */
+	pthread_t validate_th;
+	bool validate_started;
+	volatile bool validate_paused;
+	struct validate_run vrun;
+	struct validate_opts vopts;
+	char vtable[160];
+	int64_t rows_per_sec, rechecks, recheck_wait_ms, max_keys;
+	struct metric_family *f_vmism;
+	struct metric *m_vtime, *m_vpos;
 
 	/* metrics (borrowed from the registry) */
 	struct metric *m_lag_s, *m_lag_b, *m_latency, *m_changes, *m_txns, *m_failed, *m_parked,
@@ -463,6 +475,14 @@ static void register_metrics(struct migration *m, struct metrics_registry *reg)
 	m->m_pos_received = metrics_childv(pos, "received", NULL);
 	m->m_pos_flushed = metrics_childv(pos, "confirmed", NULL);
 	m->m_pos_applied = metrics_childv(pos, "applied", NULL);
+	static const char *const vlabels[] = {"table", "kind", NULL};
+	m->f_vmism = metrics_gauge(reg, "migd_validation_mismatches",
+				   "differences found by the last validation run, per table and kind",
+				   vlabels);
+	m->m_vtime = gauge(reg, "migd_validation_last_run_timestamp_seconds",
+			   "when the last validation run finished (Unix time; 0 never)");
+	m->m_vpos = gauge(reg, "migd_validation_position",
+			  "source position the last validation run holds for (LSN; 0 never)");
 }
 
 struct migration *migration_start(const struct migd_conf *c, struct metrics_registry *reg,
@@ -497,6 +517,11 @@ struct migration *migration_start(const struct migd_conf *c, struct metrics_regi
 	m->batch_bytes = c->apply_batch_bytes;
 	m->batch_delay_ms = c->apply_batch_delay_ms;
 	m->spool_segment = c->spool_segment_bytes;
+	m->rows_per_sec = c->validation_rows_per_second;
+	m->rechecks = c->validation_rechecks;
+	m->recheck_wait_ms = c->validation_recheck_wait_ms;
+	m->max_keys = c->validation_max_keys;
+	pthread_mutex_init(&m->vrun.lock, NULL);
 	m->phase = PHASE_INIT;
 	m->consistent = pos_none();
 	m->ap.applied = pos_none();
@@ -513,6 +538,9 @@ void migration_stop(struct migration *m)
 		return;
 	m->stop = true;
 	pthread_join(m->coord, NULL);
+	if (m->validate_started)
+		pthread_join(m->validate_th, NULL);
+	json_decref(m->vrun.results);
 	if (m->stream_started)
 		pthread_join(m->stream_th, NULL);
 	if (m->apply_started)
@@ -680,10 +708,13 @@ char *migration_status_line(struct migration *m)
 	return xasprintf("phase=%s lag=%.1fs", phase_name(n.phase), n.lag_seconds);
 }
 
+static void validation_metrics(struct migration *m);
+
 void migration_update_metrics(struct migration *m)
 {
 	struct numbers n;
 	numbers(m, &n);
+	validation_metrics(m);
 	metrics_set(m->m_lag_s, n.lag_seconds < 0 ? NAN : n.lag_seconds);
 	metrics_set(m->m_lag_b, (double)n.lag_bytes);
 	metrics_counter_set_abs(m->m_bf_rows, (double)n.bf_rows);
@@ -716,4 +747,134 @@ void migration_update_metrics(struct migration *m)
 		nschema += *p == '\n';
 	metrics_counter_set_abs(m->m_schema, (double)nschema);
 	pthread_mutex_unlock(&m->ap.lock);
+}
+
+/* --- validation ------------------------------------------------------------- */
+
+bool migration_applied_past(struct migration *m, uint64_t lsn)
+{
+	/*
+	 * Read in this order: what the stream confirmed (everything committed
+	 * before it is in the spool), then the spool's durable end, then what
+	 * is applied.  Applied at or past the durable end means the spool holds
+	 * nothing unapplied, so everything before the confirmed position is on
+	 * the target.
+	 */
+	pthread_mutex_lock(&m->sp.lock);
+	uint64_t confirmed = m->sp.flushed_lsn;
+	pthread_mutex_unlock(&m->sp.lock);
+	struct pos durable = m->spool ? spool_durable_pos(m->spool) : pos_none();
+	pthread_mutex_lock(&m->ap.lock);
+	struct pos applied = m->ap.applied;
+	pthread_mutex_unlock(&m->ap.lock);
+	uint64_t a = applied.kind == POS_PG_LSN ? applied.lsn : 0;
+	if (a >= lsn)
+		return true;
+	uint64_t d = durable.kind == POS_PG_LSN ? durable.lsn : 0;
+	return confirmed >= lsn && a >= d;
+}
+
+static bool applied_past_cb(void *arg, uint64_t lsn)
+{
+	return migration_applied_past(arg, lsn);
+}
+
+bool migration_validate_start(struct migration *m, unsigned kinds, const char *table,
+			      void (*done)(void *), void *arg, const char **err)
+{
+	if (!m->apply_started) {
+		*err = "validation needs the applier running (phase catching_up or later)";
+		return false;
+	}
+	pthread_mutex_lock(&m->vrun.lock);
+	bool running = m->validate_started && strcmp(m->vrun.status, "running") == 0;
+	pthread_mutex_unlock(&m->vrun.lock);
+	if (running) {
+		*err = "a validation run is already in progress";
+		return false;
+	}
+	if (m->validate_started)
+		pthread_join(m->validate_th, NULL);
+	snprintf(m->vtable, sizeof(m->vtable), "%s", table ? table : "");
+	pthread_mutex_lock(&m->vrun.lock);
+	json_decref(m->vrun.results);
+	m->vrun.results = json_array();
+	m->vrun.id = 0;
+	m->vrun.kinds = kinds;
+	snprintf(m->vrun.table, sizeof(m->vrun.table), "%s", m->vtable);
+	snprintf(m->vrun.status, sizeof(m->vrun.status), "running");
+	m->vrun.started_wall_us = now_wall_usec();
+	m->vrun.started_mono_us = now_mono_usec();
+	m->vrun.finished_wall_us = 0;
+	m->vrun.work_total = m->vrun.work_done = m->vrun.rows_done = m->vrun.mismatches = 0;
+	m->vrun.fence_min = m->vrun.fence_max = 0;
+	m->vrun.error[0] = '\0';
+	pthread_mutex_unlock(&m->vrun.lock);
+	m->vopts = (struct validate_opts){
+		.name = m->name,
+		.src_conninfo = m->src_ci,
+		.tgt_conninfo = m->tgt_ci,
+		.ts = &m->ts,
+		.kinds = kinds,
+		.table = m->vtable,
+		.rows_per_second = m->rows_per_sec,
+		.rechecks = m->rechecks,
+		.recheck_wait_ms = m->recheck_wait_ms,
+		.max_keys = m->max_keys,
+		.stop = &m->stop,
+		.paused = &m->validate_paused,
+		.applied_past = applied_past_cb,
+		.arg = m,
+		.done = done,
+		.done_arg = arg,
+		.run = &m->vrun,
+	};
+	m->validate_started = true;
+	pthread_create(&m->validate_th, NULL, validate_thread, &m->vopts);
+	log_event(LOG_LVL_NOTICE, "validation", "status=started table=%s",
+		  m->vtable[0] ? m->vtable : "*");
+	return true;
+}
+
+json_t *migration_validation(struct migration *m)
+{
+	return m->validate_started ? validate_run_json(&m->vrun) : NULL;
+}
+
+bool migration_validate_pause(struct migration *m, bool pause, const char **err)
+{
+	if (!m->validate_started) {
+		*err = "no validation run has been started";
+		return false;
+	}
+	m->validate_paused = pause;
+	log_event(LOG_LVL_NOTICE, "validation", "action=%s", pause ? "pause" : "resume");
+	return true;
+}
+
+/* Called from migration_update_metrics(): the last finished run's figures. */
+static void validation_metrics(struct migration *m)
+{
+	if (!m->validate_started)
+		return;
+	pthread_mutex_lock(&m->vrun.lock);
+	if (strcmp(m->vrun.status, "running") != 0) {
+		size_t i;
+		json_t *r;
+		json_array_foreach(m->vrun.results, i, r)
+		{
+			char t[200];
+			snprintf(t, sizeof(t), "%s.%s", json_string_value(json_object_get(r, "schema")),
+				 json_string_value(json_object_get(r, "table")));
+			json_t *k = json_object_get(r, "differing_keys");
+			double n = json_is_integer(k) ? (double)json_integer_value(k)
+			           : json_is_true(json_object_get(r, "ok")) ? 0 : 1;
+			metrics_set(metrics_childv(m->f_vmism, t,
+						   json_string_value(json_object_get(r, "kind")), NULL),
+				    n);
+		}
+		metrics_set(m->m_vtime, (double)m->vrun.finished_wall_us / 1e6);
+		metrics_set(m->m_vpos, (double)m->vrun.fence_min);
+	}
+	pthread_mutex_unlock(&m->vrun.lock);
 }

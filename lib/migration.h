@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "conf.h"
 #include "metrics.h"
@@ -49,6 +50,20 @@ char *migration_status_line(struct migration *m);
 
 /* Refreshes the gauges in the registry (called by the maintenance timer). */
 void migration_update_metrics(struct migration *m);
+
+/*
+ * Starts a validation run (one at a time) over table (NULL: all) for kinds
+ * (validate.h).  done(arg) is called from the worker when it ends.  False
+ * with *err when one is already running or the applier is not running yet.
+ */
+bool migration_validate_start(struct migration *m, unsigned kinds, const char *table,
+			      void (*done)(void *), void *arg, const char **err);
+/* The current or last run as JSON, or NULL if there was none. */
+json_t *migration_validation(struct migration *m);
+bool migration_validate_pause(struct migration *m, bool pause, const char **err);
+
+/* True once the target holds every source change up to lsn. */
+bool migration_applied_past(struct migration *m, uint64_t lsn);
 
 /* Backfill pause/resume: running chunks finish, no new ones start. */
 bool migration_backfill_pause(struct migration *m, bool pause, const char **err);

@@ -51,7 +51,12 @@ static const char *const schema_sql =
 	"  name text NOT NULL, table_name text NOT NULL,"
 	"  source_pos text NOT NULL, key jsonb, change jsonb NOT NULL,"
 	"  error text NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now(),"
-	"  resolved_at timestamptz);";
+	"  resolved_at timestamptz);"
+	"CREATE TABLE IF NOT EXISTS migd.validation ("
+	"  id bigserial PRIMARY KEY,"
+	"  name text NOT NULL, kinds text NOT NULL, status text NOT NULL,"
+	"  mismatches bigint NOT NULL, position_min text, position_max text,"
+	"  results jsonb NOT NULL, finished_at timestamptz NOT NULL DEFAULT now());";
 
 const char *const pgstore_progress_sql =
 	"INSERT INTO migd.progress AS p (name, applied_pos, applied_commit_time, applied_txns, "

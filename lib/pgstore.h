@@ -14,6 +14,7 @@
  *   migd.progress   last applied source position and totals
  *   migd.parked     changes held back for a table with a schema error
  *   migd.failed_records  changes the target refused (never dropped)
+ *   migd.validation validation runs: kinds, mismatches, positions, results
  * Blocking (worker threads only).
  */
 #ifndef MIGD_PGSTORE_H

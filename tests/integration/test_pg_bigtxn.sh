@@ -35,6 +35,11 @@ n=$(harness_sql TGT "SELECT count(*) FROM big WHERE pad = 'rolled back'")
 assert_eq "$n" 0 "rows of the rolled-back subtransaction on the target"
 hwm=$(awk '/VmHWM/{print $2}' "/proc/$MIGD_PID/status")
 echo "# migd RSS before ${rss0} kB, peak ${hwm} kB"
-((hwm < RSS_MB * 1024)) || fail "peak RSS ${hwm} kB exceeds ${RSS_MB} MiB"
+if ldd "$MIGD_BIN" | grep -q libasan; then
+	# ASan's quarantine and shadow memory dwarf migd's own use: report only.
+	echo "# built with AddressSanitizer: peak RSS not judged"
+else
+	((hwm < RSS_MB * 1024)) || fail "peak RSS ${hwm} kB exceeds ${RSS_MB} MiB"
+fi
 ok "identical row for row; migd's peak RSS $((hwm / 1024)) MiB < ${RSS_MB} MiB for $ROWS rows in one transaction"
 migd_stop 0

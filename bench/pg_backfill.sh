@@ -1,0 +1,361 @@
+#!/usr/bin/env bash
+# bench/pg_backfill.sh: PostgreSQL -> PostgreSQL backfill, migd side by side with
+# the tools a user would otherwise pick, on the same data in one run.
+#
+# Source: pgbench scale $SCALE (100000 x SCALE accounts rows; pgbench_history gets
+# a bigserial primary key first, on both sides, since migd needs keys).  Every tool
+# copies it into a fresh database on the same target server (re-created before
+# every run, followed by a CHECKPOINT on both servers), with parallelism 2:
+#
+#   migd           schema present (pg_dump --schema-only); from `migd` start until
+#                  the journal row backfilling -> catching_up (every chunk done);
+#                  once per chunk_rows value in $CHUNK_ROWS
+#   pgcopydb       `pgcopydb clone --table-jobs 2 --index-jobs 2` into an empty
+#                  database (it creates the schema, copies, builds indexes, VACUUM ANALYZE)
+#   pgcopydb-split the same with --split-tables-larger-than $SPLIT (same-table parallelism)
+#   dump+restore   `pg_dump -Fd -j2` then `pg_restore -j2` into an empty database
+#   pipe-keys      `psql -c "COPY t TO STDOUT" | psql -c "COPY t FROM STDIN"` per table,
+#                  2 tables at a time, into tables that already have their keys (migd's case)
+#   pipe-after     the same pipe into tables without keys, then the post-data section
+#                  (primary keys) built: data + keys
+#
+# Medians of $RUNS runs; the tools take turns within a run (the order rotates).
+# Cache: warm.  The source's files are read once before the first run and stay in the
+# page cache (RAM is far larger than the data); shared_buffers (128MB) holds only a part.
+# Durability: the harness target as is: fsync = on, synchronous_commit = on (the
+# default) for every tool; pgcopydb sets synchronous_commit = off in its own sessions,
+# which matters little for a few large transactions.  wal_level = logical on both.
+#
+# Environment: SCALE (50), RUNS (3), PARALLEL (2), CHUNK_ROWS ("500000 250000 1000000":
+# the first is the migd figure the ratios use), TOOLS (all of them, in the names above),
+# SPLIT (pgcopydb's split threshold, 100MB), MIGD_PERF=1 records a perf profile of one
+# extra migd run (perf must be installed).  SCALE=5 RUNS=1 is a quick try.
+set -euo pipefail
+BENCH_SELF=$0
+BENCH_ARGS=("$@")
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+source "$ROOT/bench/lib.sh"
+bench_header SCALE RUNS PARALLEL CHUNK_ROWS TOOLS SPLIT MIGD_PERF TIMEOUT
+
+SCALE=${SCALE:-50}
+RUNS=${RUNS:-3}
+PARALLEL=${PARALLEL:-2}
+CHUNK_ROWS=${CHUNK_ROWS:-"500000 250000 1000000"}
+TOOLS=${TOOLS:-"migd pgcopydb pgcopydb-split dump+restore pipe-keys pipe-after"}
+SPLIT=${SPLIT:-100MB}
+MIGD_PERF=${MIGD_PERF:-0}
+TIMEOUT=${TIMEOUT:-1800} # seconds any one tool run may take
+
+echo "# SCALE=$SCALE RUNS=$RUNS PARALLEL=$PARALLEL CHUNK_ROWS=\"$CHUNK_ROWS\" TOOLS=\"$TOOLS\" SPLIT=$SPLIT"
+bench_prepare
+if [[ " $TOOLS " == *" pgcopydb"* ]] && ! command -v pgcopydb >/dev/null; then
+	echo "# installing pgcopydb (apt-get)"
+	apt-get install -y pgcopydb >/dev/null 2>&1 ||
+		{ apt-get update >/dev/null && apt-get install -y pgcopydb >/dev/null; }
+fi
+
+source "$ROOT/tests/harness/harness.sh"
+harness_pair postgresql postgresql
+W=$HARNESS_ROOT/bench
+mkdir -p "$W"
+chmod 755 "$W"
+TDB=bench # the target database every tool writes into
+
+# ----------------------------------------------------------------------- data
+echo "# loading pgbench scale $SCALE into the source"
+t0=$(now)
+pgbench -q -i -s "$SCALE" "$SRC_DSN" >"$W/pgbench-init.log" 2>&1
+sql SRC postgres "ALTER TABLE pgbench_history ADD COLUMN id bigserial PRIMARY KEY"
+sql SRC postgres "VACUUM ANALYZE"
+echo "# loaded in $(elapsed "$t0" "$(now)") s: $(sql SRC postgres "SELECT pg_size_pretty(pg_database_size('postgres'))") \
+($(sql SRC postgres "SELECT pg_size_pretty(pg_total_relation_size('pgbench_accounts'))") in pgbench_accounts with its key)"
+ACCOUNTS=$(sql SRC postgres "SELECT count(*) FROM pgbench_accounts")
+TABLES=(pgbench_accounts pgbench_tellers pgbench_branches pgbench_history) # biggest first
+pg_dump --schema-only --no-owner --no-publications --no-subscriptions "$SRC_DSN" >"$W/schema.sql"
+pg_dump --schema-only --no-owner --no-publications --no-subscriptions --section=pre-data "$SRC_DSN" >"$W/pre.sql"
+pg_dump --schema-only --no-owner --no-publications --no-subscriptions --section=post-data "$SRC_DSN" >"$W/post.sql"
+# Warm cache: read the source's files once.
+cat "$SRC_DATADIR"/base/*/* >/dev/null 2>&1 || true
+sql SRC postgres "SELECT count(*) FROM pgbench_accounts" >/dev/null
+
+# ------------------------------------------------------------------- helpers
+fresh_db() { # [schema file]: re-creates the target database, then checkpoints
+	sql TGT postgres "DROP DATABASE IF EXISTS $TDB WITH (FORCE)"
+	sql TGT postgres "CREATE DATABASE $TDB"
+	if [[ -n ${1:-} ]]; then
+		psql -X -q -v ON_ERROR_STOP=1 -d "$(pg_dsn TGT $TDB)" -f "$1" >/dev/null
+	fi
+	sql TGT postgres "CHECKPOINT"
+	sql SRC postgres "CHECKPOINT"
+	sync
+}
+
+check_rows() { # TOOL: the copy is complete (outside the timing)
+	local n
+	n=$(sql TGT $TDB "SELECT count(*) FROM pgbench_accounts")
+	if [[ $n != "$ACCOUNTS" ]]; then
+		echo "bench: $1 left $n accounts rows on the target, the source has $ACCOUNTS" >&2
+		exit 1
+	fi
+	n=$(sql TGT $TDB "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+		WHERE c.relname LIKE 'pgbench_%' AND i.indisprimary")
+	if [[ $n != 4 ]]; then
+		echo "bench: $1 left $n primary keys on the target, expected 4" >&2
+		exit 1
+	fi
+}
+
+# Results: one line per tool run in $W/results: TOOL RUN SECONDS CLIENT_CPU SERVER_CPU EXTRA
+record() { echo "$*" >>"$W/results"; }
+
+cpu_before() { CPU0_SRC=$(server_cpu SRC) CPU0_TGT=$(server_cpu TGT); }
+server_cpu_delta() {
+	awk -v a="$CPU0_SRC" -v b="$CPU0_TGT" -v c="$(server_cpu SRC)" -v d="$(server_cpu TGT)" \
+		'BEGIN { printf "%.2f", (c - a) + (d - b) }'
+}
+
+migd_phase() {
+	"$MIGCTL" -s "$W/migd.sock" -t 5 --json status 2>/dev/null |
+		sed -n 's/.*"phase": *"\([a-z_]*\)".*/\1/p' | head -1
+}
+
+# One migd run with chunk_rows $2; prints nothing, records the result.
+run_migd() { # RUN CHUNK_ROWS [perf]
+	local run=$1 chunk=$2 perf=${3:-}
+	fresh_db "$W/schema.sql"
+	rm -rf "$W/state" "$W/migd.sock"
+	cat >"$W/migd.conf" <<-CONF
+		[migration]
+		name = bf
+		state_dir = $W/state
+		[source]
+		engine = postgresql
+		dsn = $SRC_DSN
+		[target]
+		engine = postgresql
+		dsn = $(pg_dsn TGT $TDB)
+		[tables]
+		include = public.pgbench_*
+		[backfill]
+		parallel = $PARALLEL
+		chunk_rows = $chunk
+		[control]
+		socket = $W/migd.sock
+		[metrics]
+		enabled = false
+	CONF
+	cpu_before
+	local t0 pid ph
+	t0=$(now)
+	"$MIGD" --foreground -c "$W/migd.conf" >>"$W/migd.log" 2>&1 &
+	pid=$!
+	local perfpid=
+	if [[ -n $perf ]]; then
+		perf record -F 999 -g -p "$pid" -o "$W/perf.data" >/dev/null 2>&1 &
+		perfpid=$!
+	fi
+	local deadline=$((SECONDS + TIMEOUT))
+	while :; do
+		ph=$(migd_phase || true)
+		[[ $ph == catching_up || $ph == synced ]] && break
+		if ! kill -0 "$pid" 2>/dev/null || ((SECONDS > deadline)); then
+			echo "bench: migd did not finish its backfill (phase '${ph}'); last log lines:" >&2
+			tail -n 20 "$W/migd.log" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	local cpu srv
+	cpu=$(proc_cpu "$pid")
+	srv=$(server_cpu_delta)
+	if [[ -n $perfpid ]]; then
+		kill -INT "$perfpid" 2>/dev/null || true
+		wait "$perfpid" 2>/dev/null || true
+	fi
+	kill -TERM "$pid"
+	wait "$pid" || true
+	# Phase times from the journal (the target's clock is this machine's clock).
+	local j
+	j=$(sql TGT $TDB "SELECT
+		max(extract(epoch FROM at)) FILTER (WHERE to_phase = 'captured'),
+		max(extract(epoch FROM at)) FILTER (WHERE to_phase = 'backfilling'),
+		max(extract(epoch FROM at)) FILTER (WHERE to_phase = 'catching_up')
+		FROM migd.journal WHERE name = 'bf'")
+	local cap bfs cu
+	IFS='|' read -r cap bfs cu <<<"$j"
+	local c
+	c=$(sql TGT $TDB "SELECT count(*), extract(epoch FROM min(started_at)), extract(epoch FROM max(finished_at)),
+		extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY finished_at - started_at))
+		FROM migd.chunks WHERE name = 'bf'")
+	local nch c0 c1 cmed
+	IFS='|' read -r nch c0 c1 cmed <<<"$c"
+	local total
+	total=$(elapsed "$t0" "$cu")
+	# extra: start->captured, captured->first chunk (slot, planning), copy window, chunks
+	local extra
+	extra=$(awk -v t0="$t0" -v cap="$cap" -v c0="$c0" -v c1="$c1" -v cu="$cu" -v n="$nch" -v m="$cmed" \
+		'BEGIN { printf "start->captured=%.2f plan=%.2f copy=%.2f done->catching_up=%.2f chunks=%d chunk_median=%.2f",
+			cap - t0, c0 - cap, c1 - c0, cu - c1, n, m }')
+	check_rows "migd"
+	drop_slot SRC postgres migd_bf
+	sql SRC postgres "DROP PUBLICATION IF EXISTS migd_bf"
+	record "migd:$chunk" "$run" "$total" "$cpu" "$srv" "$extra"
+	printf '  run %d  %-22s %7.2f s  migd cpu %6.2f s  servers cpu %6.2f s  (%s)\n' \
+		"$run" "migd chunk_rows=$chunk" "$total" "$cpu" "$srv" "$extra"
+}
+
+# Times one client-tool run: RUN TOOL -- CMD...
+run_client() {
+	local run=$1 tool=$2 extra=""
+	shift 3
+	cpu_before
+	if ! cpurun "$W/cpurun" "$@" >"$W/$tool.log" 2>&1; then
+		echo "bench: $tool failed; last lines of its output:" >&2
+		tail -n 20 "$W/$tool.log" >&2
+		exit 1
+	fi
+	local t cpu srv
+	read -r t cpu <"$W/cpurun"
+	srv=$(server_cpu_delta)
+	record "$tool" "$run" "$t" "$cpu" "$srv" "$extra"
+	printf '  run %d  %-22s %7.2f s  client cpu %5.2f s  servers cpu %6.2f s\n' \
+		"$run" "$tool" "$t" "$cpu" "$srv"
+}
+
+# Adds detail to the last result line (and shows it).
+amend() {
+	sed -i '$ s/$/ '"$1"'/' "$W/results"
+	echo "                                   ($1)"
+}
+
+# The raw pipe: per table psql COPY TO STDOUT | psql COPY FROM STDIN, $PARALLEL at a time.
+cat >"$W/pipe.sh" <<'PIPE'
+#!/usr/bin/env bash
+# pipe.sh SRC_DSN TGT_DSN PARALLEL TABLE...: one pipe per table, PARALLEL at a time
+set -euo pipefail
+src=$1 tgt=$2 par=$3
+shift 3
+printf '%s\n' "$@" | xargs -P "$par" -I{} bash -c 'set -o pipefail
+psql -X -q -d "$1" -c "COPY $3 TO STDOUT" | psql -X -q -v ON_ERROR_STOP=1 -d "$2" -c "COPY $3 FROM STDIN"' \
+	pipe "$src" "$tgt" {}
+PIPE
+# Times split into parts: TIMES_FILE gets one `date +%s.%N` per mark.
+cat >"$W/marks.sh" <<'MARKS'
+#!/usr/bin/env bash
+# marks.sh FILE CMD1 -- CMD2 [-- CMD3...]: runs the commands in turn, a time mark before each and at the end
+set -euo pipefail
+f=$1
+shift
+date +%s.%N >"$f"
+cmd=()
+for a in "$@" --; do
+	if [[ $a == -- ]]; then
+		"${cmd[@]}"
+		date +%s.%N >>"$f"
+		cmd=()
+	else
+		cmd+=("$a")
+	fi
+done
+MARKS
+
+# "part1=... part2=..." from a marks file and part names.
+marks_text() { # FILE NAME...
+	local f=$1
+	shift
+	awk -v names="$*" 'BEGIN { n = split(names, nm, " ") } { t[NR] = $1 }
+		END { for (i = 1; i < NR && i <= n; i++) printf "%s%s=%.2f", (i > 1 ? " " : ""), nm[i], t[i + 1] - t[i] }' "$f"
+}
+
+run_tool() { # RUN TOOL
+	local run=$1 tool=$2 c
+	case $tool in
+	migd)
+		for c in $CHUNK_ROWS; do run_migd "$run" "$c"; done
+		;;
+	pgcopydb | pgcopydb-split)
+		local split=()
+		[[ $tool == pgcopydb-split ]] && split=(--split-tables-larger-than "$SPLIT")
+		fresh_db
+		rm -rf "$W/pgcopydb"
+		run_client "$run" "$tool" -- pgcopydb clone --source "$(pg_uri SRC postgres)" \
+			--target "$(pg_uri TGT $TDB)" --dir "$W/pgcopydb" --table-jobs "$PARALLEL" \
+			--index-jobs "$PARALLEL" "${split[@]}"
+		check_rows "$tool"
+		;;
+	dump+restore)
+		fresh_db
+		rm -rf "$W/dump"
+		run_client "$run" "$tool" -- bash "$W/marks.sh" "$W/marks" \
+			pg_dump -Fd -j"$PARALLEL" -f "$W/dump" "$SRC_DSN" -- \
+			pg_restore -j"$PARALLEL" -d "$(pg_dsn TGT $TDB)" "$W/dump"
+		amend "$(marks_text "$W/marks" dump restore)"
+		check_rows "$tool"
+		;;
+	pipe-keys)
+		fresh_db "$W/schema.sql"
+		run_client "$run" "$tool" -- bash "$W/pipe.sh" "$SRC_DSN" "$(pg_dsn TGT $TDB)" "$PARALLEL" "${TABLES[@]}"
+		check_rows "$tool"
+		;;
+	pipe-after)
+		fresh_db "$W/pre.sql"
+		run_client "$run" "$tool" -- bash "$W/marks.sh" "$W/marks" \
+			bash "$W/pipe.sh" "$SRC_DSN" "$(pg_dsn TGT $TDB)" "$PARALLEL" "${TABLES[@]}" -- \
+			psql -X -q -v ON_ERROR_STOP=1 -d "$(pg_dsn TGT $TDB)" -f "$W/post.sql"
+		amend "$(marks_text "$W/marks" data keys)"
+		check_rows "$tool"
+		;;
+	*)
+		echo "bench: unknown tool $tool" >&2
+		exit 64
+		;;
+	esac
+}
+
+# ---------------------------------------------------------------------- runs
+read -r -a TOOL_LIST <<<"$TOOLS"
+: >"$W/results"
+for ((run = 1; run <= RUNS; run++)); do
+	echo "# run $run of $RUNS"
+	n=${#TOOL_LIST[@]}
+	for ((i = 0; i < n; i++)); do
+		run_tool "$run" "${TOOL_LIST[(i + run - 1) % n]}"
+	done
+done
+if [[ $MIGD_PERF == 1 ]]; then
+	echo "# an extra migd run under perf record (not counted)"
+	run_migd 0 "${CHUNK_ROWS%% *}" perf
+	perf report -i "$W/perf.data" --no-children --sort comm,dso,symbol --stdio 2>/dev/null |
+		grep -v '^#' | grep -v '^$' | grep '%' | head -25 || true
+fi
+
+# ------------------------------------------------------------------- summary
+# Lines "TOOL RUN SECONDS CPU SRV EXTRA..." -> per tool: median seconds, range, cpu.
+summary() {
+	local tool=$1
+	awk -v t="$tool" '$1 == t && $2 > 0 { print $3 }' "$W/results" | median
+}
+MAIN=migd:${CHUNK_ROWS%% *}
+TM=$(summary "$MAIN")
+echo
+echo "== backfill of pgbench scale $SCALE ($ACCOUNTS accounts rows), parallelism $PARALLEL, warm cache, medians of $RUNS run(s)"
+printf '%-24s %9s %13s %11s %11s %12s\n' tool "median s" "range s" "client cpu" "server cpu" "t(tool)/t(migd)"
+for tool in $(awk '$2 > 0 { print $1 }' "$W/results" | awk '!seen[$0]++'); do
+	med=$(summary "$tool")
+	rng=$(awk -v t="$tool" '$1 == t && $2 > 0 { print $3 }' "$W/results" | minmax)
+	cc=$(awk -v t="$tool" '$1 == t && $2 > 0 { print $4 }' "$W/results" | median)
+	sc=$(awk -v t="$tool" '$1 == t && $2 > 0 { print $5 }' "$W/results" | median)
+	printf '%-24s %9s %13s %11s %11s %12s\n' "$tool" "$med" "$rng" "$cc" "$sc" "$(ratio "$med" "$TM")"
+done
+echo "(client cpu: migd's own process, or the tool and its children; server cpu: both PostgreSQL servers)"
+echo
+echo "ratios against $MAIN (t = median seconds; > 1 means migd is faster):"
+for tool in pgcopydb pgcopydb-split dump+restore pipe-keys pipe-after; do
+	med=$(summary "$tool")
+	[[ $med == - ]] && continue
+	printf '  t(%s)/t(migd) = %s\n' "$tool" "$(ratio "$med" "$TM")"
+done
+echo
+echo "migd per run (phases from migd.journal and migd.chunks):"
+awk '$1 ~ /^migd:/ && $2 > 0 { printf "  %-20s run %s  %7.2f s  cpu %6.2f s  %s\n", $1, $2, $3, $4, substr($0, index($0, $6)) }' "$W/results"

@@ -1,0 +1,370 @@
+#!/usr/bin/env bash
+# bench/pg_cdc.sh: PostgreSQL -> PostgreSQL CDC catch-up, migd side by side with
+# PostgreSQL's built-in logical replication and the decode ceiling, one backlog.
+#
+# Setup (not timed): pgbench scale $CDC_SCALE in the source (pgbench_history gets a
+# bigserial primary key), one publication of the 4 pgbench tables for the built-in
+# subscription and pg_recvlogical.  For every synchronous_commit value in $SYNC, the
+# target server gets
+#   m_<sc>  a database migd migrates into (`ALTER DATABASE ... SET synchronous_commit`,
+#           which migd's apply connection inherits): migd runs until phase synced, then
+#           is stopped (SIGTERM);
+#   s_<sc>  a database with CREATE SUBSCRIPTION ... WITH (synchronous_commit = <sc>):
+#           initial copy, caught up, then ALTER SUBSCRIPTION ... DISABLE.
+#
+# Each run then builds one backlog while every consumer is stopped: a fresh extra
+# slot `ceiling` (pgoutput), then `pgbench -n -c $CLIENTS -t $((TXNS / CLIENTS))`
+# (the pgbench sessions commit with synchronous_commit = off to build it quickly; this
+# changes nothing in the WAL the consumers decode), then one marker transaction that
+# inserts a pgbench_history row.  L_MARK = pg_current_wal_insert_lsn() inside the
+# marker transaction before its COMMIT: a consumer has applied the whole backlog when
+# its committed position passes L_MARK.  L_END = pg_current_wal_lsn() after it.
+#
+# Then the same backlog is drained by each consumer in turn, alone on the machine:
+#   ceiling   pg_recvlogical --start --endpos L_END -o proto_version=1
+#             -o publication_names=bench_pub -f /dev/null (walsender decoding only)
+#   migd/sc   migd started; done when `migctl --json lag` shows lag.bytes == 0 and
+#             apply.applied_pos (the position committed in the target with the rows)
+#             >= L_MARK
+#   builtin/sc  ALTER SUBSCRIPTION ... ENABLE; done when the marker row is visible in
+#             the target (the apply worker commits in source commit order).  The time
+#             pg_stat_subscription.latest_end_lsn (what it confirmed to the source)
+#             passes L_MARK is shown too.
+# Polling is every 0.1 s.  Every target is checked against the source afterwards
+# (row counts and sum(abalance)).  The target's wal_retrieve_retry_interval is 100ms
+# so that the launcher starts the enabled subscription's worker at once (PG 15 starts
+# at most one worker per interval, 5 s by default).
+#
+# CPU: migd's own (/proc/<pid>/stat), pg_recvlogical's (rusage), and both servers'
+# (postmaster + children, /proc): "cpu s/M" is all of them per million row changes.
+#
+# Environment: TXNS (250000 transactions = 1M row changes, TPC-B: 3 updates + 1 insert),
+# CLIENTS (4), CDC_SCALE (10), RUNS (3), SYNC ("off on"), CONSUMERS ("ceiling migd
+# builtin"), MIGD_EXTRA (lines appended to migd.conf, e.g. $'[apply]\nbatch_txns = 2000'),
+# MIGD_PERF=1 (perf record of migd's first drain at the first synchronous_commit value).
+# TXNS=20000 RUNS=1 is a quick try.
+set -euo pipefail
+BENCH_SELF=$0
+BENCH_ARGS=("$@")
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+source "$ROOT/bench/lib.sh"
+bench_header TXNS CLIENTS CDC_SCALE RUNS SYNC CONSUMERS MIGD_EXTRA MIGD_PERF TIMEOUT
+
+TXNS=${TXNS:-250000}
+CLIENTS=${CLIENTS:-4}
+CDC_SCALE=${CDC_SCALE:-10}
+RUNS=${RUNS:-3}
+SYNC=${SYNC:-"off on"}
+CONSUMERS=${CONSUMERS:-"ceiling migd builtin"}
+MIGD_EXTRA=${MIGD_EXTRA:-}
+MIGD_PERF=${MIGD_PERF:-0}
+TIMEOUT=${TIMEOUT:-900} # seconds one drain may take
+PER_CLIENT=$((TXNS / CLIENTS))
+NTX=$((PER_CLIENT * CLIENTS + 1))     # + the marker
+NCHG=$((PER_CLIENT * CLIENTS * 4 + 1)) # TPC-B: 3 updates + 1 insert each, + the marker
+echo "# TXNS=$TXNS ($NTX with the marker, $NCHG row changes) CLIENTS=$CLIENTS CDC_SCALE=$CDC_SCALE RUNS=$RUNS SYNC=\"$SYNC\" CONSUMERS=\"$CONSUMERS\""
+bench_prepare
+command -v pg_recvlogical >/dev/null || {
+	echo "bench: pg_recvlogical is missing" >&2
+	exit 1
+}
+has() { [[ " $CONSUMERS " == *" $1 "* ]]; }
+
+source "$ROOT/tests/harness/harness.sh"
+harness_start_pg SRC 'max_replication_slots = 20' 'max_wal_senders = 20'
+harness_start_pg TGT 'max_logical_replication_workers = 8' 'max_worker_processes = 16' \
+	'wal_retrieve_retry_interval = 100ms'
+W=$HARNESS_ROOT/bench
+mkdir -p "$W"
+chmod 755 "$W"
+TABLES="pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history"
+
+lsn_num() { # 16/B374D848 -> integer (also accepts pg:16/B374D848)
+	local l=${1#pg:}
+	[[ $l == */* ]] || {
+		echo 0
+		return
+	}
+	echo $(((16#${l%/*} << 32) + 16#${l#*/}))
+}
+
+# ----------------------------------------------------------------------- setup
+echo "# loading pgbench scale $CDC_SCALE into the source"
+pgbench -q -i -s "$CDC_SCALE" "$SRC_DSN" >"$W/pgbench-init.log" 2>&1
+sql SRC postgres "ALTER TABLE pgbench_history ADD COLUMN id bigserial PRIMARY KEY"
+sql SRC postgres "CREATE PUBLICATION bench_pub FOR TABLE $TABLES"
+pg_dump --schema-only --no-owner --no-publications --no-subscriptions "$SRC_DSN" >"$W/schema.sql"
+
+migd_conf() { # SC
+	cat <<-CONF
+		[migration]
+		name = c$1
+		state_dir = $W/state-$1
+		[source]
+		engine = postgresql
+		dsn = $SRC_DSN
+		[target]
+		engine = postgresql
+		dsn = $(pg_dsn TGT "m_$1")
+		[tables]
+		include = public.pgbench_*
+		[backfill]
+		parallel = 2
+		chunk_rows = 250000
+		[control]
+		socket = $W/migd-$1.sock
+		[metrics]
+		enabled = false
+		[log]
+		level = notice
+	CONF
+	if [[ -n $MIGD_EXTRA ]]; then printf '%s\n' "$MIGD_EXTRA"; fi
+}
+
+MIGD_PID=
+migd_start() { # SC
+	"$MIGD" --foreground -c "$W/migd-$1.conf" >>"$W/migd-$1.log" 2>&1 &
+	MIGD_PID=$!
+}
+migd_stop() {
+	if [[ -n $MIGD_PID ]]; then
+		kill -TERM "$MIGD_PID" 2>/dev/null || true
+		wait "$MIGD_PID" 2>/dev/null || true
+		MIGD_PID=
+	fi
+}
+harness_on_exit 'migd_stop'
+# The raw JSON from migctl is one line; these pick fields without a python per poll.
+jget() { sed -n 's/.*"'"$1"'": *"\{0,1\}\([^",}]*\).*/\1/p' | head -1; }
+
+for sc in $SYNC; do
+	if has migd; then
+		sql TGT postgres "CREATE DATABASE m_$sc"
+		psql -X -q -v ON_ERROR_STOP=1 -d "$(pg_dsn TGT "m_$sc")" -f "$W/schema.sql" >/dev/null
+		sql TGT postgres "ALTER DATABASE m_$sc SET synchronous_commit = $sc"
+		migd_conf "$sc" >"$W/migd-$sc.conf"
+		echo "# migd (target database m_$sc, synchronous_commit = $sc): initial copy until phase synced"
+		migd_start "$sc"
+		poll_until 0.2 600 '[[ $("$MIGCTL" -s "$W/migd-$sc.sock" --json status 2>/dev/null | jget phase) == synced ]]' ||
+			{
+				echo "bench: migd did not reach synced" >&2
+				tail -n 20 "$W/migd-$sc.log" >&2
+				exit 1
+			}
+		migd_stop
+	fi
+	if has builtin; then
+		sql TGT postgres "CREATE DATABASE s_$sc"
+		psql -X -q -v ON_ERROR_STOP=1 -d "$(pg_dsn TGT "s_$sc")" -f "$W/schema.sql" >/dev/null
+		echo "# built-in subscription sub_$sc (target database s_$sc, synchronous_commit = $sc): initial copy"
+		sql TGT "s_$sc" "CREATE SUBSCRIPTION sub_$sc CONNECTION '$SRC_DSN' PUBLICATION bench_pub
+			WITH (synchronous_commit = '$sc')"
+		poll_until 0.2 600 '[[ $(sql TGT "s_$sc" "SELECT count(*) FROM pg_subscription_rel WHERE srsubstate <> '"'r'"'") == 0 ]]' ||
+			{
+				echo "bench: subscription sub_$sc did not finish its initial copy" >&2
+				exit 1
+			}
+		sql TGT "s_$sc" "ALTER SUBSCRIPTION sub_$sc DISABLE"
+		poll_until 0.1 60 '[[ $(sql TGT "s_$sc" "SELECT count(pid) FROM pg_stat_subscription WHERE subname = '"'sub_$sc'"'") == 0 ]]'
+	fi
+done
+# The subscriptions' slots must be released by their walsenders too.
+poll_until 0.1 60 '[[ $(sql SRC postgres "SELECT count(*) FROM pg_replication_slots WHERE active") == 0 ]]'
+
+# ---------------------------------------------------------------- measurement
+: >"$W/results" # CONSUMER RUN SECONDS OWN_CPU SERVER_CPU EXTRA
+record() { echo "$*" >>"$W/results"; }
+cpu_before() { CPU0_SRC=$(server_cpu SRC) CPU0_TGT=$(server_cpu TGT); }
+server_cpu_delta() {
+	awk -v a="$CPU0_SRC" -v b="$CPU0_TGT" -v c="$(server_cpu SRC)" -v d="$(server_cpu TGT)" \
+		'BEGIN { printf "%.2f", (c - a) + (d - b) }'
+}
+show() { # CONSUMER RUN SECONDS OWN SRV EXTRA
+	printf '  run %d  %-14s %7.2f s  %8.0f txn/s  %8.0f changes/s  own cpu %6.2f s  servers cpu %6.2f s  %s\n' \
+		"$2" "$1" "$3" "$(awk -v n="$NTX" -v t="$3" 'BEGIN { print n / t }')" \
+		"$(awk -v n="$NCHG" -v t="$3" 'BEGIN { print n / t }')" "$4" "$5" "${6:-}"
+}
+
+drain_ceiling() { # RUN
+	cpu_before
+	cpurun "$W/cpurun" pg_recvlogical -d "$SRC_DSN" -S ceiling --start --endpos "$L_END" --no-loop \
+		-o proto_version=1 -o publication_names=bench_pub -f /dev/null >"$W/recvlogical.log" 2>&1 ||
+		{
+			echo "bench: pg_recvlogical failed:" >&2
+			cat "$W/recvlogical.log" >&2
+			exit 1
+		}
+	local t cpu srv
+	read -r t cpu <"$W/cpurun"
+	srv=$(server_cpu_delta)
+	record ceiling "$1" "$t" "$cpu" "$srv"
+	show ceiling "$1" "$t" "$cpu" "$srv"
+}
+
+drain_migd() { # RUN SC
+	local run=$1 sc=$2 perfpid= j b a t0 t cpu srv
+	local lm
+	lm=$(lsn_num "$L_MARK")
+	cpu_before
+	t0=$(now)
+	migd_start "$sc"
+	if [[ $MIGD_PERF == 1 && $run == 1 && $sc == "${SYNC%% *}" ]]; then
+		perf record -F 999 -g -p "$MIGD_PID" -o "$W/perf.data" >/dev/null 2>&1 &
+		perfpid=$!
+	fi
+	local deadline=$((SECONDS + TIMEOUT))
+	while :; do
+		j=$("$MIGCTL" -s "$W/migd-$sc.sock" -t 5 --json lag 2>/dev/null || true)
+		b=$(jget bytes <<<"$j")
+		a=$(jget applied_pos <<<"$j")
+		if [[ $b == 0 ]] && (($(lsn_num "$a") >= lm)); then
+			break
+		fi
+		if ! kill -0 "$MIGD_PID" 2>/dev/null || ((SECONDS > deadline)); then
+			echo "bench: migd did not drain the backlog (lag bytes '$b', applied '$a', L_MARK $L_MARK)" >&2
+			tail -n 20 "$W/migd-$sc.log" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	t=$(elapsed "$t0" "$(now)")
+	cpu=$(proc_cpu "$MIGD_PID")
+	srv=$(server_cpu_delta)
+	if [[ -n $perfpid ]]; then
+		kill -INT "$perfpid" 2>/dev/null || true
+		wait "$perfpid" 2>/dev/null || true
+	fi
+	local st batches txns
+	st=$("$MIGCTL" -s "$W/migd-$sc.sock" --json status)
+	batches=$(jget batches <<<"${st#*\"apply\"}")
+	txns=$(jget transactions <<<"${st#*\"apply\"}")
+	migd_stop
+	local extra="applied=${a#pg:} batches=$batches txns/batch=$(awk -v a="$txns" -v b="$batches" 'BEGIN { if (b) printf "%.0f", a / b; else print "-" }')"
+	record "migd/$sc" "$run" "$t" "$cpu" "$srv" "$extra"
+	show "migd/$sc" "$run" "$t" "$cpu" "$srv" "$extra"
+}
+
+drain_builtin() { # RUN SC
+	local run=$1 sc=$2 t0 t ack= srv v
+	local lm
+	lm=$(lsn_num "$L_MARK")
+	cpu_before
+	t0=$(now)
+	sql TGT "s_$sc" "ALTER SUBSCRIPTION sub_$sc ENABLE"
+	local deadline=$((SECONDS + TIMEOUT))
+	while :; do
+		v=$(sql TGT "s_$sc" "SELECT (SELECT count(*) FROM pgbench_history WHERE id = $MARK_ID),
+			(SELECT coalesce(latest_end_lsn::text, '') FROM pg_stat_subscription WHERE subname = 'sub_$sc')")
+		if [[ -z $ack && $(lsn_num "${v#*|}") -ge $lm ]]; then
+			ack=$(elapsed "$t0" "$(now)")
+		fi
+		[[ ${v%%|*} == 1 ]] && break
+		if ((SECONDS > deadline)); then
+			echo "bench: the built-in subscription sub_$sc did not drain the backlog" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	t=$(elapsed "$t0" "$(now)")
+	srv=$(server_cpu_delta)
+	# ... and until it confirmed the marker's position to the source (not in the rate).
+	if [[ -z $ack ]]; then
+		poll_until 0.1 60 '[[ $(lsn_num "$(sql TGT "s_$sc" "SELECT coalesce(latest_end_lsn::text, '"''"') FROM pg_stat_subscription WHERE subname = '"'sub_$sc'"'")") -ge $lm ]]' &&
+			ack=$(elapsed "$t0" "$(now)") || ack=-
+	fi
+	sql TGT "s_$sc" "ALTER SUBSCRIPTION sub_$sc DISABLE"
+	poll_until 0.1 60 '[[ $(sql TGT "s_$sc" "SELECT count(pid) FROM pg_stat_subscription WHERE subname = '"'sub_$sc'"'") == 0 ]]'
+	record "builtin/$sc" "$run" "$t" 0 "$srv" "confirmed_to_source_after=${ack}s"
+	show "builtin/$sc" "$run" "$t" 0 "$srv" "(confirmed to the source after ${ack} s)"
+}
+
+verify() { # the source and every target agree (counts and balances)
+	local q="SELECT (SELECT count(*) FROM pgbench_accounts) || ' ' || (SELECT sum(abalance) FROM pgbench_accounts)
+		|| ' ' || (SELECT sum(tbalance) FROM pgbench_tellers) || ' ' || (SELECT sum(bbalance) FROM pgbench_branches)
+		|| ' ' || (SELECT count(*) FROM pgbench_history) || ' ' || (SELECT coalesce(sum(delta), 0) FROM pgbench_history)"
+	local want got db sc
+	want=$(sql SRC postgres "$q")
+	for sc in $SYNC; do
+		for db in m_$sc s_$sc; do
+			[[ $db == m_* ]] && ! has migd && continue
+			[[ $db == s_* ]] && ! has builtin && continue
+			got=$(sql TGT "$db" "$q")
+			if [[ $got != "$want" ]]; then
+				echo "bench: target database $db differs from the source: [$got] vs [$want]" >&2
+				exit 1
+			fi
+		done
+	done
+	echo "  every target equals the source (counts, balances, history): $want"
+}
+
+for ((run = 1; run <= RUNS; run++)); do
+	echo "# run $run of $RUNS: building a backlog of $NTX transactions with every consumer stopped"
+	if [[ $(sql SRC postgres "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'ceiling'") == 1 ]]; then
+		drop_slot SRC postgres ceiling
+	fi
+	has ceiling && pg_recvlogical -d "$SRC_DSN" -S ceiling --create-slot -P pgoutput >/dev/null 2>&1
+	L0=$(sql SRC postgres "SELECT pg_current_wal_lsn()")
+	t0=$(now)
+	PGOPTIONS='-c synchronous_commit=off' pgbench -n -c "$CLIENTS" -j 2 -t "$PER_CLIENT" "$SRC_DSN" >"$W/pgbench.log" 2>&1
+	got=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$W/pgbench.log")
+	if [[ $got != $((PER_CLIENT * CLIENTS)) ]]; then
+		echo "bench: pgbench processed '$got' transactions, expected $((PER_CLIENT * CLIENTS))" >&2
+		cat "$W/pgbench.log" >&2
+		exit 1
+	fi
+	m=$(sql SRC postgres "BEGIN;
+		INSERT INTO pgbench_history (tid, bid, aid, delta, mtime, filler) VALUES (-1, -1, -1, 0, now(), 'bench marker $run') RETURNING id;
+		SELECT pg_current_wal_insert_lsn();
+		COMMIT;
+		SELECT pg_current_wal_lsn();" | tr '\n' ' ')
+	read -r MARK_ID L_MARK L_END <<<"$m"
+	echo "  built in $(elapsed "$t0" "$(now)") s: $L0 .. $L_END, $(($(lsn_num "$L_END") - $(lsn_num "$L0"))) bytes of WAL; marker id $MARK_ID at $L_MARK"
+	sql SRC postgres "CHECKPOINT"
+	sql TGT postgres "CHECKPOINT"
+	sync
+	if has ceiling; then drain_ceiling "$run"; fi
+	for sc in $SYNC; do
+		if has migd; then drain_migd "$run" "$sc"; fi
+		if has builtin; then drain_builtin "$run" "$sc"; fi
+	done
+	verify
+	# Tidy up outside the timing: dead tuples from the backlog.
+	sql SRC postgres "VACUUM" >/dev/null
+	for sc in $SYNC; do
+		if has migd; then sql TGT "m_$sc" "VACUUM" >/dev/null; fi
+		if has builtin; then sql TGT "s_$sc" "VACUUM" >/dev/null; fi
+	done
+done
+if [[ -f $W/perf.data ]]; then
+	echo "# perf profile of migd's first drain (synchronous_commit = ${SYNC%% *}), by thread and symbol"
+	perf report -i "$W/perf.data" --no-children --sort comm,dso,symbol --stdio 2>/dev/null |
+		grep -v '^#' | grep '%' | grep -v '^ *|' | grep -v -- '--' | head -30 || true
+fi
+
+# ------------------------------------------------------------------- summary
+col() { awk -v c="$1" -v k="$2" '$1 == c { print $k }' "$W/results"; }
+echo
+echo "== CDC catch-up of a backlog of $NTX transactions ($NCHG row changes), medians of $RUNS run(s)"
+printf '%-14s %9s %13s %10s %12s %10s %13s\n' consumer "median s" "range s" "txn/s" "changes/s" "own cpu s" "cpu s/M chg"
+for c in $(awk '{ print $1 }' "$W/results" | awk '!seen[$0]++'); do
+	med=$(col "$c" 3 | median)
+	cpm=$(awk -v c="$c" -v n="$NCHG" '$1 == c { print ($4 + $5) / n * 1e6 }' "$W/results" | median)
+	printf '%-14s %9s %13s %10.0f %12.0f %10s %13s\n' "$c" "$med" "$(col "$c" 3 | minmax)" \
+		"$(awk -v n="$NTX" -v t="$med" 'BEGIN { print n / t }')" "$(awk -v n="$NCHG" -v t="$med" 'BEGIN { print n / t }')" \
+		"$(col "$c" 4 | median)" "$cpm"
+done
+echo "(own cpu: migd's process or pg_recvlogical; cpu s/M chg: own + both servers, per million row changes)"
+echo
+echo "rate ratios (median rates; > 1 means migd is faster):"
+TC=$(col ceiling 3 | median)
+for sc in $SYNC; do
+	TMI=$(col "migd/$sc" 3 | median)
+	TBI=$(col "builtin/$sc" 3 | median)
+	printf '  synchronous_commit = %-3s  migd/built-in = %s   migd/ceiling = %s   built-in/ceiling = %s\n' "$sc" \
+		"$(ratio "$TBI" "$TMI")" "$(ratio "$TC" "$TMI")" "$(ratio "$TC" "$TBI")"
+done
+echo
+echo "per run:"
+awk '{ printf "  %-14s run %s  %7.2f s  own cpu %6.2f  servers cpu %6.2f  %s\n", $1, $2, $3, $4, $5, ($6 == "" ? "" : substr($0, index($0, $6))) }' "$W/results"

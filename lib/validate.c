@@ -1,0 +1,612 @@
+/*
+ * validate: counts and chunk checksums in canonical form, fenced to source
+ * positions, with mismatches narrowed to keys (see validate.h).
+ */
+#include "validate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keyrange.h"
+#include "log.h"
+#include "pgconn.h"
+#include "pos.h"
+#include "util.h"
+
+struct vctx {
+	const struct validate_opts *o;
+	struct validate_run *run;
+	struct pgconn src, tgt;
+	int64_t throttle_rows;
+	int64_t throttle_start;
+};
+
+unsigned validate_kind_parse(const char *s)
+{
+	if (strcmp(s, "counts") == 0)
+		return VK_COUNTS;
+	if (strcmp(s, "checksums") == 0)
+		return VK_CHECKSUMS;
+	if (strcmp(s, "all") == 0)
+		return VK_ALL;
+	return 0;
+}
+
+/* --- canonical form ---------------------------------------------------------- */
+
+/* Canonical text of one column, as a PostgreSQL expression. */
+static char *canon_column(const struct mig_column *c)
+{
+	char *id = pgconn_ident(c->name);
+	char *e;
+	if (strncmp(c->type, "timestamp with time zone", 24) == 0)
+		e = xasprintf("to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')", id);
+	else if (strncmp(c->type, "timestamp", 9) == 0)
+		e = xasprintf("to_char(%s, 'YYYY-MM-DD HH24:MI:SS.US')", id);
+	else if (strcmp(c->type, "boolean") == 0)
+		e = xasprintf("CASE WHEN %s THEN '1' ELSE '0' END", id);
+	else if (strcmp(c->type, "bytea") == 0)
+		e = xasprintf("encode(%s, 'hex')", id);
+	else
+		e = xasprintf("%s::text", id);
+	free(id);
+	return e;
+}
+
+/* The whole row: N for NULL, V<len>:<text> otherwise, columns in order. */
+static char *canon_row(const struct mig_table *t)
+{
+	size_t cap = 256, len = 0;
+	char *out = xmalloc(cap);
+	out[0] = '\0';
+	for (int i = 0; i < t->ncols; i++) {
+		char *id = pgconn_ident(t->cols[i].name);
+		char *e = canon_column(&t->cols[i]);
+		char *piece = xasprintf("%s(CASE WHEN %s IS NULL THEN 'N' ELSE 'V' || "
+					"length(%s) || ':' || %s END)",
+					i ? " || " : "", id, e, e);
+		size_t pl = strlen(piece);
+		if (len + pl + 1 > cap) {
+			cap = (len + pl + 1) * 2;
+			out = xrealloc(out, cap);
+		}
+		memcpy(out + len, piece, pl + 1);
+		len += pl;
+		free(piece);
+		free(e);
+		free(id);
+	}
+	return out;
+}
+
+/* --- plumbing ------------------------------------------------------------------ */
+
+static bool ensure(struct pgconn *c, const char *label, const char *ci, struct err *err)
+{
+	if (c->conn != NULL && !pgconn_is_broken(c))
+		return true;
+	pgconn_close(c);
+	return pgconn_open(c, label, ci, err);
+}
+
+static bool current_lsn(struct vctx *v, uint64_t *lsn, struct err *err)
+{
+	char *s = pgconn_query_value(&v->src, "SELECT pg_current_wal_lsn()::text", 0, NULL, err);
+	if (s == NULL)
+		return false;
+	bool ok = pos_lsn_parse(s, lsn);
+	free(s);
+	if (!ok)
+		err_set(err, "source: unparsable WAL position");
+	return ok;
+}
+
+/* Waits until the target holds everything up to lsn; false on timeout or stop. */
+static bool wait_applied(struct vctx *v, uint64_t lsn)
+{
+	int64_t deadline = now_mono_usec() + v->o->recheck_wait_ms * 1000;
+	while (!*v->o->stop) {
+		if (v->o->applied_past(v->o->arg, lsn))
+			return true;
+		if (now_mono_usec() > deadline)
+			return false;
+		sleep_interruptible(50, v->o->stop);
+	}
+	return false;
+}
+
+static void throttle(struct vctx *v, int64_t rows)
+{
+	while (*v->o->paused && !*v->o->stop)
+		sleep_interruptible(200, v->o->stop);
+	pthread_mutex_lock(&v->run->lock);
+	v->run->rows_done += rows;
+	pthread_mutex_unlock(&v->run->lock);
+	if (v->o->rows_per_second <= 0)
+		return;
+	v->throttle_rows += rows;
+	double should = (double)v->throttle_rows / (double)v->o->rows_per_second;
+	double spent = (double)(now_mono_usec() - v->throttle_start) / 1e6;
+	if (should > spent)
+		sleep_interruptible((int)((should - spent) * 1000), v->o->stop);
+}
+
+static void note_fence(struct vctx *v, uint64_t fence)
+{
+	pthread_mutex_lock(&v->run->lock);
+	if (v->run->fence_min == 0 || fence < v->run->fence_min)
+		v->run->fence_min = fence;
+	if (fence > v->run->fence_max)
+		v->run->fence_max = fence;
+	pthread_mutex_unlock(&v->run->lock);
+}
+
+/* One side's count and digest of a range. */
+struct digest {
+	int64_t rows;
+	char sum[48];
+};
+
+static bool digest(struct pgconn *c, const char *qname, const char *rowexpr, const char *pred,
+		   bool counts_only, struct digest *d, struct err *err)
+{
+	char *sql = counts_only
+			    ? xasprintf("SELECT count(*), '' FROM %s WHERE %s", qname, pred)
+			    : xasprintf("SELECT count(*), coalesce(sum(('x' || substr(md5(%s), 1, "
+					"15))::bit(60)::bigint), 0)::text FROM %s WHERE %s",
+					rowexpr, qname, pred);
+	PGresult *r = pgconn_query(c, sql, 0, NULL, err);
+	free(sql);
+	if (r == NULL)
+		return false;
+	d->rows = atoll(PQgetvalue(r, 0, 0));
+	snprintf(d->sum, sizeof(d->sum), "%s", PQgetvalue(r, 0, 1));
+	PQclear(r);
+	return true;
+}
+
+/*
+ * Source first, fence, target after the applier passed the fence; again on
+ * a difference.  *same false after rechecks means a persistent difference.
+ */
+static bool fenced_compare(struct vctx *v, const struct mig_table *t, const char *rowexpr,
+			   const char *pred, bool counts_only, bool *same, struct digest *s,
+			   struct digest *d, uint64_t *fence, struct err *err)
+{
+	for (int64_t attempt = 0; attempt <= v->o->rechecks && !*v->o->stop; attempt++) {
+		if (!digest(&v->src, t->qname, rowexpr, pred, counts_only, s, err) ||
+		    !current_lsn(v, fence, err))
+			return false;
+		if (!wait_applied(v, *fence)) {
+			if (*v->o->stop)
+				break;
+			char l[32];
+			err_set(err, "the applier did not reach %s within the recheck wait",
+				pos_lsn_format(*fence, l, sizeof(l)));
+			return false;
+		}
+		if (!digest(&v->tgt, t->tgt_qname, rowexpr, pred, counts_only, d, err))
+			return false;
+		*same = s->rows == d->rows && strcmp(s->sum, d->sum) == 0;
+		if (*same)
+			return true;
+		log_debug("validate: %s.%s differs at %X/%X (attempt %lld); checking again", t->schema,
+			  t->name, (unsigned)(*fence >> 32), (unsigned)*fence, (long long)attempt);
+	}
+	return !*v->o->stop;
+}
+
+/* --- narrowing a differing chunk to keys ------------------------------------- */
+
+struct keyhash {
+	char **keys; /* owned */
+	char **md5s; /* owned */
+	bool *seen;
+	size_t cap, n;
+};
+
+static size_t hash_str(const char *s)
+{
+	size_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static void kh_put(struct keyhash *h, const char *k, const char *md5)
+{
+	size_t i = hash_str(k) & (h->cap - 1);
+	while (h->keys[i] != NULL)
+		i = (i + 1) & (h->cap - 1);
+	h->keys[i] = xstrdup(k);
+	h->md5s[i] = xstrdup(md5);
+	h->n++;
+}
+
+static ssize_t kh_find(const struct keyhash *h, const char *k)
+{
+	size_t i = hash_str(k) & (h->cap - 1);
+	while (h->keys[i] != NULL) {
+		if (strcmp(h->keys[i], k) == 0)
+			return (ssize_t)i;
+		i = (i + 1) & (h->cap - 1);
+	}
+	return -1;
+}
+
+static void kh_free(struct keyhash *h)
+{
+	for (size_t i = 0; i < h->cap; i++) {
+		free(h->keys[i]);
+		free(h->md5s[i]);
+	}
+	free(h->keys);
+	free(h->md5s);
+	free(h->seen);
+}
+
+/* Column values of one row on one side, canonical, for the report. */
+static PGresult *row_detail(struct pgconn *c, const struct mig_table *t, const char *qname,
+			    const char *key_arr, struct err *err)
+{
+	size_t cap = 256, len = 0;
+	char *cols = xmalloc(cap);
+	cols[0] = '\0';
+	for (int i = 0; i < t->ncols; i++) {
+		char *e = canon_column(&t->cols[i]);
+		size_t el = strlen(e) + 3;
+		if (len + el > cap) {
+			cap = (len + el) * 2;
+			cols = xrealloc(cols, cap);
+		}
+		len += (size_t)sprintf(cols + len, "%s%s", i ? ", " : "", e);
+		free(e);
+	}
+	char *where = keyrange_bound(t, key_arr, "=");
+	char *sql = xasprintf("SELECT %s FROM %s WHERE %s", cols, qname, where);
+	PGresult *r = pgconn_query(c, sql, 0, NULL, err);
+	free(sql);
+	free(where);
+	free(cols);
+	return r;
+}
+
+static json_t *short_value(PGresult *r, int col)
+{
+	if (PQgetisnull(r, 0, col))
+		return json_null();
+	const char *v = PQgetvalue(r, 0, col);
+	size_t n = strlen(v);
+	if (n <= 64)
+		return json_string(v);
+	char *s = xasprintf("%.60s... (%zu chars)", v, n);
+	json_t *j = json_string(s);
+	free(s);
+	return j;
+}
+
+/* The key as an object {column: value}. */
+static json_t *key_json(const struct mig_table *t, const char *key_arr)
+{
+	char **vals;
+	int n = keyrange_parse_array(key_arr, &vals);
+	json_t *o = json_object();
+	for (int i = 0; i < n; i++) {
+		if (i < t->nkey)
+			json_object_set_new(o, t->cols[t->key_idx[i]].name, json_string(vals[i]));
+		free(vals[i]);
+	}
+	free(vals);
+	return o;
+}
+
+static json_t *describe_key(struct vctx *v, const struct mig_table *t, const char *key_arr,
+			    const char *issue)
+{
+	json_t *o = json_pack("{s:o, s:s}", "key", key_json(t, key_arr), "issue", issue);
+	if (strcmp(issue, "differs") != 0)
+		return o;
+	struct err err;
+	PGresult *a = row_detail(&v->src, t, t->qname, key_arr, &err);
+	PGresult *b = a ? row_detail(&v->tgt, t, t->tgt_qname, key_arr, &err) : NULL;
+	if (a && b && PQntuples(a) == 1 && PQntuples(b) == 1) {
+		json_t *cols = json_array();
+		for (int i = 0; i < t->ncols; i++) {
+			bool an = PQgetisnull(a, 0, i), bn = PQgetisnull(b, 0, i);
+			if (an == bn && (an || strcmp(PQgetvalue(a, 0, i), PQgetvalue(b, 0, i)) == 0))
+				continue;
+			json_array_append_new(cols, json_pack("{s:s, s:o, s:o}", "column",
+							      t->cols[i].name, "source",
+							      short_value(a, i), "target",
+							      short_value(b, i)));
+		}
+		json_object_set_new(o, "columns", cols);
+	}
+	PQclear(a);
+	PQclear(b);
+	return o;
+}
+
+/* Lists the keys that differ in a range; appends up to room entries to keys. */
+static bool narrow(struct vctx *v, const struct mig_table *t, const char *rowexpr,
+		   const char *pred, json_t *keys, int64_t *ndiff, struct err *err)
+{
+	char *kl = table_key_list(t);
+	char *karr = xstrdup("");
+	for (int i = 0; i < t->nkey; i++) {
+		char *id = pgconn_ident(t->cols[t->key_idx[i]].name);
+		char *n = xasprintf("%s%s%s::text", karr, i ? ", " : "", id);
+		free(karr);
+		karr = n;
+		free(id);
+	}
+	char *sql_s = xasprintf("SELECT ARRAY[%s]::text, md5(%s) FROM %s WHERE %s", karr, rowexpr,
+				t->qname, pred);
+	char *sql_t = xasprintf("SELECT ARRAY[%s]::text, md5(%s) FROM %s WHERE %s", karr, rowexpr,
+				t->tgt_qname, pred);
+	PGresult *a = pgconn_query(&v->src, sql_s, 0, NULL, err);
+	PGresult *b = a ? pgconn_query(&v->tgt, sql_t, 0, NULL, err) : NULL;
+	free(sql_s);
+	free(sql_t);
+	free(karr);
+	free(kl);
+	if (a == NULL || b == NULL) {
+		PQclear(a);
+		return false;
+	}
+	/* Bounded by the chunk's size: one ledger range at a time. */
+	struct keyhash h = {0};
+	h.cap = 16;
+	while (h.cap < (size_t)PQntuples(a) * 2 + 2)
+		h.cap *= 2;
+	h.keys = xcalloc(h.cap, sizeof(char *));
+	h.md5s = xcalloc(h.cap, sizeof(char *));
+	h.seen = xcalloc(h.cap, sizeof(bool));
+	for (int i = 0; i < PQntuples(a); i++)
+		kh_put(&h, PQgetvalue(a, i, 0), PQgetvalue(a, i, 1));
+	size_t room = (size_t)v->o->max_keys;
+	for (int i = 0; i < PQntuples(b); i++) {
+		ssize_t k = kh_find(&h, PQgetvalue(b, i, 0));
+		const char *issue = NULL;
+		if (k < 0)
+			issue = "extra on target";
+		else {
+			h.seen[k] = true;
+			if (strcmp(h.md5s[k], PQgetvalue(b, i, 1)) != 0)
+				issue = "differs";
+		}
+		if (issue == NULL)
+			continue;
+		(*ndiff)++;
+		if (json_array_size(keys) < room)
+			json_array_append_new(keys, describe_key(v, t, PQgetvalue(b, i, 0), issue));
+	}
+	for (size_t i = 0; i < h.cap; i++) {
+		if (h.keys[i] == NULL || h.seen[i])
+			continue;
+		(*ndiff)++;
+		if (json_array_size(keys) < room)
+			json_array_append_new(keys, describe_key(v, t, h.keys[i], "missing on target"));
+	}
+	kh_free(&h);
+	PQclear(a);
+	PQclear(b);
+	return true;
+}
+
+/* --- per table --------------------------------------------------------------- */
+
+static void add_result(struct vctx *v, json_t *res)
+{
+	pthread_mutex_lock(&v->run->lock);
+	json_array_append_new(v->run->results, res);
+	pthread_mutex_unlock(&v->run->lock);
+}
+
+static void progress(struct vctx *v, int64_t total_delta, int64_t done_delta, int64_t mism)
+{
+	pthread_mutex_lock(&v->run->lock);
+	v->run->work_total += total_delta;
+	v->run->work_done += done_delta;
+	v->run->mismatches += mism;
+	pthread_mutex_unlock(&v->run->lock);
+}
+
+static bool check_counts(struct vctx *v, const struct mig_table *t, struct err *err)
+{
+	struct digest s, d;
+	uint64_t fence = 0;
+	bool same = false;
+	if (!fenced_compare(v, t, NULL, "true", true, &same, &s, &d, &fence, err))
+		return false;
+	char f[32];
+	note_fence(v, fence);
+	add_result(v, json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:s}", "schema", t->schema, "table",
+				t->name, "kind", "counts", "ok", same, "source_rows",
+				(json_int_t)s.rows, "target_rows", (json_int_t)d.rows, "position",
+				pos_lsn_format(fence, f, sizeof(f))));
+	progress(v, 0, 1, same ? 0 : 1);
+	throttle(v, s.rows + d.rows);
+	return true;
+}
+
+static bool check_checksums(struct vctx *v, const struct mig_table *t, struct err *err)
+{
+	/* The backfill's ranges; one open range when the ledger has none. */
+	char *tname = xasprintf("%s.%s", t->schema, t->name);
+	const char *params[] = {v->o->name, tname};
+	PGresult *r = pgconn_query(&v->tgt,
+				   "SELECT lo::text, hi::text FROM migd.chunks "
+				   "WHERE name = $1 AND table_name = $2 ORDER BY chunk_no",
+				   2, params, err);
+	free(tname);
+	if (r == NULL)
+		return false;
+	int nchunks = PQntuples(r) > 0 ? PQntuples(r) : 1;
+	progress(v, nchunks, 0, 0);
+	char *rowexpr = canon_row(t);
+	json_t *keys = json_array();
+	int64_t src_rows = 0, tgt_rows = 0, ndiff = 0, bad_chunks = 0;
+	uint64_t fmin = 0, fmax = 0;
+	bool ok = true;
+	for (int i = 0; i < nchunks && ok && !*v->o->stop; i++) {
+		const char *lo = PQntuples(r) && !PQgetisnull(r, i, 0) ? PQgetvalue(r, i, 0) : NULL;
+		const char *hi = PQntuples(r) && !PQgetisnull(r, i, 1) ? PQgetvalue(r, i, 1) : NULL;
+		char *pred = t->nkey ? keyrange_pred(t, lo, hi) : xstrdup("true");
+		struct digest s, d;
+		uint64_t fence = 0;
+		bool same = false;
+		ok = fenced_compare(v, t, rowexpr, pred, false, &same, &s, &d, &fence, err);
+		if (ok && !same) {
+			bad_chunks++;
+			int64_t before = ndiff;
+			if (t->nkey > 0)
+				ok = narrow(v, t, rowexpr, pred, keys, &ndiff, err);
+			if (ok && ndiff == before)
+				ndiff++; /* keyless, or the difference moved on: count the chunk */
+		}
+		if (ok) {
+			src_rows += s.rows;
+			tgt_rows += d.rows;
+			fmin = fmin == 0 || fence < fmin ? fence : fmin;
+			fmax = fence > fmax ? fence : fmax;
+			note_fence(v, fence);
+			progress(v, 0, 1, 0);
+			throttle(v, s.rows + d.rows);
+		}
+		free(pred);
+	}
+	PQclear(r);
+	free(rowexpr);
+	if (!ok || *v->o->stop) {
+		json_decref(keys);
+		return ok;
+	}
+	char a[32], b[32];
+	add_result(v, json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:i, s:I, s:I, s:o, s:s, s:s}",
+				"schema", t->schema, "table", t->name, "kind", "checksums", "ok",
+				ndiff == 0, "source_rows", (json_int_t)src_rows, "target_rows",
+				(json_int_t)tgt_rows, "chunks", nchunks, "mismatched_chunks",
+				(json_int_t)bad_chunks, "differing_keys", (json_int_t)ndiff, "keys",
+				keys, "position_min", pos_lsn_format(fmin, a, sizeof(a)),
+				"position_max", pos_lsn_format(fmax, b, sizeof(b))));
+	progress(v, 0, 0, ndiff);
+	if (ndiff > 0)
+		log_event(LOG_LVL_WARN, "validation_mismatch", "table=%s.%s kind=checksums keys=%lld",
+			  t->schema, t->name, (long long)ndiff);
+	return true;
+}
+
+/* --- the run ----------------------------------------------------------------- */
+
+static bool store(struct vctx *v, struct err *err)
+{
+	pthread_mutex_lock(&v->run->lock);
+	char *res = json_dumps(v->run->results, JSON_COMPACT);
+	char kinds[32], mism[24], fmin[32], fmax[32];
+	snprintf(kinds, sizeof(kinds), "%s%s%s", (v->run->kinds & VK_COUNTS) ? "counts" : "",
+		 v->run->kinds == VK_ALL ? "," : "", (v->run->kinds & VK_CHECKSUMS) ? "checksums" : "");
+	snprintf(mism, sizeof(mism), "%lld", (long long)v->run->mismatches);
+	pos_lsn_format(v->run->fence_min, fmin, sizeof(fmin));
+	pos_lsn_format(v->run->fence_max, fmax, sizeof(fmax));
+	const char *params[] = {v->o->name, kinds, v->run->status, mism, fmin, fmax, res};
+	pthread_mutex_unlock(&v->run->lock);
+	PGresult *r = pgconn_query(
+		&v->tgt,
+		"INSERT INTO migd.validation (name, kinds, status, mismatches, position_min, "
+		"position_max, results) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) RETURNING id",
+		7, params, err);
+	free(res);
+	if (r == NULL)
+		return false;
+	pthread_mutex_lock(&v->run->lock);
+	v->run->id = atoll(PQgetvalue(r, 0, 0));
+	pthread_mutex_unlock(&v->run->lock);
+	PQclear(r);
+	return true;
+}
+
+static void finish(struct vctx *v, const char *status, const char *error)
+{
+	pthread_mutex_lock(&v->run->lock);
+	snprintf(v->run->status, sizeof(v->run->status), "%s", status);
+	if (error)
+		snprintf(v->run->error, sizeof(v->run->error), "%s", error);
+	v->run->finished_wall_us = now_wall_usec();
+	pthread_mutex_unlock(&v->run->lock);
+}
+
+void *validate_thread(void *arg)
+{
+	const struct validate_opts *o = arg;
+	struct vctx v = {.o = o, .run = o->run, .throttle_start = now_mono_usec()};
+	struct err err;
+	bool ok = ensure(&v.src, "source", o->src_conninfo, &err) &&
+		  ensure(&v.tgt, "target", o->tgt_conninfo, &err);
+	int matched = 0;
+	for (int i = 0; ok && i < o->ts->n && !*o->stop; i++) {
+		const struct mig_table *t = &o->ts->t[i];
+		char full[160];
+		snprintf(full, sizeof(full), "%s.%s", t->schema, t->name);
+		if (o->table && o->table[0] && strcmp(o->table, full) != 0 && strcmp(o->table, t->name) != 0)
+			continue;
+		matched++;
+		if (o->kinds & VK_COUNTS) {
+			progress(&v, 1, 0, 0);
+			ok = check_counts(&v, t, &err);
+		}
+		if (ok && (o->kinds & VK_CHECKSUMS))
+			ok = check_checksums(&v, t, &err);
+	}
+	if (ok && matched == 0) {
+		err_set(&err, "no migrated table is called '%s'", o->table);
+		ok = false;
+	}
+	if (*o->stop)
+		finish(&v, "stopped", NULL);
+	else if (!ok)
+		finish(&v, "failed", err.msg);
+	else
+		finish(&v, "done", NULL);
+	if (ok && !*o->stop && !store(&v, &err))
+		log_warn("validate: could not store the results: %s", err.msg);
+	pthread_mutex_lock(&v.run->lock);
+	log_event(LOG_LVL_NOTICE, "validation", "status=%s mismatches=%lld", v.run->status,
+		  (long long)v.run->mismatches);
+	pthread_mutex_unlock(&v.run->lock);
+	pgconn_close(&v.src);
+	pgconn_close(&v.tgt);
+	if (o->done)
+		o->done(o->done_arg);
+	return NULL;
+}
+
+json_t *validate_run_json(struct validate_run *run)
+{
+	char a[32], b[32];
+	pthread_mutex_lock(&run->lock);
+	double secs = (double)(now_mono_usec() - run->started_mono_us) / 1e6;
+	double rate = secs > 0.2 ? (double)run->rows_done / secs : 0;
+	double frac = run->work_total ? (double)run->work_done / (double)run->work_total : 0;
+	double eta = strcmp(run->status, "running") != 0 ? 0
+		     : frac > 0.01			    ? secs * (1 - frac) / frac
+							    : -1;
+	json_t *o = json_pack(
+		"{s:I, s:s, s:s, s:I, s:I, s:I, s:f, s:f, s:I, s:s, s:s, s:O, s:s?}", "id",
+		(json_int_t)run->id, "status", run->status, "table", run->table[0] ? run->table : "*",
+		"work_total", (json_int_t)run->work_total, "work_done", (json_int_t)run->work_done,
+		"rows_read", (json_int_t)run->rows_done, "rows_per_second", rate, "eta_seconds", eta,
+		"mismatches", (json_int_t)run->mismatches, "position_min",
+		pos_lsn_format(run->fence_min, a, sizeof(a)), "position_max",
+		pos_lsn_format(run->fence_max, b, sizeof(b)), "results", run->results, "error",
+		run->error[0] ? run->error : NULL);
+	json_object_set_new(o, "kinds",
+			    json_string(run->kinds == VK_ALL	  ? "counts,checksums"
+					: run->kinds == VK_COUNTS ? "counts"
+								  : "checksums"));
+	json_object_set_new(o, "started_at_us", json_integer(run->started_wall_us));
+	json_object_set_new(o, "finished_at_us", json_integer(run->finished_wall_us));
+	pthread_mutex_unlock(&run->lock);
+	return o;
+}
