@@ -29,7 +29,9 @@ assert_eq "$(harness_sql TGT "SELECT count(*) FROM accounts WHERE id IN (101, 10
 rec=$(harness_sql TGT "SELECT table_name, key::text, source_pos LIKE 'pg:%', change->>'op', error FROM migd.failed_records")
 assert_contains "$rec" $'public.accounts\t{"id": "2"}\tt\tupdate' "failed record row"
 assert_contains "$rec" 'violates check constraint' "failed record error"
-assert_contains "$(curl -sf "http://127.0.0.1:$(migd_metrics_port)/metrics")" "migd_failed_records_total 1" "metric"
+port=$(migd_metrics_port)
+wait_for 10 '[[ $(curl -sf "http://127.0.0.1:$port/metrics") == *"migd_failed_records_total 1"* ]]' ||
+	fail "migd_failed_records_total is not 1"
 assert_contains "$(mctl status)" "1 failed records" "status"
 assert_contains "$(cat "$T_TMP/migd.log")" "event=failed_record table=public.accounts" "log"
 ok "a refused change is a failed record (table, key, position, change, error); the rest is applied"
