@@ -109,10 +109,19 @@ check_rows() { # TOOL: the copy is complete (outside the timing)
 # Results: one line per tool run in $W/results: TOOL RUN SECONDS CLIENT_CPU SERVER_CPU EXTRA
 record() { echo "$*" >>"$W/results"; }
 
-cpu_before() { CPU0_SRC=$(server_cpu SRC) CPU0_TGT=$(server_cpu TGT); }
-server_cpu_delta() {
-	awk -v a="$CPU0_SRC" -v b="$CPU0_TGT" -v c="$(server_cpu SRC)" -v d="$(server_cpu TGT)" \
-		'BEGIN { printf "%.2f", (c - a) + (d - b) }'
+cpu_before() {
+	CPU0_SRC=$(server_cpu SRC) CPU0_TGT=$(server_cpu TGT)
+	WAL0=$(sql TGT postgres "SELECT pg_current_wal_lsn()")
+}
+cpu_after() { # SRV = both servers' CPU seconds since cpu_before; WAL1 = the target's WAL position
+	WAL1=$(sql TGT postgres "SELECT pg_current_wal_lsn()")
+	SRV=$(awk -v a="$CPU0_SRC" -v b="$CPU0_TGT" -v c="$(server_cpu SRC)" -v d="$(server_cpu TGT)" \
+		'BEGIN { printf "%.2f", (c - a) + (d - b) }')
+}
+# WAL the target wrote during the run and the size of the big table's primary key.
+target_facts() {
+	sql TGT $TDB "SELECT 'tgt_wal_mb=' || round(pg_wal_lsn_diff('$WAL1', '$WAL0') / 1048576) ||
+		' pkey_mb=' || round(pg_relation_size('pgbench_accounts_pkey') / 1048576.0)"
 }
 
 migd_phase() {
@@ -168,7 +177,8 @@ run_migd() { # RUN CHUNK_ROWS [perf]
 	done
 	local cpu srv
 	cpu=$(proc_cpu "$pid")
-	srv=$(server_cpu_delta)
+	cpu_after
+	srv=$SRV
 	if [[ -n $perfpid ]]; then
 		kill -INT "$perfpid" 2>/dev/null || true
 		wait "$perfpid" 2>/dev/null || true
@@ -198,6 +208,7 @@ run_migd() { # RUN CHUNK_ROWS [perf]
 		'BEGIN { printf "start->captured=%.2f plan=%.2f copy=%.2f done->catching_up=%.2f chunks=%d chunk_median=%.2f",
 			cap - t0, c0 - cap, c1 - c0, cu - c1, n, m }')
 	check_rows "migd"
+	extra="$extra $(target_facts)"
 	drop_slot SRC postgres migd_bf
 	sql SRC postgres "DROP PUBLICATION IF EXISTS migd_bf"
 	record "migd:$chunk" "$run" "$total" "$cpu" "$srv" "$extra"
@@ -217,10 +228,12 @@ run_client() {
 	fi
 	local t cpu srv
 	read -r t cpu <"$W/cpurun"
-	srv=$(server_cpu_delta)
+	cpu_after
+	srv=$SRV
 	record "$tool" "$run" "$t" "$cpu" "$srv" "$extra"
 	printf '  run %d  %-22s %7.2f s  client cpu %5.2f s  servers cpu %6.2f s\n' \
 		"$run" "$tool" "$t" "$cpu" "$srv"
+	amend "$(target_facts)"
 }
 
 # Adds detail to the last result line (and shows it).
@@ -316,6 +329,11 @@ run_tool() { # RUN TOOL
 # ---------------------------------------------------------------------- runs
 read -r -a TOOL_LIST <<<"$TOOLS"
 : >"$W/results"
+# Warm-up, not counted: the target's first bulk write creates its WAL segments (later
+# runs recycle them), which would penalise whichever tool goes first.
+echo "# warm-up (not counted): pipe-keys, migd"
+run_tool 0 pipe-keys >/dev/null
+run_migd 0 "${CHUNK_ROWS%% *}" >/dev/null
 for ((run = 1; run <= RUNS; run++)); do
 	echo "# run $run of $RUNS"
 	n=${#TOOL_LIST[@]}
@@ -340,15 +358,21 @@ MAIN=migd:${CHUNK_ROWS%% *}
 TM=$(summary "$MAIN")
 echo
 echo "== backfill of pgbench scale $SCALE ($ACCOUNTS accounts rows), parallelism $PARALLEL, warm cache, medians of $RUNS run(s)"
-printf '%-24s %9s %13s %11s %11s %12s\n' tool "median s" "range s" "client cpu" "server cpu" "t(tool)/t(migd)"
+field() { # TOOL KEY: the KEY=value numbers of a tool's counted runs
+	awk -v t="$1" -v k="$2=" '$1 == t && $2 > 0 { for (i = 6; i <= NF; i++) if (index($i, k) == 1) print substr($i, length(k) + 1) }' "$W/results"
+}
+printf '%-16s %8s %12s %10s %10s %8s %8s %10s\n' tool "median s" "range s" "client cpu" "server cpu" "tgt WAL" "pkey" "t/t(migd)"
 for tool in $(awk '$2 > 0 { print $1 }' "$W/results" | awk '!seen[$0]++'); do
 	med=$(summary "$tool")
 	rng=$(awk -v t="$tool" '$1 == t && $2 > 0 { print $3 }' "$W/results" | minmax)
 	cc=$(awk -v t="$tool" '$1 == t && $2 > 0 { print $4 }' "$W/results" | median)
 	sc=$(awk -v t="$tool" '$1 == t && $2 > 0 { print $5 }' "$W/results" | median)
-	printf '%-24s %9s %13s %11s %11s %12s\n' "$tool" "$med" "$rng" "$cc" "$sc" "$(ratio "$med" "$TM")"
+	wal=$(field "$tool" tgt_wal_mb | median)
+	pk=$(field "$tool" pkey_mb | median)
+	printf '%-16s %8s %12s %10s %10s %5.0f MB %5.0f MB %10s\n' "$tool" "$med" "$rng" "$cc" "$sc" "$wal" "$pk" "$(ratio "$med" "$TM")"
 done
-echo "(client cpu: migd's own process, or the tool and its children; server cpu: both PostgreSQL servers)"
+echo "(seconds and CPU seconds are medians; client cpu: migd's own process, or the tool and its children;"
+echo " server cpu: both PostgreSQL servers; tgt WAL: WAL the target wrote; pkey: size of pgbench_accounts_pkey after)"
 echo
 echo "ratios against $MAIN (t = median seconds; > 1 means migd is faster):"
 for tool in pgcopydb pgcopydb-split dump+restore pipe-keys pipe-after; do

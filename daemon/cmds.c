@@ -89,6 +89,7 @@ static json_t *cmd_config(void *ctx, struct ctl_call *call)
 	json_t *r = ctl_reply_ok();
 	json_object_set_new(r, "path", json_string(d->conf_path));
 	json_object_set_new(r, "keys", conf_to_json(d->conf));
+	json_object_set_new(r, "checks", conf_checks_json(d->conf));
 	json_object_set(r, "pending_restart", d->pending_restart);
 	return r;
 }
@@ -196,14 +197,19 @@ static json_t *cmd_validate(void *ctx, struct ctl_call *call)
 				       sub);
 	const char *kind = json_string_value(json_object_get(call->req.body, "kind"));
 	const char *table = json_string_value(json_object_get(call->req.body, "table"));
-	unsigned kinds = kind ? validate_kind_parse(kind) : VK_ALL;
+	/* Scoped to a table, the default is that table's counts and checksums. */
+	unsigned kinds = kind ? validate_kind_parse(kind) : table ? VK_COUNTS | VK_CHECKSUMS : VK_ALL;
 	if (kinds == 0)
 		return ctl_reply_error(CTL_ERR_BAD_REQUEST,
-				       "--kind takes counts, checksums or all, not '%s'", kind);
+				       "--kind takes counts, checksums, invariants, queries, recent or all, "
+				       "not '%s'",
+				       kind);
 	bool wait = json_is_true(json_object_get(call->req.body, "wait"));
 	if (wait && d->nvwait >= (int)ARRAY_LEN(d->vwait))
 		return ctl_reply_error(CTL_ERR_BUSY, "too many callers waiting for validation");
-	if (!migration_validate_start(d->migration, kinds, table, validation_done_notify, d, &err))
+	const char *since = json_string_value(json_object_get(call->req.body, "since"));
+	if (!migration_validate_start(d->migration, kinds, table, d->conf->checks, d->conf->nchecks,
+				      since, validation_done_notify, d, &err))
 		return ctl_reply_error(CTL_ERR_FAILED, "cannot validate: %s", err);
 	if (wait) {
 		d->vwait[d->nvwait++] = call;
@@ -239,8 +245,10 @@ const struct ctl_cmd migd_commands[] = {
 	{"reload", cmd_reload, true, "reload",
 	 "re-read the configuration file (same as SIGHUP); reports what needs a restart"},
 	{"status", cmd_status, false, "status", "phase, owner, uptime, version and endpoints"},
-	{"validate", cmd_validate, true, "validate [pause|resume] [--table T] [--kind K] [--wait]",
-	 "check both sides (counts, checksums); --wait answers when done (exit 5 on differences)"},
+	{"validate", cmd_validate, true,
+	 "validate [pause|resume] [--table T] [--kind K] [--since POS] [--wait]",
+	 "check both sides (counts, checksums, invariants, queries, recent); --wait answers when "
+	 "done, exit 5 on differences"},
 	{"validation", cmd_validation, false, "validation",
 	 "the current or last validation run: progress, positions, differing keys"},
 	{NULL, NULL, false, NULL, NULL},

@@ -251,9 +251,20 @@ static void print_validation(FILE *out, const json_t *r)
 	json_array_foreach(json_object_get(v, "results"), i, res)
 	{
 		bool ok = json_is_true(json_object_get(res, "ok"));
-		fprintf(out, "%-4s %s.%s %s: source %lld rows, target %lld rows", ok ? "ok" : "DIFF",
-			jstr(res, "schema"), jstr(res, "table"), jstr(res, "kind"),
-			jint(res, "source_rows"), jint(res, "target_rows"));
+		if (json_is_string(json_object_get(res, "name")))
+			fprintf(out, "%-4s %s %s (expect %s): source %lld rows, target %lld rows",
+				ok ? "ok" : "DIFF", jstr(res, "kind"), jstr(res, "name"),
+				jstr(res, "expect"), jint(res, "source_rows"), jint(res, "target_rows"));
+		else if (strcmp(jstr(res, "kind"), "recent") == 0)
+			fprintf(out, "%-4s %s.%s recent since %s: %lld keys checked", ok ? "ok" : "DIFF",
+				jstr(res, "schema"), jstr(res, "table"), jstr(res, "since"),
+				jint(res, "keys_checked"));
+		else
+			fprintf(out, "%-4s %s.%s %s: source %lld rows, target %lld rows",
+				ok ? "ok" : "DIFF", jstr(res, "schema"), jstr(res, "table"),
+				jstr(res, "kind"), jint(res, "source_rows"), jint(res, "target_rows"));
+		if (json_is_string(json_object_get(res, "error")))
+			fprintf(out, " -- %s", jstr(res, "error"));
 		if (json_object_get(res, "differing_keys"))
 			fprintf(out, ", %lld differing keys in %lld of %lld chunks",
 				jint(res, "differing_keys"), jint(res, "mismatched_chunks"),

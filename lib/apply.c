@@ -13,11 +13,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keylog.h"
 #include "log.h"
 #include "util.h"
 
+/* Where a relation's key columns are in its change tuples (for the key log). */
+struct keymap {
+	uint32_t relid;
+	char *table; /* owned: schema.name */
+	int nkey;
+	int *idx; /* owned */
+};
+
 struct applier {
 	const struct apply_opts *o;
+	struct keylog kl;
+	struct keymap *maps; /* owned */
+	int nmaps;
 	struct spool_reader *rd;
 	struct pos applied;
 	/* the open batch */
@@ -65,6 +77,67 @@ static bool reopen_reader(struct applier *a, struct err *err)
 	return true;
 }
 
+static void map_relation(struct applier *a, const struct change_relation *rel)
+{
+	struct keymap *m = NULL;
+	for (int i = 0; i < a->nmaps && !m; i++)
+		if (a->maps[i].relid == rel->relid)
+			m = &a->maps[i];
+	if (m == NULL) {
+		a->maps = xrealloc(a->maps, (size_t)(a->nmaps + 1) * sizeof(*a->maps));
+		m = &a->maps[a->nmaps++];
+		memset(m, 0, sizeof(*m));
+		m->relid = rel->relid;
+	}
+	free(m->table);
+	free(m->idx);
+	m->table = xasprintf("%s.%s", rel->schema, rel->name);
+	struct mig_table *t = a->o->ts ? tableset_find(a->o->ts, rel->schema, rel->name) : NULL;
+	m->nkey = t ? t->nkey : 0;
+	m->idx = xcalloc((size_t)m->nkey + 1, sizeof(int));
+	for (int k = 0; k < m->nkey; k++) {
+		m->idx[k] = -1;
+		for (int i = 0; i < rel->ncols; i++)
+			if (strcmp(rel->cols[i].name, t->cols[t->key_idx[k]].name) == 0)
+				m->idx[k] = i;
+		if (m->idx[k] < 0)
+			m->nkey = 0; /* the key is gone (schema change): nothing to log */
+	}
+}
+
+static void log_key(struct applier *a, const struct keymap *m, const struct change_tuple *t)
+{
+	const char *vals[16];
+	uint32_t lens[16];
+	if (m->nkey == 0 || m->nkey > 16)
+		return;
+	for (int k = 0; k < m->nkey; k++) {
+		const struct change_value *v = &t->vals[m->idx[k]];
+		if (m->idx[k] >= t->ncols || v->kind != CHV_TEXT)
+			return;
+		vals[k] = v->data;
+		lens[k] = v->len;
+	}
+	char *lit = keylog_array_literal(vals, lens, m->nkey);
+	keylog_key(&a->kl, m->table, lit);
+	free(lit);
+}
+
+static void log_change_keys(struct applier *a, const struct change_event *ev)
+{
+	if (a->kl.fp == NULL || (ev->kind != CHG_INSERT && ev->kind != CHG_UPDATE &&
+				 ev->kind != CHG_DELETE))
+		return;
+	for (int i = 0; i < a->nmaps; i++) {
+		if (a->maps[i].relid != ev->row.relid)
+			continue;
+		if (ev->kind != CHG_INSERT && ev->row.old_kind)
+			log_key(a, &a->maps[i], &ev->row.old_tuple);
+		if (ev->kind != CHG_DELETE)
+			log_key(a, &a->maps[i], &ev->row.new_tuple);
+	}
+}
+
 static bool commit_batch(struct applier *a, struct err *err)
 {
 	struct sink *s = a->o->sink;
@@ -72,6 +145,7 @@ static bool commit_batch(struct applier *a, struct err *err)
 	if (!s->ops->commit(s, &a->last_end, a->last_commit_us, a->ntxns, err))
 		return false;
 	metrics_observe(a->o->latency, (double)(now_mono_usec() - t0) / 1e6);
+	keylog_commit(&a->kl, &a->last_end);
 	a->applied = a->last_end;
 	a->open = false;
 	if (a->isolate && pos_compare(&a->applied, &a->isolate_until) != POS_LT)
@@ -98,6 +172,7 @@ static bool handle(struct applier *a, const struct change_event *ev, struct err 
 	struct sink *s = a->o->sink;
 	switch (ev->kind) {
 	case CHG_RELATION:
+		map_relation(a, &ev->rel);
 		return s->ops->relation(s, &ev->rel, err);
 	case CHG_BEGIN:
 		a->in_txn = true;
@@ -130,6 +205,7 @@ static bool handle(struct applier *a, const struct change_event *ev, struct err 
 		if (a->skip_txn)
 			return true;
 		a->nbytes += (int64_t)event_bytes(ev);
+		log_change_keys(a, ev);
 		return s->ops->change(s, ev, &a->txn_pos, err);
 	}
 }
@@ -152,6 +228,12 @@ static bool connect_all(struct applier *a)
 	int backoff = 500;
 	while (!*o->stop) {
 		if (o->sink->ops->open(o->sink, &a->applied, &err) && reopen_reader(a, &err)) {
+			char *e = NULL;
+			keylog_close(&a->kl);
+			if (o->keylog_path && !keylog_open(&a->kl, o->keylog_path, &a->applied, &e)) {
+				log_warn("apply: %s (recent-writes validation unavailable)", e);
+				free(e);
+			}
 			pthread_mutex_lock(&o->prog->lock);
 			o->prog->connected = true;
 			o->prog->applied = a->applied;
@@ -212,6 +294,8 @@ void *apply_thread(void *arg)
 			o->sink->ops->rollback(o->sink);
 		bool was_open = a.open;
 		a.open = false;
+		if (was_open)
+			keylog_rollback(&a.kl);
 		if (broken) {
 			o->sink->ops->close(o->sink);
 			pthread_mutex_lock(&o->prog->lock);
@@ -236,9 +320,17 @@ void *apply_thread(void *arg)
 		if (!reopen_reader(&a, &err) && !connect_all(&a))
 			break;
 	}
-	if (a.open && !o->sink->broken)
+	if (a.open && !o->sink->broken) {
 		o->sink->ops->rollback(o->sink); /* stop: the target keeps what committed */
+		keylog_rollback(&a.kl);
+	}
 	spool_reader_close(a.rd);
 	o->sink->ops->close(o->sink);
+	keylog_close(&a.kl);
+	for (int i = 0; i < a.nmaps; i++) {
+		free(a.maps[i].table);
+		free(a.maps[i].idx);
+	}
+	free(a.maps);
 	return NULL;
 }

@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "sink.h"
 #include "spool.h"
+#include "tables.h"
 
 struct apply_progress {
 	pthread_mutex_t lock;
@@ -41,6 +42,8 @@ struct apply_opts {
 	struct apply_progress *prog; /* borrowed */
 	int64_t batch_txns, batch_bytes, batch_delay_ms;
 	struct metric *latency; /* borrowed histogram child: batch commit latency; may be NULL */
+	struct mig_tableset *ts;  /* borrowed: key columns for the touched-keys log */
+	const char *keylog_path;  /* the touched-keys log (keylog.h); NULL: none */
 };
 
 /* Thread body; arg is a struct apply_opts *. */

@@ -28,6 +28,8 @@ struct parse_state {
 	const char *str;
 	int lineno;
 	int section_line; /* line of the last [section] header */
+	bool continuation; /* the line just read continues the previous value */
+	bool after_key;    /* a key was read in this section (inih continues after it) */
 	char *linebuf; /* owned, getline buffer */
 	size_t linecap;
 	/* errors */
@@ -121,6 +123,14 @@ static char *read_line(char *str, int num, void *stream)
 		p++;
 	if (*p == '[')
 		ps->section_line = ps->lineno;
+	/* inih's own rule: an indented, non-comment line after a key continues its value. */
+	bool blank = *p == '\0' || *p == '\n' || *p == '\r';
+	bool comment = *p == ';' || *p == '#';
+	ps->continuation = p != str && !blank && !comment && ps->after_key;
+	if (*p == '[' && !ps->continuation)
+		ps->after_key = false;
+	else if (!blank && !comment && !ps->continuation)
+		ps->after_key = true;
 	return str;
 }
 
@@ -338,11 +348,85 @@ static const char *set_value(struct migd_conf *c, int idx, const char *text, cha
 	return err;
 }
 
+/* "invariant NAME" / "query NAME" sections: one struct conf_check each. */
+static bool check_section(const char *section, enum conf_check_kind *kind, const char **name)
+{
+	if (strncmp(section, "invariant ", 10) == 0) {
+		*kind = CHECK_INVARIANT;
+		*name = section + 10;
+	} else if (strncmp(section, "query ", 6) == 0) {
+		*kind = CHECK_QUERY;
+		*name = section + 6;
+	} else {
+		return false;
+	}
+	while (**name == ' ')
+		(*name)++;
+	return true;
+}
+
+static void on_check_entry(struct parse_state *ps, enum conf_check_kind kind, const char *cname,
+			   const char *section, const char *key, const char *value)
+{
+	struct migd_conf *c = ps->conf;
+	struct conf_check *ck = NULL;
+	for (int i = 0; i < c->nchecks; i++)
+		if (c->checks[i].kind == kind && strcmp(c->checks[i].name, cname) == 0)
+			ck = &c->checks[i];
+	if (cname[0] == '\0') {
+		add_error(ps, ps->section_line, "[%s] needs a name, e.g. [%s paid_invoices]", section,
+			  kind == CHECK_INVARIANT ? "invariant" : "query");
+		return;
+	}
+	if (ck == NULL) {
+		c->checks = xrealloc(c->checks, (size_t)(c->nchecks + 1) * sizeof(*c->checks));
+		ck = &c->checks[c->nchecks++];
+		memset(ck, 0, sizeof(*ck));
+		ck->kind = kind;
+		ck->name = xstrdup(cname);
+		ck->line = ps->section_line;
+	}
+	char **slot = strcmp(key, "source") == 0 ? &ck->source_sql
+		      : strcmp(key, "target") == 0 ? &ck->target_sql
+						   : NULL;
+	if (slot != NULL) {
+		if (*slot != NULL && !ps->continuation) {
+			add_error(ps, ps->lineno, "duplicate key '%s' in [%s]", key, section);
+			return;
+		}
+		char *joined = *slot ? xasprintf("%s %s", *slot, value) : xstrdup(value);
+		free(*slot);
+		*slot = joined;
+		return;
+	}
+	if (strcmp(key, "expect") == 0) {
+		if (strcmp(value, "equal") == 0)
+			ck->expect = EXPECT_EQUAL;
+		else if (strcmp(value, "empty") == 0)
+			ck->expect = EXPECT_EMPTY;
+		else
+			add_error(ps, ps->lineno, "[%s] expect = '%s': must be equal or empty", section,
+				  value);
+		return;
+	}
+	add_error(ps, ps->lineno, "unknown key '%s' in section [%s] (source, target, expect)", key,
+		  section);
+}
+
 static int on_entry(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_state *ps = user;
 	char errbuf[256];
 	int line = ps->lineno;
+	enum conf_check_kind ckind;
+	const char *cname;
+
+	if (check_section(section, &ckind, &cname)) {
+		char *v = xstrdup(value);
+		on_check_entry(ps, ckind, cname, section, name, unquote(v));
+		free(v);
+		return 1;
+	}
 
 	if (!section_known(section)) {
 		/* Report an unknown section once, not for each of its keys. */
@@ -359,6 +443,12 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 	int idx = key_index(section, name);
 	if (idx < 0) {
 		add_error(ps, line, "unknown key '%s' in section [%s]", name, section);
+		return 1;
+	}
+	if (ps->continuation) {
+		add_error(ps, line, "an indented line continues '%s'; only [invariant] and [query] "
+				    "SQL may span lines",
+			  name);
 		return 1;
 	}
 	if (ps->seen[idx]) {
@@ -406,6 +496,21 @@ static void apply_defaults(struct parse_state *ps)
 static void check_cross(struct parse_state *ps)
 {
 	struct migd_conf *c = ps->conf;
+	for (int i = 0; i < c->nchecks; i++) {
+		struct conf_check *ck = &c->checks[i];
+		const char *what = ck->kind == CHECK_INVARIANT ? "invariant" : "query";
+		if (ck->source_sql == NULL && ck->target_sql == NULL)
+			add_error(ps, ck->line, "[%s %s] needs source = SQL and/or target = SQL", what,
+				  ck->name);
+		else if (ck->expect == EXPECT_EQUAL && ck->kind == CHECK_INVARIANT &&
+			 (ck->source_sql == NULL || ck->target_sql == NULL))
+			add_error(ps, ck->line, "[%s %s] expect = equal needs both source and target",
+				  what, ck->name);
+		else if (ck->kind == CHECK_QUERY && ck->target_sql == NULL && ck->source_sql)
+			ck->target_sql = xstrdup(ck->source_sql); /* same query on both sides */
+		else if (ck->kind == CHECK_QUERY && ck->source_sql == NULL && ck->target_sql)
+			ck->source_sql = xstrdup(ck->target_sql);
+	}
 	if (c->source.dsn && c->target.dsn && c->source.engine == c->target.engine &&
 	    strcmp(c->source.dsn, c->target.dsn) == 0)
 		add_error(ps, c->origin[key_index("target", "dsn")].line,
@@ -483,6 +588,12 @@ void conf_free(struct migd_conf *c)
 			free(*(char **)field(c, &conf_keys[i]));
 		free(c->origin[i].secret_source);
 	}
+	for (int i = 0; i < c->nchecks; i++) {
+		free(c->checks[i].name);
+		free(c->checks[i].source_sql);
+		free(c->checks[i].target_sql);
+	}
+	free(c->checks);
 	free(c->path);
 	free(c);
 }
@@ -616,6 +727,21 @@ json_t *conf_to_json(const struct migd_conf *c)
 	return arr;
 }
 
+json_t *conf_checks_json(const struct migd_conf *c)
+{
+	json_t *arr = json_array();
+	for (int i = 0; i < c->nchecks; i++) {
+		const struct conf_check *ck = &c->checks[i];
+		json_array_append_new(
+			arr, json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:i}", "kind",
+				       ck->kind == CHECK_INVARIANT ? "invariant" : "query", "name",
+				       ck->name, "expect", ck->expect == EXPECT_EQUAL ? "equal" : "empty",
+				       "source", ck->source_sql, "target", ck->target_sql, "line",
+				       ck->line));
+	}
+	return arr;
+}
+
 static void print_wrapped_comment(FILE *out, const char *text)
 {
 	fprintf(out, "# %s\n", text);
@@ -662,4 +788,24 @@ void conf_print_sample(FILE *out)
 		else
 			fprintf(out, "#%s = %s\n", k->name, k->example ? k->example : "");
 	}
+	fprintf(out,
+		"\n# Business invariants: [invariant NAME] sections, any number. Either both\n"
+		"# sides' results must be equal (expect = equal, the default), or each side's\n"
+		"# query must return no rows (expect = empty). SQL may continue on indented\n"
+		"# lines. Checked by `migctl validate --kind invariants` and by the gate.\n"
+		"#\n"
+		"#[invariant paid_invoices_have_ledger]\n"
+		"#expect = empty\n"
+		"#target = SELECT i.id FROM invoices i WHERE i.status = 'paid'\n"
+		"#    AND NOT EXISTS (SELECT 1 FROM ledger l WHERE l.invoice_id = i.id)\n"
+		"#\n"
+		"#[invariant balance_total]\n"
+		"#source = SELECT sum(balance) FROM accounts\n"
+		"#target = SELECT sum(balance) FROM accounts\n"
+		"\n# Read comparison: [query NAME] sections, production-shaped reads run on both\n"
+		"# sides (target defaults to source), results compared in canonical form,\n"
+		"# order-insensitive unless the query has ORDER BY.\n"
+		"#\n"
+		"#[query top_customers]\n"
+		"#source = SELECT customer_id, sum(total) FROM orders GROUP BY 1 ORDER BY 2 DESC LIMIT 20\n");
 }

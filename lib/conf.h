@@ -38,6 +38,24 @@ struct conf_endpoint {
 
 #define CONF_MAX_KEYS 64
 
+/*
+ * A declared check, from a section "[invariant NAME]" or "[query NAME]":
+ *   source = SQL run on the source      target = SQL run on the target
+ *   expect = equal (both results the same) | empty (each returns no rows)
+ * Long SQL continues on indented lines.  An invariant says a business rule
+ * holds; a query is a production-shaped read whose results must match.
+ */
+enum conf_check_kind { CHECK_INVARIANT, CHECK_QUERY };
+enum conf_check_expect { EXPECT_EQUAL, EXPECT_EMPTY };
+struct conf_check {
+	enum conf_check_kind kind;
+	char *name;       /* owned */
+	char *source_sql; /* owned; NULL: not run on the source */
+	char *target_sql; /* owned; NULL: not run on the target */
+	enum conf_check_expect expect;
+	int line;         /* of the section header */
+};
+
 /* Where a key's value came from, for `migctl config` and error messages. */
 struct conf_origin {
 	int line;            /* 0 = default */
@@ -93,6 +111,10 @@ struct migd_conf {
 
 	/* [daemon] */
 	int64_t maintenance_interval_ms;
+
+	/* [invariant NAME] and [query NAME] sections, in file order */
+	struct conf_check *checks; /* owned */
+	int nchecks;
 };
 
 enum conf_type {
@@ -156,6 +178,9 @@ struct migd_conf *conf_merge_reload(const struct migd_conf *cur, struct migd_con
 
 /* The effective config as JSON, secrets masked: one object per key. */
 json_t *conf_to_json(const struct migd_conf *c);
+
+/* The [invariant]/[query] checks as JSON (SQL shown; it holds no secret). */
+json_t *conf_checks_json(const struct migd_conf *c);
 
 /* The annotated sample config generated from the table. */
 void conf_print_sample(FILE *out);

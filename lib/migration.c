@@ -31,6 +31,7 @@ struct migration {
 	/* settings, copied at start */
 	char *name, *state_dir, *slot, *pub;
 	char *include, *exclude, *insert_only; /* owned; [tables] lists */
+	char *keylog_path;                     /* owned; state_dir/touched-<name>.log */
 	char *src_ci, *tgt_ci, *repl_ci; /* owned; secret: never logged */
 	int parallel;
 	int64_t chunk_rows, batch_txns, batch_bytes, batch_delay_ms, spool_segment;
@@ -69,6 +70,8 @@ struct migration {
 	struct validate_run vrun;
 	struct validate_opts vopts;
 	char vtable[160];
+	struct conf_check *checks; /* owned copy for the run */
+	int nchecks;
 	int64_t rows_per_sec, rechecks, recheck_wait_ms, max_keys;
 	struct metric_family *f_vmism;
 	struct metric *m_vtime, *m_vpos;
@@ -284,6 +287,8 @@ static void start_apply(struct migration *m)
 		.batch_bytes = m->batch_bytes,
 		.batch_delay_ms = m->batch_delay_ms,
 		.latency = m->m_latency,
+		.ts = &m->ts,
+		.keylog_path = m->keylog_path,
 	};
 	pthread_create(&m->apply_th, NULL, apply_thread, &m->aopts);
 	m->apply_started = true;
@@ -502,6 +507,7 @@ struct migration *migration_start(const struct migd_conf *c, struct metrics_regi
 	m->name = xstrdup(c->name);
 	m->state_dir = xstrdup(c->state_dir);
 	m->slot = xasprintf("migd_%s", c->name);
+	m->keylog_path = xasprintf("%s/touched-%s.log", c->state_dir, c->name);
 	m->pub = xasprintf("migd_%s", c->name);
 	m->include = xstrdup(c->tables_include);
 	m->exclude = c->tables_exclude ? xstrdup(c->tables_exclude) : NULL;
@@ -532,6 +538,8 @@ struct migration *migration_start(const struct migd_conf *c, struct metrics_regi
 	return m;
 }
 
+static void free_checks(struct migration *m);
+
 void migration_stop(struct migration *m)
 {
 	if (m == NULL)
@@ -560,6 +568,7 @@ void migration_stop(struct migration *m)
 	free(m->include);
 	free(m->exclude);
 	free(m->insert_only);
+	free(m->keylog_path);
 	free(m->src_ci);
 	free(m->repl_ci);
 	free(m->tgt_ci);
@@ -751,6 +760,18 @@ void migration_update_metrics(struct migration *m)
 
 /* --- validation ------------------------------------------------------------- */
 
+static void free_checks(struct migration *m)
+{
+	for (int i = 0; i < m->nchecks; i++) {
+		free(m->checks[i].name);
+		free(m->checks[i].source_sql);
+		free(m->checks[i].target_sql);
+	}
+	free(m->checks);
+	m->checks = NULL;
+	m->nchecks = 0;
+}
+
 bool migration_applied_past(struct migration *m, uint64_t lsn)
 {
 	/*
@@ -780,8 +801,19 @@ static bool applied_past_cb(void *arg, uint64_t lsn)
 }
 
 bool migration_validate_start(struct migration *m, unsigned kinds, const char *table,
+			      const struct conf_check *checks, int nchecks, const char *since,
 			      void (*done)(void *), void *arg, const char **err)
 {
+	uint64_t since_lsn = m->consistent.lsn;
+	if (since != NULL) {
+		struct pos p;
+		const char *perr;
+		if (!pos_parse(since, &p, &perr) || p.kind != POS_PG_LSN) {
+			*err = "--since wants a PostgreSQL position like 0/1A2B3C or pg:0/1A2B3C";
+			return false;
+		}
+		since_lsn = p.lsn;
+	}
 	if (!m->apply_started) {
 		*err = "validation needs the applier running (phase catching_up or later)";
 		return false;
@@ -796,6 +828,16 @@ bool migration_validate_start(struct migration *m, unsigned kinds, const char *t
 	if (m->validate_started)
 		pthread_join(m->validate_th, NULL);
 	snprintf(m->vtable, sizeof(m->vtable), "%s", table ? table : "");
+	/* A private copy: a reload may change the checks during the run. */
+	free_checks(m);
+	m->checks = xcalloc((size_t)nchecks + 1, sizeof(*m->checks));
+	for (int i = 0; i < nchecks; i++) {
+		m->checks[i] = checks[i];
+		m->checks[i].name = xstrdup(checks[i].name);
+		m->checks[i].source_sql = checks[i].source_sql ? xstrdup(checks[i].source_sql) : NULL;
+		m->checks[i].target_sql = checks[i].target_sql ? xstrdup(checks[i].target_sql) : NULL;
+	}
+	m->nchecks = nchecks;
 	pthread_mutex_lock(&m->vrun.lock);
 	json_decref(m->vrun.results);
 	m->vrun.results = json_array();
@@ -828,6 +870,10 @@ bool migration_validate_start(struct migration *m, unsigned kinds, const char *t
 		.done = done,
 		.done_arg = arg,
 		.run = &m->vrun,
+		.checks = m->checks,
+		.nchecks = m->nchecks,
+		.keylog_path = m->keylog_path,
+		.since_lsn = since_lsn,
 	};
 	m->validate_started = true;
 	pthread_create(&m->validate_th, NULL, validate_thread, &m->vopts);

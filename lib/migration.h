@@ -57,6 +57,7 @@ void migration_update_metrics(struct migration *m);
  * with *err when one is already running or the applier is not running yet.
  */
 bool migration_validate_start(struct migration *m, unsigned kinds, const char *table,
+			      const struct conf_check *checks, int nchecks, const char *since,
 			      void (*done)(void *), void *arg, const char **err);
 /* The current or last run as JSON, or NULL if there was none. */
 json_t *migration_validation(struct migration *m);

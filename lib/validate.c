@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "keylog.h"
 #include "keyrange.h"
 #include "log.h"
 #include "pgconn.h"
@@ -28,9 +30,28 @@ unsigned validate_kind_parse(const char *s)
 		return VK_COUNTS;
 	if (strcmp(s, "checksums") == 0)
 		return VK_CHECKSUMS;
+	if (strcmp(s, "invariants") == 0)
+		return VK_INVARIANTS;
+	if (strcmp(s, "queries") == 0)
+		return VK_QUERIES;
+	if (strcmp(s, "recent") == 0)
+		return VK_RECENT;
 	if (strcmp(s, "all") == 0)
 		return VK_ALL;
 	return 0;
+}
+
+static const char *kinds_text(unsigned kinds, char *buf, size_t n)
+{
+	static const char *const names[] = {"counts", "checksums", "invariants", "queries",
+					    "recent"};
+	size_t len = 0;
+	buf[0] = '\0';
+	for (unsigned i = 0; i < ARRAY_LEN(names); i++)
+		if (kinds & (1u << i))
+			len += (size_t)snprintf(buf + len, n > len ? n - len : 0, "%s%s",
+						len ? "," : "", names[i]);
+	return buf;
 }
 
 /* --- canonical form ---------------------------------------------------------- */
@@ -498,15 +519,319 @@ static bool check_checksums(struct vctx *v, const struct mig_table *t, struct er
 	return true;
 }
 
+/* --- invariants and queries ---------------------------------------------------- */
+
+#define CHECK_MAX_ROWS 1000000 /* results compared in memory; beyond this, refuse */
+#define CHECK_SHOW_ROWS 10
+
+/* A result set as canonical row strings ("N" / "V<len>:text" per column). */
+struct rows {
+	char **r; /* owned */
+	int n;
+};
+
+static void rows_free(struct rows *rs)
+{
+	for (int i = 0; i < rs->n; i++)
+		free(rs->r[i]);
+	free(rs->r);
+	rs->r = NULL;
+	rs->n = 0;
+}
+
+static bool run_sql(struct pgconn *c, const char *sql, struct rows *out, struct err *err)
+{
+	PGresult *r = pgconn_query(c, sql, 0, NULL, err);
+	if (r == NULL)
+		return false;
+	if (PQntuples(r) > CHECK_MAX_ROWS) {
+		err_set(err, "%s: the query returned %d rows; at most %d are compared", c->label,
+			PQntuples(r), CHECK_MAX_ROWS);
+		PQclear(r);
+		return false;
+	}
+	out->n = PQntuples(r);
+	out->r = xcalloc((size_t)out->n + 1, sizeof(char *));
+	for (int i = 0; i < out->n; i++) {
+		size_t cap = 64, len = 0;
+		char *row = xmalloc(cap);
+		row[0] = '\0';
+		for (int f = 0; f < PQnfields(r); f++) {
+			const char *v = PQgetvalue(r, i, f);
+			size_t need = len + strlen(v) + 32;
+			if (need > cap) {
+				cap = need * 2;
+				row = xrealloc(row, cap);
+			}
+			if (PQgetisnull(r, i, f))
+				len += (size_t)sprintf(row + len, "%sN", f ? "|" : "");
+			else
+				len += (size_t)sprintf(row + len, "%sV%zu:%s", f ? "|" : "",
+						       strlen(v), v);
+		}
+		out->r[i] = row;
+	}
+	PQclear(r);
+	return true;
+}
+
+static int cmp_rows(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool has_order_by(const char *sql)
+{
+	for (const char *p = sql; *p; p++)
+		if (strncasecmp(p, "order by", 8) == 0)
+			return true;
+	return false;
+}
+
+/* Rows of a that b lacks (multiset difference of sorted arrays), up to CHECK_SHOW_ROWS. */
+static json_t *only_in(const struct rows *a, const struct rows *b, int64_t *count)
+{
+	json_t *out = json_array();
+	int i = 0, j = 0;
+	while (i < a->n) {
+		int c = j < b->n ? strcmp(a->r[i], b->r[j]) : -1;
+		if (c == 0) {
+			i++;
+			j++;
+		} else if (c < 0) {
+			(*count)++;
+			if (json_array_size(out) < CHECK_SHOW_ROWS)
+				json_array_append_new(out, json_string(a->r[i]));
+			i++;
+		} else {
+			j++;
+		}
+	}
+	return out;
+}
+
+static json_t *first_rows(const struct rows *rs)
+{
+	json_t *out = json_array();
+	for (int i = 0; i < rs->n && i < CHECK_SHOW_ROWS; i++)
+		json_array_append_new(out, json_string(rs->r[i]));
+	return out;
+}
+
+static bool run_check(struct vctx *v, const struct conf_check *ck, struct err *err)
+{
+	const char *kind = ck->kind == CHECK_INVARIANT ? "invariant" : "query";
+	json_t *res = json_pack("{s:s, s:s, s:s}", "kind", kind, "name", ck->name, "expect",
+				ck->expect == EXPECT_EQUAL ? "equal" : "empty");
+	bool ok = true, same = false;
+	char f[32];
+	progress(v, 1, 0, 0);
+	if (ck->expect == EXPECT_EMPTY) {
+		struct rows a = {0}, b = {0};
+		ok = (ck->source_sql == NULL || run_sql(&v->src, ck->source_sql, &a, err)) &&
+		     (ck->target_sql == NULL || run_sql(&v->tgt, ck->target_sql, &b, err));
+		if (ok) {
+			same = a.n == 0 && b.n == 0;
+			json_object_set_new(res, "source_rows", json_integer(a.n));
+			json_object_set_new(res, "target_rows", json_integer(b.n));
+			if (a.n)
+				json_object_set_new(res, "source_violations", first_rows(&a));
+			if (b.n)
+				json_object_set_new(res, "target_violations", first_rows(&b));
+		}
+		rows_free(&a);
+		rows_free(&b);
+	} else {
+		bool ordered = has_order_by(ck->source_sql) || has_order_by(ck->target_sql);
+		for (int64_t attempt = 0; ok && attempt <= v->o->rechecks && !same && !*v->o->stop;
+		     attempt++) {
+			struct rows a = {0}, b = {0};
+			uint64_t fence = 0;
+			ok = run_sql(&v->src, ck->source_sql, &a, err) && current_lsn(v, &fence, err);
+			if (ok && !wait_applied(v, fence)) {
+				err_set(err, "the applier did not reach the check's position in time");
+				ok = false;
+			}
+			ok = ok && run_sql(&v->tgt, ck->target_sql, &b, err);
+			if (ok) {
+				note_fence(v, fence);
+				json_object_set_new(res, "position",
+						    json_string(pos_lsn_format(fence, f, sizeof(f))));
+				if (!ordered) {
+					qsort(a.r, (size_t)a.n, sizeof(char *), cmp_rows);
+					qsort(b.r, (size_t)b.n, sizeof(char *), cmp_rows);
+				}
+				same = a.n == b.n;
+				for (int i = 0; same && i < a.n; i++)
+					same = strcmp(a.r[i], b.r[i]) == 0;
+				json_object_set_new(res, "ordered", json_boolean(ordered));
+				json_object_set_new(res, "source_rows", json_integer(a.n));
+				json_object_set_new(res, "target_rows", json_integer(b.n));
+				if (!same) {
+					int64_t na = 0, nb = 0;
+					/* The difference listing works on sorted rows. */
+					qsort(a.r, (size_t)a.n, sizeof(char *), cmp_rows);
+					qsort(b.r, (size_t)b.n, sizeof(char *), cmp_rows);
+					json_object_set_new(res, "only_in_source", only_in(&a, &b, &na));
+					json_object_set_new(res, "only_in_target", only_in(&b, &a, &nb));
+					if (ordered && na == 0 && nb == 0)
+						json_object_set_new(res, "difference",
+								    json_string("same rows, different order"));
+				}
+			}
+			rows_free(&a);
+			rows_free(&b);
+		}
+	}
+	if (!ok) {
+		json_object_set_new(res, "ok", json_false());
+		json_object_set_new(res, "error", json_string(err->msg));
+		add_result(v, res);
+		progress(v, 0, 1, 1);
+		return !pgconn_is_broken(&v->src) && !pgconn_is_broken(&v->tgt);
+	}
+	json_object_set_new(res, "ok", json_boolean(same));
+	add_result(v, res);
+	progress(v, 0, 1, same ? 0 : 1);
+	if (!same)
+		log_event(LOG_LVL_WARN, "validation_mismatch", "kind=%s name=%s", kind, ck->name);
+	return true;
+}
+
+/* --- recent writes -------------------------------------------------------------- */
+
+#define RECENT_BATCH 500 /* keys per comparison query */
+
+struct recent_bucket {
+	struct mig_table *t; /* borrowed */
+	char **keys;         /* owned: text[] literals */
+	int n;
+	int64_t checked, ndiff;
+	json_t *diffs; /* owned */
+};
+
+struct recent {
+	struct vctx *v;
+	struct recent_bucket *b; /* owned, one per migrated table */
+	bool ok;
+	struct err *err;
+};
+
+static void recent_flush(struct recent *rc, struct recent_bucket *b)
+{
+	if (b->n == 0 || !rc->ok)
+		return;
+	size_t cap = 256, len = 0;
+	char *pred = xmalloc(cap);
+	pred[0] = '\0';
+	for (int i = 0; i < b->n; i++) {
+		char *one = keyrange_bound(b->t, b->keys[i], "=");
+		size_t need = len + strlen(one) + 8;
+		if (need > cap) {
+			cap = need * 2;
+			pred = xrealloc(pred, cap);
+		}
+		len += (size_t)sprintf(pred + len, "%s(%s)", i ? " OR " : "", one);
+		free(one);
+	}
+	char *rowexpr = canon_row(b->t);
+	struct digest s, d;
+	uint64_t fence = 0;
+	bool same = false;
+	rc->ok = fenced_compare(rc->v, b->t, rowexpr, pred, false, &same, &s, &d, &fence, rc->err);
+	if (rc->ok) {
+		note_fence(rc->v, fence);
+		if (!same)
+			rc->ok = narrow(rc->v, b->t, rowexpr, pred, b->diffs, &b->ndiff, rc->err);
+		throttle(rc->v, s.rows + d.rows);
+	}
+	b->checked += b->n;
+	for (int i = 0; i < b->n; i++)
+		free(b->keys[i]);
+	b->n = 0;
+	free(rowexpr);
+	free(pred);
+}
+
+static void recent_key(const char *table, const char *key, void *arg)
+{
+	struct recent *rc = arg;
+	for (int i = 0; i < rc->v->o->ts->n; i++) {
+		struct recent_bucket *b = &rc->b[i];
+		char full[160];
+		snprintf(full, sizeof(full), "%s.%s", b->t->schema, b->t->name);
+		if (strcmp(full, table) != 0 || b->t->nkey == 0)
+			continue;
+		if (b->keys == NULL)
+			b->keys = xcalloc(RECENT_BATCH, sizeof(char *));
+		b->keys[b->n++] = xstrdup(key);
+		if (b->n == RECENT_BATCH)
+			recent_flush(rc, b);
+		return;
+	}
+}
+
+static bool check_recent(struct vctx *v, struct err *err)
+{
+	const struct validate_opts *o = v->o;
+	struct recent rc = {.v = v, .ok = true, .err = err};
+	rc.b = xcalloc((size_t)o->ts->n + 1, sizeof(*rc.b));
+	for (int i = 0; i < o->ts->n; i++) {
+		rc.b[i].t = &o->ts->t[i];
+		rc.b[i].diffs = json_array();
+	}
+	uint64_t gap_from = 0, gap_to = 0;
+	char *e = NULL;
+	progress(v, 1, 0, 0);
+	if (o->keylog_path == NULL ||
+	    !keylog_read_since(o->keylog_path, o->since_lsn, recent_key, &rc, &gap_from, &gap_to, &e)) {
+		err_set(err, "recent writes: %s", e ? e : "no key log");
+		free(e);
+		rc.ok = false;
+	}
+	char f[32], g1[32], g2[32];
+	for (int i = 0; rc.ok && i < o->ts->n; i++)
+		recent_flush(&rc, &rc.b[i]);
+	for (int i = 0; i < o->ts->n; i++) {
+		struct recent_bucket *b = &rc.b[i];
+		if (rc.ok && b->checked > 0) {
+			add_result(v, json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:O, s:s}", "schema",
+						b->t->schema, "table", b->t->name, "kind", "recent",
+						"ok", b->ndiff == 0, "keys_checked",
+						(json_int_t)b->checked, "differing_keys",
+						(json_int_t)b->ndiff, "keys", b->diffs, "since",
+						pos_lsn_format(o->since_lsn, f, sizeof(f))));
+			progress(v, 0, 0, b->ndiff);
+		}
+		for (int k = 0; k < b->n; k++)
+			free(b->keys[k]);
+		free(b->keys);
+		json_decref(b->diffs);
+	}
+	free(rc.b);
+	if (rc.ok && gap_from != 0) {
+		/* Coverage is incomplete: say so and fail, never pass it silently. */
+		char *msg = xasprintf("keys of changes between %s and %s were not logged (a crash "
+				      "lost the log's tail): run --kind checksums",
+				      pos_lsn_format(gap_from, g1, sizeof(g1)),
+				      pos_lsn_format(gap_to, g2, sizeof(g2)));
+		add_result(v, json_pack("{s:s, s:s, s:s, s:b, s:s}", "schema", "*", "table", "*", "kind",
+					"recent", "ok", 0, "error", msg));
+		free(msg);
+		progress(v, 0, 0, 1);
+	}
+	progress(v, 0, 1, 0);
+	return rc.ok;
+}
+
 /* --- the run ----------------------------------------------------------------- */
 
 static bool store(struct vctx *v, struct err *err)
 {
 	pthread_mutex_lock(&v->run->lock);
 	char *res = json_dumps(v->run->results, JSON_COMPACT);
-	char kinds[32], mism[24], fmin[32], fmax[32];
-	snprintf(kinds, sizeof(kinds), "%s%s%s", (v->run->kinds & VK_COUNTS) ? "counts" : "",
-		 v->run->kinds == VK_ALL ? "," : "", (v->run->kinds & VK_CHECKSUMS) ? "checksums" : "");
+	char kinds[64], mism[24], fmin[32], fmax[32];
+	kinds_text(v->run->kinds, kinds, sizeof(kinds));
 	snprintf(mism, sizeof(mism), "%lld", (long long)v->run->mismatches);
 	pos_lsn_format(v->run->fence_min, fmin, sizeof(fmin));
 	pos_lsn_format(v->run->fence_max, fmax, sizeof(fmax));
@@ -544,14 +869,15 @@ void *validate_thread(void *arg)
 	struct err err;
 	bool ok = ensure(&v.src, "source", o->src_conninfo, &err) &&
 		  ensure(&v.tgt, "target", o->tgt_conninfo, &err);
-	int matched = 0;
-	for (int i = 0; ok && i < o->ts->n && !*o->stop; i++) {
+	bool by_table = o->kinds & (VK_COUNTS | VK_CHECKSUMS);
+	int tables = 0, checks = 0;
+	for (int i = 0; ok && by_table && i < o->ts->n && !*o->stop; i++) {
 		const struct mig_table *t = &o->ts->t[i];
 		char full[160];
 		snprintf(full, sizeof(full), "%s.%s", t->schema, t->name);
 		if (o->table && o->table[0] && strcmp(o->table, full) != 0 && strcmp(o->table, t->name) != 0)
 			continue;
-		matched++;
+		tables++;
 		if (o->kinds & VK_COUNTS) {
 			progress(&v, 1, 0, 0);
 			ok = check_counts(&v, t, &err);
@@ -559,8 +885,23 @@ void *validate_thread(void *arg)
 		if (ok && (o->kinds & VK_CHECKSUMS))
 			ok = check_checksums(&v, t, &err);
 	}
-	if (ok && matched == 0) {
+	/* Checks span tables: a run scoped to one table leaves them out. */
+	bool scoped = o->table && o->table[0];
+	for (int i = 0; ok && !scoped && i < o->nchecks && !*o->stop; i++) {
+		const struct conf_check *ck = &o->checks[i];
+		if (((o->kinds & VK_INVARIANTS) && ck->kind == CHECK_INVARIANT) ||
+		    ((o->kinds & VK_QUERIES) && ck->kind == CHECK_QUERY)) {
+			checks++;
+			ok = run_check(&v, ck, &err);
+		}
+	}
+	if (ok && (o->kinds & VK_RECENT))
+		ok = check_recent(&v, &err);
+	if (ok && by_table && tables == 0 && o->table && o->table[0]) {
 		err_set(&err, "no migrated table is called '%s'", o->table);
+		ok = false;
+	} else if (ok && !by_table && !scoped && !(o->kinds & VK_RECENT) && checks == 0) {
+		err_set(&err, "no [invariant] or [query] section is configured");
 		ok = false;
 	}
 	if (*o->stop)
@@ -601,10 +942,8 @@ json_t *validate_run_json(struct validate_run *run)
 		pos_lsn_format(run->fence_min, a, sizeof(a)), "position_max",
 		pos_lsn_format(run->fence_max, b, sizeof(b)), "results", run->results, "error",
 		run->error[0] ? run->error : NULL);
-	json_object_set_new(o, "kinds",
-			    json_string(run->kinds == VK_ALL	  ? "counts,checksums"
-					: run->kinds == VK_COUNTS ? "counts"
-								  : "checksums"));
+	char kt[64];
+	json_object_set_new(o, "kinds", json_string(kinds_text(run->kinds, kt, sizeof(kt))));
 	json_object_set_new(o, "started_at_us", json_integer(run->started_wall_us));
 	json_object_set_new(o, "finished_at_us", json_integer(run->finished_wall_us));
 	pthread_mutex_unlock(&run->lock);

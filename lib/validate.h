@@ -34,15 +34,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "conf.h"
 #include "tables.h"
 
 enum validate_kind {
 	VK_COUNTS = 1 << 0,
 	VK_CHECKSUMS = 1 << 1,
-	VK_ALL = VK_COUNTS | VK_CHECKSUMS,
+	VK_INVARIANTS = 1 << 2, /* [invariant NAME] checks */
+	VK_QUERIES = 1 << 3,    /* [query NAME] read comparisons */
+	VK_RECENT = 1 << 4,     /* every key the applier touched since a position */
+	VK_ALL = VK_COUNTS | VK_CHECKSUMS | VK_INVARIANTS | VK_QUERIES,
 };
 
-/* Parses "counts", "checksums" or "all"; 0 if unknown. */
+/* Parses "counts", "checksums", "invariants", "queries", "recent" or "all"; 0 if unknown. */
 unsigned validate_kind_parse(const char *s);
 
 /* One run's progress and results, shared with the loop. */
@@ -68,6 +72,10 @@ struct validate_opts {
 	struct mig_tableset *ts;  /* borrowed */
 	unsigned kinds;
 	const char *table; /* "schema.name" or NULL for all */
+	const struct conf_check *checks; /* borrowed: [invariant]/[query] sections */
+	int nchecks;
+	const char *keylog_path; /* touched-keys log of the applier (recent) */
+	uint64_t since_lsn;      /* recent: keys touched after this position */
 	int64_t rows_per_second, rechecks, recheck_wait_ms, max_keys;
 	const volatile bool *stop;   /* borrowed */
 	const volatile bool *paused; /* borrowed */

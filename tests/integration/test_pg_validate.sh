@@ -19,19 +19,31 @@ harness_sql SRC "
 INSERT INTO accounts SELECT g, 'owner ' || g, g * 1.25, '2026-01-01 00:00:00+00'::timestamptz + g * interval '1 minute',
   g % 2 = 0, decode(md5(g::text), 'hex') FROM generate_series(1, 20000) g;
 INSERT INTO live SELECT g, 0 FROM generate_series(1, 5000) g;"
-t_pg_config "$T_TMP/migd.conf"
+t_pg_config "$T_TMP/migd.conf" \
+	"[invariant balance_total]" "source = SELECT sum(balance) FROM accounts" \
+	"target = SELECT sum(balance)" "    FROM accounts" \
+	"[invariant no_negative_balance]" "expect = empty" \
+	"target = SELECT id, balance FROM accounts WHERE balance < 0" \
+	"[query small_balances]" "source = SELECT owner, balance FROM accounts WHERE balance < 2 ORDER BY balance, id"
 migd_start "$T_TMP/migd.conf"
 wait_phase 60 synced
 
 lsn0=$(harness_sql SRC "SELECT pg_current_wal_lsn()")
 expect_rc 0 mctl validate --wait
-assert_contains "$OUT" "validation done (counts,checksums, table *): PASSED" "clean run"
-v=$(mctl --json validation)
+assert_contains "$OUT" "validation done (counts,checksums,invariants,queries, table *): PASSED" "clean run"
+v=$(mctl --json validation || true)
 assert_eq "$(jfield .ready <<<"$v")" true "ready"
 pmin=$(jfield .validation.position_min <<<"$v")
 [[ $(harness_sql SRC "SELECT '$pmin'::pg_lsn >= '$lsn0'::pg_lsn") == t ]] ||
 	fail "results hold for $pmin, before the run started ($lsn0)"
 ok "a clean migration validates (counts and checksums) at source positions >= $lsn0"
+
+expect_rc 0 mctl validate --wait --kind invariants
+assert_contains "$OUT" "PASSED" "invariants pass"
+expect_rc 0 mctl validate --wait --kind queries
+assert_contains "$OUT" "PASSED" "queries pass"
+ok "declared invariants (equal and empty) and a read comparison pass on a clean migration"
+since=$(harness_sql SRC "SELECT pg_current_wal_lsn()")
 
 # Divergence behind migd's back (on the target only).
 harness_sql TGT "
@@ -61,6 +73,27 @@ wait_for 5 '[[ $(curl -sf "http://127.0.0.1:$port/metrics") == *"migd_validation
 stored=$(harness_sql TGT "SELECT mismatches, status FROM migd.validation ORDER BY id DESC LIMIT 1")
 assert_eq "$stored" $'7\tdone' "stored run"
 ok "metrics (migd_validation_mismatches) and migd.validation carry the result"
+
+harness_sql TGT "UPDATE accounts SET balance = -5 WHERE id = 70"
+expect_rc 5 mctl validate --wait --kind invariants
+assert_contains "$OUT" "DIFF" "invariant broken"
+v=$(mctl --json validation || true)
+assert_contains "$v" '"name":"balance_total"' "balance_total reported"
+assert_contains "$v" '"target_violations":["V2:70|V5:-5.00"]' "violating row shown"
+expect_rc 5 mctl validate --wait --kind queries
+assert_contains "$(mctl --json validation || true)" '"only_in_target":["V5:ghost|V4:1.00",' "query difference"
+ok "an invariant broken on one side and a read comparison are reported with their rows"
+
+# Recent writes: only keys the stream touched since a position, compared.
+harness_sql SRC "UPDATE accounts SET owner = 'moved' WHERE id = 90; UPDATE accounts SET owner = 'x' WHERE id = 91"
+wait_caught_up 30
+harness_sql TGT "UPDATE accounts SET owner = 'tampered after apply' WHERE id = 90"
+expect_rc 5 mctl validate --wait --kind recent --since "$since"
+out=$OUT
+assert_contains "$out" 'key {"id":"90"}: differs' "recent finds 90"
+assert_contains "$out" "DIFF public.accounts recent" "recent result"
+assert_not_contains "$out" '"id":"10"' "recent is scoped to keys touched since the position"
+ok "recent writes since $since: the touched key 90 is checked and found; untouched tampering is out of scope"
 
 # Online validation under concurrent writes: no false alarm.
 writer() {

@@ -255,6 +255,28 @@ START_TEST(test_quotes_keep_semicolons)
 }
 END_TEST
 
+START_TEST(test_checks)
+{
+	struct migd_conf *c = load_ok(BASE "[invariant paid]\nexpect = empty\n"
+					   "target = SELECT id FROM invoices\n"
+					   "   WHERE status = 'paid'\n"
+					   "[query top]\nsource = SELECT 1 ORDER BY 1\n");
+	ck_assert_int_eq(c->nchecks, 2);
+	ck_assert_str_eq(c->checks[0].name, "paid");
+	ck_assert_int_eq(c->checks[0].expect, EXPECT_EMPTY);
+	ck_assert_str_eq(c->checks[0].target_sql, "SELECT id FROM invoices WHERE status = 'paid'");
+	ck_assert_ptr_null(c->checks[0].source_sql);
+	ck_assert_str_eq(c->checks[1].target_sql, "SELECT 1 ORDER BY 1");
+	conf_free(c);
+	expect_error(BASE "[invariant x]\nsource = SELECT 1\n", "expect = equal needs both");
+	expect_error(BASE "[invariant x]\nexpect = maybe\n", "must be equal or empty");
+	expect_error(BASE "[invariant x]\nsql = SELECT 1\n", "unknown key 'sql' in section [invariant x]");
+	expect_error(BASE "[invariant x]\nexpect = empty\n", "needs source = SQL and/or target = SQL");
+	expect_error(BASE "[query q]\nsource = SELECT 1\nsource = SELECT 2\n",
+		     "t.conf:11: duplicate key 'source' in [query q]");
+}
+END_TEST
+
 START_TEST(test_table_lists)
 {
 	struct migd_conf *c = load_ok(BASE "[tables]\nexclude = public.audit, app.tmp_*\n");
@@ -292,6 +314,7 @@ int main(void)
 	tcase_add_test(tc, test_reload_merge);
 	tcase_add_test(tc, test_sample_is_valid_and_complete);
 	tcase_add_test(tc, test_quotes_keep_semicolons);
+	tcase_add_test(tc, test_checks);
 	tcase_add_test(tc, test_table_lists);
 	tcase_add_test(tc, test_missing_file);
 	suite_add_tcase(s, tc);
