@@ -42,7 +42,7 @@ SCALE=${SCALE:-50}
 RUNS=${RUNS:-3}
 PARALLEL=${PARALLEL:-2}
 CHUNK_ROWS=${CHUNK_ROWS:-"500000 250000 1000000"}
-TOOLS=${TOOLS:-"migd pgcopydb pgcopydb-split dump+restore pipe-keys pipe-after"}
+TOOLS=${TOOLS:-"migd pgcopydb pgcopydb-split dump+restore pipe-keys pipe-after pipe-chunks"}
 SPLIT=${SPLIT:-100MB}
 MIGD_PERF=${MIGD_PERF:-0}
 TIMEOUT=${TIMEOUT:-1800} # seconds any one tool run may take
@@ -115,12 +115,14 @@ cpu_before() {
 }
 cpu_after() { # SRV = both servers' CPU seconds since cpu_before; WAL1 = the target's WAL position
 	WAL1=$(sql TGT postgres "SELECT pg_current_wal_lsn()")
-	SRV=$(awk -v a="$CPU0_SRC" -v b="$CPU0_TGT" -v c="$(server_cpu SRC)" -v d="$(server_cpu TGT)" \
-		'BEGIN { printf "%.2f", (c - a) + (d - b) }')
+	local s t
+	s=$(server_cpu SRC) t=$(server_cpu TGT)
+	SRV=$(awk -v a="$CPU0_SRC" -v b="$CPU0_TGT" -v c="$s" -v d="$t" 'BEGIN { printf "%.2f", (c - a) + (d - b) }')
+	SRV_SPLIT=$(awk -v a="$CPU0_SRC" -v b="$CPU0_TGT" -v c="$s" -v d="$t" 'BEGIN { printf "src_cpu=%.2f tgt_cpu=%.2f", c - a, d - b }')
 }
-# WAL the target wrote during the run and the size of the big table's primary key.
+# Server CPU split, WAL the target wrote during the run, size of the big table's primary key.
 target_facts() {
-	sql TGT $TDB "SELECT 'tgt_wal_mb=' || round(pg_wal_lsn_diff('$WAL1', '$WAL0') / 1048576) ||
+	sql TGT $TDB "SELECT '$SRV_SPLIT tgt_wal_mb=' || round(pg_wal_lsn_diff('$WAL1', '$WAL0') / 1048576) ||
 		' pkey_mb=' || round(pg_relation_size('pgbench_accounts_pkey') / 1048576.0)"
 }
 
@@ -253,6 +255,35 @@ printf '%s\n' "$@" | xargs -P "$par" -I{} bash -c 'set -o pipefail
 psql -X -q -d "$1" -c "COPY $3 TO STDOUT" | psql -X -q -v ON_ERROR_STOP=1 -d "$2" -c "COPY $3 FROM STDIN"' \
 	pipe "$src" "$tgt" {}
 PIPE
+# The raw pipe over key-range chunks, the way migd cuts and copies them (a diagnostic:
+# migd's access pattern without migd).  pipe-chunks.sh SRC TGT PARALLEL CHUNK_ROWS MARKS:
+# pgbench_accounts cut every CHUNK_ROWS keys, found as migd plans (ORDER BY key OFFSET
+# n-1 LIMIT 1 after the previous boundary), the other tables whole; PARALLEL at a time.
+cat >"$W/pipe-chunks.sh" <<'PIPE'
+#!/usr/bin/env bash
+set -euo pipefail
+src=$1 tgt=$2 par=$3 rows=$4 marks=$5
+date +%s.%N >"$marks"
+items=() prev=""
+while :; do
+	b=$(psql -X -At -d "$src" -c "SELECT aid FROM pgbench_accounts ${prev:+WHERE aid > $prev} ORDER BY aid OFFSET $((rows - 1)) LIMIT 1")
+	if [[ -z $b ]]; then
+		items+=("pgbench_accounts|${prev:+aid > $prev}${prev:-true}")
+		break
+	fi
+	items+=("pgbench_accounts|${prev:+aid > $prev AND }aid <= $b")
+	prev=$b
+done
+items+=(pgbench_tellers pgbench_branches pgbench_history)
+date +%s.%N >>"$marks"
+printf '%s\n' "${items[@]}" | xargs -P "$par" -d '\n' -I{} bash -c 'set -o pipefail
+t=${3%%|*} w=true
+[[ $3 == *"|"* ]] && w=${3#*|}
+psql -X -q -d "$1" -c "COPY (SELECT * FROM $t WHERE $w) TO STDOUT" | psql -X -q -v ON_ERROR_STOP=1 -d "$2" -c "COPY $t FROM STDIN"' \
+	pipe "$src" "$tgt" {}
+date +%s.%N >>"$marks"
+PIPE
+
 # Times split into parts: TIMES_FILE gets one `date +%s.%N` per mark.
 cat >"$W/marks.sh" <<'MARKS'
 #!/usr/bin/env bash
@@ -311,6 +342,13 @@ run_tool() { # RUN TOOL
 		run_client "$run" "$tool" -- bash "$W/pipe.sh" "$SRC_DSN" "$(pg_dsn TGT $TDB)" "$PARALLEL" "${TABLES[@]}"
 		check_rows "$tool"
 		;;
+	pipe-chunks)
+		fresh_db "$W/schema.sql"
+		run_client "$run" "$tool" -- bash "$W/pipe-chunks.sh" "$SRC_DSN" "$(pg_dsn TGT $TDB)" "$PARALLEL" \
+			"${CHUNK_ROWS%% *}" "$W/marks"
+		amend "$(marks_text "$W/marks" plan copy)"
+		check_rows "$tool"
+		;;
 	pipe-after)
 		fresh_db "$W/pre.sql"
 		run_client "$run" "$tool" -- bash "$W/marks.sh" "$W/marks" \
@@ -344,8 +382,8 @@ done
 if [[ $MIGD_PERF == 1 ]]; then
 	echo "# an extra migd run under perf record (not counted)"
 	run_migd 0 "${CHUNK_ROWS%% *}" perf
-	perf report -i "$W/perf.data" --no-children --sort comm,dso,symbol --stdio 2>/dev/null |
-		grep -v '^#' | grep -v '^$' | grep '%' | head -25 || true
+	perf report -i "$W/perf.data" --no-children -g none --percent-limit 1 --sort comm,dso,symbol \
+		--stdio 2>/dev/null | grep '%' | head -25 || true
 fi
 
 # ------------------------------------------------------------------- summary
@@ -375,7 +413,7 @@ echo "(seconds and CPU seconds are medians; client cpu: migd's own process, or t
 echo " server cpu: both PostgreSQL servers; tgt WAL: WAL the target wrote; pkey: size of pgbench_accounts_pkey after)"
 echo
 echo "ratios against $MAIN (t = median seconds; > 1 means migd is faster):"
-for tool in pgcopydb pgcopydb-split dump+restore pipe-keys pipe-after; do
+for tool in pgcopydb pgcopydb-split dump+restore pipe-keys pipe-after pipe-chunks; do
 	med=$(summary "$tool")
 	[[ $med == - ]] && continue
 	printf '  t(%s)/t(migd) = %s\n' "$tool" "$(ratio "$med" "$TM")"

@@ -339,8 +339,8 @@ for ((run = 1; run <= RUNS; run++)); do
 done
 if [[ -f $W/perf.data ]]; then
 	echo "# perf profile of migd's first drain (synchronous_commit = ${SYNC%% *}), by thread and symbol"
-	perf report -i "$W/perf.data" --no-children --sort comm,dso,symbol --stdio 2>/dev/null |
-		grep -v '^#' | grep '%' | grep -v '^ *|' | grep -v -- '--' | head -30 || true
+	perf report -i "$W/perf.data" --no-children -g none --percent-limit 1 --sort comm,dso,symbol \
+		--stdio 2>/dev/null | grep '%' | head -30 || true
 fi
 
 # ------------------------------------------------------------------- summary

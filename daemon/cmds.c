@@ -227,6 +227,115 @@ static json_t *cmd_validation(void *ctx, struct ctl_call *call)
 	return validation_reply(run);
 }
 
+/* From the coordinator thread: park the result, wake the loop. */
+static void op_finished(void *arg, json_t *result)
+{
+	struct migd *d = arg;
+	pthread_mutex_lock(&d->op_lock);
+	json_decref(d->op_result);
+	d->op_result = result;
+	pthread_mutex_unlock(&d->op_lock);
+	event_active(d->ev_opdone, 0, 0);
+}
+
+void migd_op_done(struct migd *d)
+{
+	pthread_mutex_lock(&d->op_lock);
+	json_t *res = d->op_result;
+	struct ctl_call *call = d->op_call;
+	d->op_result = NULL;
+	d->op_call = NULL;
+	pthread_mutex_unlock(&d->op_lock);
+	if (call == NULL) {
+		json_decref(res);
+		return;
+	}
+	if (res == NULL) {
+		ctl_call_reply(call, ctl_reply_error(CTL_ERR_INTERNAL, "operation ended without a result"));
+		return;
+	}
+	const char *e = json_string_value(json_object_get(res, "error"));
+	if (e != NULL) {
+		ctl_call_reply(call, ctl_reply_error(CTL_ERR_FAILED, "%s", e));
+		json_decref(res);
+		return;
+	}
+	json_t *r = ctl_reply_ok();
+	json_object_set_new(r, "phase", json_string(phase_name(migd_phase(d))));
+	json_object_set_new(r, "result", res);
+	ctl_call_reply(call, r);
+}
+
+static json_t *start_op(struct migd *d, struct ctl_call *call, const char *op)
+{
+	const char *err = NULL;
+	if (d->migration == NULL)
+		return ctl_reply_error(CTL_ERR_FAILED, "no migration is running");
+	if (d->op_call != NULL)
+		return ctl_reply_error(CTL_ERR_BUSY, "another operation is in progress");
+	d->op_call = call;
+	if (!migration_request(d->migration, op, op_finished, d, &err)) {
+		d->op_call = NULL;
+		return ctl_reply_error(CTL_ERR_FAILED, "cannot %s: %s", op, err);
+	}
+	log_event(LOG_LVL_NOTICE, "operator", "cmd=%s uid=%u pid=%d", op, (unsigned)call->peer.uid,
+		  (int)call->peer.pid);
+	return NULL; /* answered by migd_op_done() */
+}
+
+static json_t *cmd_freeze(void *ctx, struct ctl_call *call)
+{
+	return start_op(ctx, call, "freeze");
+}
+
+static json_t *cmd_unfreeze(void *ctx, struct ctl_call *call)
+{
+	return start_op(ctx, call, "unfreeze");
+}
+
+static json_t *cmd_gate(void *ctx, struct ctl_call *call)
+{
+	struct migd *d = ctx;
+	if (d->migration == NULL)
+		return ctl_reply_error(CTL_ERR_FAILED, "no migration is running");
+	json_t *g = migration_gate(d->migration, d->conf);
+	json_t *r = ctl_reply_ok();
+	json_object_update(r, g);
+	json_decref(g);
+	return r;
+}
+
+static json_t *cmd_phase(void *ctx, struct ctl_call *call)
+{
+	struct migd *d = ctx;
+	enum phase p = migd_phase(d);
+	json_t *r = ctl_reply_ok();
+	json_object_set_new(r, "phase", json_string(phase_name(p)));
+	json_object_set_new(r, "owner", json_string(owner_name(phase_owner(p))));
+	json_t *next = json_array();
+	for (int i = 0; i < PHASE__MAX; i++)
+		if (phase_transition_legal(p, (enum phase)i))
+			json_array_append_new(next, json_string(phase_name((enum phase)i)));
+	json_object_set_new(r, "next", next);
+	if (d->migration != NULL) {
+		json_t *j = migration_journal(d->migration);
+		json_object_set(r, "since", json_object_get(json_array_get(j, json_array_size(j) - 1), "at"));
+		json_decref(j);
+		json_object_set_new(r, "freeze", migration_freeze_report(d->migration));
+	}
+	return r;
+}
+
+static json_t *cmd_journal(void *ctx, struct ctl_call *call)
+{
+	struct migd *d = ctx;
+	if (d->migration == NULL)
+		return ctl_reply_error(CTL_ERR_FAILED, "no migration is running");
+	json_t *r = ctl_reply_ok();
+	json_object_set_new(r, "journal", migration_journal(d->migration));
+	return r;
+}
+
 static json_t *cmd_help(void *ctx, struct ctl_call *call)
 {
 	json_t *r = ctl_reply_ok();
@@ -239,12 +348,19 @@ const struct ctl_cmd migd_commands[] = {
 	{"backfill", cmd_backfill, false, "backfill [pause|resume|status]",
 	 "backfill progress (chunks, rows, rate, ETA); pause/resume need an operator"},
 	{"config", cmd_config, false, "config", "show the effective configuration (secrets masked)"},
+	{"freeze", cmd_freeze, true, "freeze",
+	 "freeze application writes (source and target), drain to the final position, list writers"},
+	{"gate", cmd_gate, false, "gate",
+	 "every cutover criterion with its value, threshold and verdict (exit 5 when closed)"},
 	{"help", cmd_help, false, "help", "list the commands"},
+	{"journal", cmd_journal, false, "journal", "every phase change: when, who, why, positions"},
 	{"lag", cmd_lag, false, "lag", "replication lag in seconds and bytes, with positions"},
+	{"phase", cmd_phase, false, "phase", "the phase, the owner and the legal next phases"},
 	{"ping", cmd_ping, false, "ping", "check that the daemon answers"},
 	{"reload", cmd_reload, true, "reload",
 	 "re-read the configuration file (same as SIGHUP); reports what needs a restart"},
 	{"status", cmd_status, false, "status", "phase, owner, uptime, version and endpoints"},
+	{"unfreeze", cmd_unfreeze, true, "unfreeze", "give the frozen write grants back (before the flip)"},
 	{"validate", cmd_validate, true,
 	 "validate [pause|resume] [--table T] [--kind K] [--since POS] [--wait]",
 	 "check both sides (counts, checksums, invariants, queries, recent); --wait answers when "

@@ -287,6 +287,82 @@ static void print_validation(FILE *out, const json_t *r)
 	}
 }
 
+static void print_gate(FILE *out, const json_t *r)
+{
+	bool ready = json_is_true(json_object_get(r, "ready"));
+	fprintf(out, "gate %s (phase %s)\n", ready ? "OPEN: every criterion passes" : "CLOSED",
+		jstr(r, "phase"));
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(r, "criteria"), i, c)
+	{
+		char *v = json_dumps(json_object_get(c, "value"), JSON_ENCODE_ANY);
+		fprintf(out, "  %-4s %-28s %-14s (%s)", json_is_true(json_object_get(c, "ok")) ? "ok" : "NO",
+			jstr(c, "name"), v, jstr(c, "threshold"));
+		if (json_is_string(json_object_get(c, "detail")))
+			fprintf(out, " %s", jstr(c, "detail"));
+		fputc('\n', out);
+		free(v);
+	}
+}
+
+static void print_side(FILE *out, const json_t *s)
+{
+	size_t i;
+	json_t *e;
+	if (!json_is_object(s))
+		return;
+	fprintf(out, "  %s: %lld grants revoked, %lld sessions ended\n", jstr(s, "side"),
+		jint(s, "revoked"), jint(s, "terminated_sessions"));
+	json_array_foreach(json_object_get(s, "still_writable"), i, e)
+		fprintf(out, "    NOT ENFORCED: role %s can still write %s: %s\n", jstr(e, "role"),
+			jstr(e, "table"), jstr(e, "why"));
+	json_array_foreach(json_object_get(s, "roles_absent"), i, e)
+		fprintf(out, "    role %s does not exist here\n", json_string_value(e));
+	json_array_foreach(json_object_get(s, "inventory"), i, e)
+		fprintf(out, "    writer: role %s, application %s, client %s, %s%s\n", jstr(e, "role"),
+			jstr(e, "application_name"), jstr(e, "client"), jstr(e, "state"),
+			json_is_true(json_object_get(e, "holds_write_xid")) ? ", holds a write transaction"
+									    : "");
+}
+
+static void print_op(FILE *out, const json_t *r)
+{
+	const json_t *res = json_object_get(r, "result");
+	fprintf(out, "phase      %s\n", jstr(r, "phase"));
+	if (json_object_get(res, "final_position")) {
+		fprintf(out, "final source position %s, %s in %.2fs, freeze %s\n",
+			jstr(res, "final_position"),
+			json_is_true(json_object_get(res, "drained")) ? "target drained" : "NOT drained yet",
+			json_number_value(json_object_get(res, "seconds")),
+			json_is_true(json_object_get(res, "enforced")) ? "enforced" : "NOT fully enforced");
+		print_side(out, json_object_get(res, "source"));
+		print_side(out, json_object_get(res, "target"));
+	} else {
+		print_tree(out, res, 0);
+	}
+}
+
+static void print_phase(FILE *out, const json_t *r)
+{
+	size_t i;
+	json_t *n;
+	fprintf(out, "phase %s since %s, owner %s\nnext:", jstr(r, "phase"), jstr(r, "since"),
+		jstr(r, "owner"));
+	json_array_foreach(json_object_get(r, "next"), i, n) fprintf(out, " %s", json_string_value(n));
+	fputc('\n', out);
+}
+
+static void print_journal(FILE *out, const json_t *r)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(r, "journal"), i, e)
+		fprintf(out, "%s  %-12s -> %-12s owner %s -> %s  at %s  by %s: %s\n", jstr(e, "at"),
+			jstr(e, "from"), jstr(e, "to"), jstr(e, "owner_before"), jstr(e, "owner_after"),
+			jstr(e, "source_pos"), jstr(e, "actor"), jstr(e, "reason"));
+}
+
 static void print_help(FILE *out, const json_t *r)
 {
 	size_t i;
@@ -344,6 +420,11 @@ static const struct view views[] = {
 	{"config", print_config},
 	{"lag", print_lag_view},
 	{"validate", print_validation},
+	{"gate", print_gate},
+	{"freeze", print_op},
+	{"unfreeze", print_op},
+	{"phase", print_phase},
+	{"journal", print_journal},
 	{"validation", print_validation},
 	{"backfill", print_backfill_view},
 	{NULL, NULL},

@@ -231,6 +231,11 @@ static void validation_done_cb(evutil_socket_t fd, short what, void *arg)
 	migd_validation_done(arg);
 }
 
+static void op_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	migd_op_done(arg);
+}
+
 static bool health_cb(void *arg, const char **reason)
 {
 	(void)arg;
@@ -296,6 +301,7 @@ static int start(struct migd *d)
 	d->ev_hup = evsignal_new(d->base, SIGHUP, signal_cb, d);
 	d->ev_maint = event_new(d->base, -1, EV_PERSIST, maintenance_cb, d);
 	d->ev_vdone = event_new(d->base, -1, 0, validation_done_cb, d);
+	d->ev_opdone = event_new(d->base, -1, 0, op_done_cb, d);
 	event_add(d->ev_term, NULL);
 	event_add(d->ev_int, NULL);
 	event_add(d->ev_hup, NULL);
@@ -324,6 +330,12 @@ static void cleanup(struct migd *d)
 	d->nvwait = 0;
 	if (d->ev_vdone)
 		event_free(d->ev_vdone);
+	if (d->op_call != NULL)
+		ctl_call_reply(d->op_call, ctl_reply_error(CTL_ERR_FAILED, "migd is stopping"));
+	d->op_call = NULL;
+	json_decref(d->op_result);
+	if (d->ev_opdone)
+		event_free(d->ev_opdone);
 	ctlsrv_free(d->ctl);
 	httpsrv_free(d->http);
 	metrics_free(d->metrics);
@@ -417,6 +429,7 @@ int main(int argc, char **argv)
 	d.started_wall_usec = now_wall_usec();
 	d.phase = PHASE_INIT;
 	d.pending_restart = json_array();
+	pthread_mutex_init(&d.op_lock, NULL);
 	/* Workers wake the loop with event_active(): libevent must be thread-aware. */
 	evthread_use_pthreads();
 	d.base = event_base_new();

@@ -8,6 +8,7 @@
 
 #include <event2/event.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "conf.h"
@@ -51,6 +52,11 @@ struct migd {
 	struct ctl_call *vwait[16];      /* borrowed: `validate --wait` calls to answer then */
 	int nvwait;
 
+	struct event *ev_opdone;     /* owned; fired (from the coordinator) when an op ends */
+	pthread_mutex_t op_lock;     /* guards op_call, op_result */
+	struct ctl_call *op_call;    /* borrowed: the call waiting for freeze/unfreeze */
+	json_t *op_result;           /* owned; handed over by the coordinator */
+
 	json_t *pending_restart; /* owned; keys changed on reload that need a restart */
 	int64_t last_reload_wall_usec;
 	char *last_reload_error; /* owned; NULL when the last reload worked */
@@ -61,6 +67,9 @@ enum phase migd_phase(struct migd *d);
 
 /* Re-reads the config file; what it did is logged and kept for `status`. */
 void migd_reload(struct migd *d, const char *actor);
+
+/* Answers the call waiting for an operation (freeze, unfreeze). */
+void migd_op_done(struct migd *d);
 
 /* Answers every waiting `validate --wait` call with the run's result. */
 void migd_validation_done(struct migd *d);

@@ -42,6 +42,11 @@ struct applier {
 	/* the transaction being read */
 	bool in_txn, skip_txn;
 	struct pos txn_pos;
+	uint32_t txn_xid;
+	char txn_origin[64];
+	bool txn_violation_seen; /* recorded for this transaction already */
+	int64_t batch_violations;
+	uint64_t counted_freeze; /* freeze position the committed count belongs to */
 };
 
 static void set_error(struct applier *a, const char *msg)
@@ -138,6 +143,57 @@ static void log_change_keys(struct applier *a, const struct change_event *ev)
 	}
 }
 
+/*
+ * A change committed after the freeze position is a freeze violation: it is
+ * applied (the source is the truth) and recorded in the same target
+ * transaction, once per source transaction, so the count survives crashes.
+ */
+static bool check_violation(struct applier *a, const struct change_event *ev, struct err *err)
+{
+	uint64_t f = a->o->freeze_lsn ? *a->o->freeze_lsn : 0;
+	if (f == 0 || a->txn_violation_seen || a->txn_pos.kind != POS_PG_LSN || a->txn_pos.lsn <= f)
+		return true;
+	a->txn_violation_seen = true;
+	const char *table = "?";
+	uint32_t relid = ev->kind == CHG_TRUNCATE ? (ev->truncate.nrelids ? ev->truncate.relids[0] : 0)
+						  : ev->row.relid;
+	for (int i = 0; i < a->nmaps; i++)
+		if (a->maps[i].relid == relid)
+			table = a->maps[i].table;
+	struct pos fp = pos_from_lsn(f);
+	char l[32];
+	log_event(LOG_LVL_ERROR, "freeze_violation", "xid=%u commit=%s table=%s origin=%s",
+		  a->txn_xid, pos_lsn_format(a->txn_pos.lsn, l, sizeof(l)), table,
+		  a->txn_origin[0] ? a->txn_origin : "local");
+	pthread_mutex_lock(&a->o->prog->lock);
+	snprintf(a->o->prog->last_violation, sizeof(a->o->prog->last_violation),
+		 "xid %u committed at %s changed %s (origin %s)", a->txn_xid, l, table,
+		 a->txn_origin[0] ? a->txn_origin : "local");
+	pthread_mutex_unlock(&a->o->prog->lock);
+	a->batch_violations++;
+	return a->o->sink->ops->violation(a->o->sink, &fp, &a->txn_pos, a->txn_xid,
+					  a->txn_origin[0] ? a->txn_origin : NULL, table, err);
+}
+
+/* The committed violation count follows the current freeze position. */
+static void refresh_violations(struct applier *a)
+{
+	uint64_t f = a->o->freeze_lsn ? *a->o->freeze_lsn : 0;
+	if (f == a->counted_freeze)
+		return;
+	int64_t n = 0;
+	struct err err;
+	struct pos fp = pos_from_lsn(f);
+	if (f != 0 && !a->open && !a->o->sink->ops->violations(a->o->sink, &fp, &n, &err)) {
+		log_warn("apply: counting freeze violations: %s", err.msg);
+		return;
+	}
+	a->counted_freeze = f;
+	pthread_mutex_lock(&a->o->prog->lock);
+	a->o->prog->freeze_violations = n;
+	pthread_mutex_unlock(&a->o->prog->lock);
+}
+
 static bool commit_batch(struct applier *a, struct err *err)
 {
 	struct sink *s = a->o->sink;
@@ -156,6 +212,7 @@ static bool commit_batch(struct applier *a, struct err *err)
 	a->o->prog->txns += a->ntxns;
 	a->o->prog->batches++;
 	a->o->prog->counts = s->counts;
+	a->o->prog->freeze_violations += a->batch_violations;
 	a->o->prog->retry_depth = a->isolate ? a->o->prog->retry_depth : 0;
 	pthread_mutex_unlock(&a->o->prog->lock);
 	char *e = NULL;
@@ -177,12 +234,16 @@ static bool handle(struct applier *a, const struct change_event *ev, struct err 
 	case CHG_BEGIN:
 		a->in_txn = true;
 		a->txn_pos = ev->begin.final_pos;
+		a->txn_xid = ev->xid;
+		a->txn_origin[0] = '\0';
+		a->txn_violation_seen = false;
 		/* Already in the target: its commit is before the applied end. */
 		a->skip_txn = !pos_is_none(&a->applied) &&
 			      pos_compare(&ev->begin.final_pos, &a->applied) == POS_LT;
 		if (a->skip_txn || a->open)
 			return true;
 		a->ntxns = a->nbytes = 0;
+		a->batch_violations = 0;
 		a->opened_usec = now_mono_usec();
 		if (!s->ops->begin(s, a->isolate, err))
 			return false;
@@ -200,12 +261,15 @@ static bool handle(struct applier *a, const struct change_event *ev, struct err 
 			return commit_batch(a, err);
 		return true;
 	case CHG_ORIGIN:
+		snprintf(a->txn_origin, sizeof(a->txn_origin), "%s", ev->origin.name);
 		return true;
 	default:
 		if (a->skip_txn)
 			return true;
 		a->nbytes += (int64_t)event_bytes(ev);
 		log_change_keys(a, ev);
+		if (!check_violation(a, ev, err))
+			return false;
 		return s->ops->change(s, ev, &a->txn_pos, err);
 	}
 }
@@ -227,7 +291,9 @@ static bool connect_all(struct applier *a)
 	struct err err;
 	int backoff = 500;
 	while (!*o->stop) {
-		if (o->sink->ops->open(o->sink, &a->applied, &err) && reopen_reader(a, &err)) {
+		int64_t commit_us = 0;
+		if (o->sink->ops->open(o->sink, &a->applied, &commit_us, &err) &&
+		    reopen_reader(a, &err)) {
 			char *e = NULL;
 			keylog_close(&a->kl);
 			if (o->keylog_path && !keylog_open(&a->kl, o->keylog_path, &a->applied, &e)) {
@@ -237,7 +303,10 @@ static bool connect_all(struct applier *a)
 			pthread_mutex_lock(&o->prog->lock);
 			o->prog->connected = true;
 			o->prog->applied = a->applied;
+			if (commit_us > 0)
+				o->prog->applied_commit_us = commit_us;
 			pthread_mutex_unlock(&o->prog->lock);
+			a->counted_freeze = UINT64_MAX; /* recount from the target */
 			return true;
 		}
 		set_error(a, err.msg);
@@ -277,6 +346,7 @@ void *apply_thread(void *arg)
 			o->prog->idle = !a.open && !a.in_txn;
 			pthread_mutex_unlock(&o->prog->lock);
 			publish_schema_errors(&a);
+			refresh_violations(&a);
 		}
 		if (r > 0) {
 			pthread_mutex_lock(&o->prog->lock);

@@ -32,6 +32,8 @@ struct apply_progress {
 	struct sink_counts counts;
 	int64_t retry_depth; /* transactions waiting to be re-applied after a failure */
 	char schema_errors[512]; /* "schema.table: reason" lines */
+	int64_t freeze_violations; /* committed, for the current freeze position */
+	char last_violation[256];
 	char last_error[512];
 };
 
@@ -44,6 +46,7 @@ struct apply_opts {
 	struct metric *latency; /* borrowed histogram child: batch commit latency; may be NULL */
 	struct mig_tableset *ts;  /* borrowed: key columns for the touched-keys log */
 	const char *keylog_path;  /* the touched-keys log (keylog.h); NULL: none */
+	const volatile uint64_t *freeze_lsn; /* the freeze position (LSN), 0 when not frozen */
 };
 
 /* Thread body; arg is a struct apply_opts *. */

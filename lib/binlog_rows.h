@@ -249,6 +249,13 @@ void binlog_tablemap_free(struct binlog_tablemap *tm);
 /* "STRING", "NEWDECIMAL", ... for messages; "?" for unknown codes. */
 const char *binlog_type_name(uint8_t type);
 
+/*
+ * Why c's type and metadata cannot describe a value (static text: an
+ * unknown type, a DECIMAL precision above 65, ...), or NULL.  Such a
+ * column makes its table map unsupported.
+ */
+const char *binlog_column_check(const struct binlog_column *c);
+
 /* --- values --------------------------------------------------------------------- */
 
 enum binlog_value_status {
@@ -340,9 +347,10 @@ struct binlog_rows {
 	const uint8_t *body;	  /* borrowed */
 	size_t len, off;	  /* rows start at off */
 	const uint8_t *bitmap[2]; /* columns present: before/only image, after image */
-	struct change_value *vals[2];
-	uint8_t *status[2];
-	uint32_t *textoff[2];
+	bool failed;		  /* an ERROR was returned: spent */
+	struct change_value *vals[2]; /* owned, cap each */
+	uint8_t *status[2];	      /* owned */
+	size_t *textoff[2];	      /* owned: value offsets into buf while rendering */
 	uint32_t cap;
 };
 

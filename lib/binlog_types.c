@@ -39,6 +39,7 @@
 #include "util.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -656,6 +657,10 @@ const char *binlog_value_unsupported(const struct binlog_column *c)
 {
 	if (c->unsupported != NULL)
 		return c->unsupported;
+	if (c->type == BINLOG_T_JSON)
+		return "MySQL binary JSON not supported yet";
+	if (c->type == BINLOG_T_VARCHAR_COMPRESSED || c->type == BINLOG_T_BLOB_COMPRESSED)
+		return "MariaDB COMPRESSED columns not supported";
 	if (is_int_type(c->type) && !c->sign_known)
 		return "integer signedness unknown (no SIGNEDNESS metadata)";
 	if (c->real_type == BINLOG_T_ENUM || c->real_type == BINLOG_T_SET) {
@@ -977,10 +982,74 @@ static bool out_fixed(struct change_buf *b, const struct binlog_column *c, const
 	}
 }
 
+const char *binlog_column_check(const struct binlog_column *c)
+{
+	switch (c->type) {
+	case BINLOG_T_TINY:
+	case BINLOG_T_SHORT:
+	case BINLOG_T_INT24:
+	case BINLOG_T_LONG:
+	case BINLOG_T_LONGLONG:
+	case BINLOG_T_YEAR:
+	case BINLOG_T_DATE:
+	case BINLOG_T_NEWDATE:
+	case BINLOG_T_TIME:
+	case BINLOG_T_DATETIME:
+	case BINLOG_T_TIMESTAMP:
+		return NULL;
+	case BINLOG_T_FLOAT:
+		return c->pack_len == 4 ? NULL : "FLOAT with a size other than 4";
+	case BINLOG_T_DOUBLE:
+		return c->pack_len == 8 ? NULL : "DOUBLE with a size other than 8";
+	case BINLOG_T_TIME2:
+	case BINLOG_T_DATETIME2:
+	case BINLOG_T_TIMESTAMP2:
+		return c->fsp <= 6 ? NULL : "fractional seconds precision above 6";
+	case BINLOG_T_NEWDECIMAL:
+		return c->precision >= 1 && c->precision <= 65 && c->scale <= 30 &&
+			       c->scale <= c->precision
+			   ? NULL
+			   : "DECIMAL precision/scale out of range";
+	case BINLOG_T_BIT:
+		return c->bits >= 1 && c->bits <= 64 ? NULL : "BIT width out of range";
+	case BINLOG_T_VARCHAR:
+	case BINLOG_T_VARCHAR_COMPRESSED:
+		return NULL;
+	case BINLOG_T_STRING:
+	case BINLOG_T_VAR_STRING:
+	case BINLOG_T_ENUM:
+	case BINLOG_T_SET:
+		if (c->real_type == BINLOG_T_ENUM)
+			return c->pack_len == 1 || c->pack_len == 2 ? NULL : "ENUM size not 1 or 2";
+		if (c->real_type == BINLOG_T_SET)
+			return (c->pack_len >= 1 && c->pack_len <= 4) || c->pack_len == 8
+				   ? NULL
+				   : "SET size not 1, 2, 3, 4 or 8";
+		if (c->real_type == BINLOG_T_STRING || c->real_type == BINLOG_T_VAR_STRING)
+			return NULL;
+		return "CHAR column with an unknown real type";
+	case BINLOG_T_BLOB:
+	case BINLOG_T_TINY_BLOB:
+	case BINLOG_T_MEDIUM_BLOB:
+	case BINLOG_T_LONG_BLOB:
+	case BINLOG_T_BLOB_COMPRESSED:
+	case BINLOG_T_GEOMETRY:
+	case BINLOG_T_JSON:
+		return c->len_bytes >= 1 && c->len_bytes <= 4 ? NULL : "length prefix not 1-4 bytes";
+	default:
+		return "column type not supported";
+	}
+}
+
 bool binlog_value_decode(const struct binlog_column *c, const uint8_t *p, size_t left,
 			 size_t *used, struct change_buf *out, enum binlog_value_status *status,
 			 const char **err)
 {
+	const char *bad = binlog_column_check(c);
+	if (bad != NULL) {
+		*err = bad;
+		return false;
+	}
 	const char *unsup = binlog_value_unsupported(c);
 	*status = unsup ? BINLOG_VAL_UNSUPPORTED : BINLOG_VAL_OK;
 

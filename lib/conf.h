@@ -94,6 +94,18 @@ struct migd_conf {
 	int64_t validation_recheck_wait_ms;
 	int64_t validation_max_keys;
 
+	/* [freeze] */
+	char *freeze_roles; /* owned; application roles made read-only by freeze */
+	int64_t freeze_drain_timeout_ms;
+
+	/* [gate] thresholds */
+	int64_t gate_max_lag_ms;
+	int64_t gate_max_lag_bytes;
+	int64_t gate_max_failed_records;
+	int64_t gate_max_retry_queue;
+	int64_t gate_max_slot_retained;
+	char *gate_require_validation; /* owned; kinds that must have passed at the freeze */
+
 	/* [control] */
 	char *control_socket;        /* owned */
 	char *control_socket_group;  /* owned; group owning the socket (may connect) */

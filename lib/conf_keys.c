@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/un.h>
 
@@ -149,6 +150,29 @@ const struct conf_key conf_keys[] = {
 	 "how long a recheck waits for the applier to pass the mismatch's source position"},
 	{"validation", "max_keys", CONF_INT, "20", NULL, CONF_F_RELOAD, OFF(validation_max_keys), 1,
 	 10000, NULL, NULL, "differing keys reported per table (the count is always exact)"},
+
+	{"freeze", "roles", CONF_STRING, NULL, "app_rw, app_batch", CONF_F_RELOAD,
+	 OFF(freeze_roles), 0, 0, NULL, NULL,
+	 "application roles whose writes `migctl freeze` revokes on the migrated tables"},
+	{"freeze", "drain_timeout", CONF_DURATION, "60s", NULL, CONF_F_RELOAD,
+	 OFF(freeze_drain_timeout_ms), 1000, 3600000, NULL, NULL,
+	 "how long freeze waits for the target to reach the final source position"},
+
+	{"gate", "max_lag", CONF_DURATION, "0s", NULL, CONF_F_RELOAD, OFF(gate_max_lag_ms), 0,
+	 3600000, NULL, NULL, "replication lag allowed at the gate"},
+	{"gate", "max_lag_bytes", CONF_SIZE, "0", NULL, CONF_F_RELOAD, OFF(gate_max_lag_bytes), 0,
+	 INT64_MAX, NULL, NULL, "source WAL not yet applied allowed at the gate"},
+	{"gate", "max_failed_records", CONF_INT, "0", NULL, CONF_F_RELOAD,
+	 OFF(gate_max_failed_records), 0, 1000000000, NULL, NULL,
+	 "failed records (migd.failed_records) allowed at the gate"},
+	{"gate", "max_retry_queue", CONF_INT, "0", NULL, CONF_F_RELOAD, OFF(gate_max_retry_queue),
+	 0, 1000000000, NULL, NULL, "transactions waiting for a retry allowed at the gate"},
+	{"gate", "max_slot_retained", CONF_SIZE, "50GB", NULL, CONF_F_RELOAD,
+	 OFF(gate_max_slot_retained), 0, INT64_MAX, NULL, NULL,
+	 "WAL the replication slot may hold back on the source"},
+	{"gate", "require_validation", CONF_STRING, "counts,checksums", NULL, CONF_F_RELOAD,
+	 OFF(gate_require_validation), 0, 0, NULL, NULL,
+	 "validation kinds that must have passed at or after the freeze position"},
 
 	{"control", "socket", CONF_STRING, "/run/migd/migd.sock", NULL, 0, OFF(control_socket), 0,
 	 0, NULL, valid_socket_path, "Unix socket migctl talks to (created with mode 0660)"},

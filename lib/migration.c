@@ -14,6 +14,7 @@
 #include "backfill.h"
 #include "log.h"
 #include "pgcapture.h"
+#include "pgfreeze.h"
 #include "pgconn.h"
 #include "pgmeta.h"
 #include "pgsink.h"
@@ -26,6 +27,8 @@
 #define RETRY_MS         5000
 #define CAUGHT_UP_BYTES  (1u << 20)
 #define SLOT_POLL_USEC   1000000 /* also how fresh the source's WAL end is for lag */
+
+enum mig_op { OP_NONE, OP_FREEZE, OP_UNFREEZE };
 
 struct migration {
 	/* settings, copied at start */
@@ -62,6 +65,27 @@ struct migration {
 	struct apply_opts aopts;
 	pthread_t stream_th, apply_th, monitor_th;
 	bool stream_started, apply_started, monitor_started;
+
+	/* operations the coordinator runs for the operator, one at a time */
+	enum mig_op op;           /* requested, not finished */
+	bool op_running;
+	void (*op_done)(void *arg, json_t *result);
+	void *op_arg;
+	char *freeze_roles;       /* owned */
+	int64_t drain_timeout_ms;
+	volatile uint64_t freeze_lsn; /* final source position of the freeze; 0 when not frozen */
+	json_t *freeze_report;    /* owned; last freeze's enforcement, drain, inventory */
+	json_t *journal;          /* owned; migd.journal rows, oldest first */
+	json_t *reverse_ready;    /* owned; can the target host the reverse slot (checked at freeze) */
+	/* latest validation result per kind (bit index), for the gate */
+	struct vsummary {
+		bool have;
+		bool passed;
+		int64_t mismatches;
+		uint64_t fence_min;
+	} vlast[5];
+	void (*vdone)(void *);
+	void *vdone_arg;
 
 	/* validation: one run at a time */
 	pthread_t validate_th;
@@ -132,7 +156,31 @@ static bool ensure(struct pgconn *c, const char *label, const char *ci, struct e
  * The one place the phase changes: legal transitions only, journaled in
  * the target before the new phase counts.  Retries until journaled or stop.
  */
-static bool set_phase(struct migration *m, enum phase to, const char *reason)
+static void journal_append(struct migration *m, enum phase from, enum phase to,
+			   const char *reason, uint64_t src_lsn)
+{
+	char at[32], l[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	pthread_mutex_lock(&m->lock);
+	json_array_append_new(m->journal,
+			      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "at", at, "from",
+					phase_name(from), "to", phase_name(to), "actor", "migd",
+					"reason", reason, "source_pos",
+					pos_lsn_format(src_lsn, l, sizeof(l)), "owner_before",
+					owner_name(phase_owner(from)), "owner_after",
+					owner_name(phase_owner(to))));
+	pthread_mutex_unlock(&m->lock);
+}
+
+/*
+ * The one place the phase changes: legal transitions only, journaled in
+ * the target (with the source position it happened at) before the new
+ * phase counts.  Retries until journaled or stop.
+ */
+static bool set_phase_at(struct migration *m, enum phase to, const char *reason, uint64_t src_lsn)
 {
 	enum phase from = migration_phase(m);
 	if (!phase_transition_legal(from, to)) {
@@ -140,7 +188,7 @@ static bool set_phase(struct migration *m, enum phase to, const char *reason)
 		return false;
 	}
 	struct err err;
-	struct pos src = pos_from_lsn(m->sp.received_lsn);
+	struct pos src = pos_from_lsn(src_lsn);
 	while (!m->stop) {
 		if (ensure(&m->tgt, "target", m->tgt_ci, &err) &&
 		    pgstore_set_phase(&m->tgt, m->name, from, to, "migd", reason, &src, NULL, &err))
@@ -154,8 +202,50 @@ static bool set_phase(struct migration *m, enum phase to, const char *reason)
 	pthread_mutex_lock(&m->lock);
 	m->phase = to;
 	pthread_mutex_unlock(&m->lock);
-	log_event(LOG_LVL_NOTICE, "phase", "from=%s to=%s owner=%s reason=\"%s\"", phase_name(from),
-		  phase_name(to), owner_name(phase_owner(to)), reason);
+	journal_append(m, from, to, reason, src_lsn);
+	char l[32];
+	log_event(LOG_LVL_NOTICE, "phase", "from=%s to=%s owner=%s source_pos=%s reason=\"%s\"",
+		  phase_name(from), phase_name(to), owner_name(phase_owner(to)),
+		  pos_lsn_format(src_lsn, l, sizeof(l)), reason);
+	return true;
+}
+
+static bool set_phase(struct migration *m, enum phase to, const char *reason)
+{
+	pthread_mutex_lock(&m->sp.lock);
+	uint64_t at = m->sp.received_lsn;
+	pthread_mutex_unlock(&m->sp.lock);
+	if (at < m->consistent.lsn)
+		at = m->consistent.lsn; /* nothing streamed yet: we stand at the capture */
+	return set_phase_at(m, to, reason, at);
+}
+
+static bool load_journal(struct migration *m, struct err *err)
+{
+	const char *p[] = {m->name};
+	PGresult *r = pgconn_query(&m->tgt,
+				   "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+				   "  coalesce(from_phase, ''), to_phase, actor, reason, "
+				   "  coalesce(source_pos, ''), coalesce(owner_before, ''), "
+				   "  coalesce(owner_after, '') "
+				   "FROM migd.journal WHERE name = $1 ORDER BY id",
+				   1, p, err);
+	if (r == NULL)
+		return false;
+	json_t *j = json_array();
+	for (int i = 0; i < PQntuples(r); i++)
+		json_array_append_new(
+			j, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "at",
+				     PQgetvalue(r, i, 0), "from", PQgetvalue(r, i, 1), "to",
+				     PQgetvalue(r, i, 2), "actor", PQgetvalue(r, i, 3), "reason",
+				     PQgetvalue(r, i, 4), "source_pos", PQgetvalue(r, i, 5),
+				     "owner_before", PQgetvalue(r, i, 6), "owner_after",
+				     PQgetvalue(r, i, 7)));
+	PQclear(r);
+	pthread_mutex_lock(&m->lock);
+	json_decref(m->journal);
+	m->journal = j;
+	pthread_mutex_unlock(&m->lock);
 	return true;
 }
 
@@ -175,10 +265,15 @@ static bool setup(struct migration *m, struct pgstore_migration *row, struct err
 	if (!pgstore_create(&m->tgt, m->name, "postgresql", m->slot, m->pub, err) ||
 	    !pgstore_load(&m->tgt, m->name, row, err))
 		return false;
+	if (!load_journal(m, err))
+		return false;
 	pthread_mutex_lock(&m->lock);
 	m->ntables = m->ts.n;
 	m->phase = row->phase;
 	m->consistent = row->consistent;
+	m->freeze_lsn = row->phase == PHASE_FROZEN && row->freeze_pos.kind == POS_PG_LSN
+				? row->freeze_pos.lsn
+				: 0;
 	pthread_mutex_unlock(&m->lock);
 	return true;
 }
@@ -206,6 +301,8 @@ static bool capture(struct migration *m, struct err *err)
 	m->phase = PHASE_CAPTURED;
 	m->consistent = p;
 	pthread_mutex_unlock(&m->lock);
+	journal_append(m, PHASE_INIT, PHASE_CAPTURED,
+		       "logical slot created; consistent position recorded", p.lsn);
 	char buf[POS_TEXT_MAX];
 	log_event(LOG_LVL_NOTICE, "phase", "from=init to=captured slot=%s consistent=%s", m->slot,
 		  pos_format(&p, buf, sizeof(buf)));
@@ -233,7 +330,7 @@ static bool open_spool(struct migration *m, struct err *err)
 	struct pgcapture_slot info;
 	struct pos applied;
 	if (!pgcapture_slot_info(&m->src, m->slot, &info, err) ||
-	    !pgstore_applied(&m->tgt, m->name, &applied, err))
+	    !pgstore_applied(&m->tgt, m->name, &applied, NULL, err))
 		return false;
 	if (!info.exists) {
 		err_set(err, "source: replication slot %s is gone; the changes since %s cannot be "
@@ -289,6 +386,7 @@ static void start_apply(struct migration *m)
 		.latency = m->m_latency,
 		.ts = &m->ts,
 		.keylog_path = m->keylog_path,
+		.freeze_lsn = &m->freeze_lsn,
 	};
 	pthread_create(&m->apply_th, NULL, apply_thread, &m->aopts);
 	m->apply_started = true;
@@ -359,6 +457,157 @@ static void *monitor(void *arg)
 	return NULL;
 }
 
+/* --- freeze / unfreeze -------------------------------------------------------- */
+
+static bool source_lsn_now(struct migration *m, uint64_t *lsn, struct err *err)
+{
+	char *v = pgconn_query_value(&m->src, "SELECT pg_current_wal_lsn()::text", 0, NULL, err);
+	if (v == NULL)
+		return false;
+	bool ok = pos_lsn_parse(v, lsn);
+	free(v);
+	return ok;
+}
+
+/* Can the target host the reverse slot?  (wal_level, replication role, a free slot.) */
+static json_t *reverse_preconditions(struct migration *m)
+{
+	struct err err;
+	char *rs = xasprintf("migd_%s_reverse", m->name);
+	bool ok = pgcapture_check(&m->tgt, rs, &err);
+	free(rs);
+	return json_pack("{s:b, s:s}", "ok", ok, "detail",
+			 ok ? "the target can host the reverse slot (wal_level=logical, replication "
+			      "role, free slot); rehearsal comes with the cutover work"
+			    : err.msg);
+}
+
+static json_t *do_freeze(struct migration *m, struct err *err)
+{
+	json_t *src_rep = NULL, *tgt_rep = NULL;
+	uint64_t final = 0;
+	enum phase ph = migration_phase(m);
+	if (ph != PHASE_SYNCED && ph != PHASE_FROZEN) {
+		err_set(err, "freeze needs phase synced (now %s)", phase_name(ph));
+		return NULL;
+	}
+	if (!ensure(&m->src, "source", m->src_ci, err) || !ensure(&m->tgt, "target", m->tgt_ci, err) ||
+	    !pgstore_set_pending(&m->tgt, m->name, "freeze", NULL, err))
+		return NULL;
+	activity(m, "freezing writes");
+	int64_t t0 = now_mono_usec();
+	final = m->freeze_lsn; /* enforcing again after a restart keeps the freeze position */
+	/* The candidate is protected too: no application write may land on it before the flip. */
+	if (!pgfreeze_enforce(&m->src, "source", false, &m->tgt, m->name, m->freeze_roles, &m->ts,
+			      &src_rep, err) ||
+	    !pgfreeze_enforce(&m->tgt, "target", true, &m->tgt, m->name, m->freeze_roles, &m->ts,
+			      &tgt_rep, err) ||
+	    (final == 0 && !source_lsn_now(m, &final, err))) {
+		json_decref(src_rep);
+		json_decref(tgt_rep);
+		return NULL;
+	}
+	struct pos fp = pos_from_lsn(final);
+	char l[32], reason[160];
+	if (!pgstore_set_pending(&m->tgt, m->name, "freeze", &fp, err)) {
+		json_decref(src_rep);
+		json_decref(tgt_rep);
+		return NULL;
+	}
+	m->freeze_lsn = final;
+	snprintf(reason, sizeof(reason), "writes frozen; final source position %s",
+		 pos_lsn_format(final, l, sizeof(l)));
+	if (ph == PHASE_SYNCED && !set_phase_at(m, PHASE_FROZEN, reason, final)) {
+		json_decref(src_rep);
+		json_decref(tgt_rep);
+		err_set(err, "stopped");
+		return NULL;
+	}
+	if (!pgstore_set_pending(&m->tgt, m->name, NULL, NULL, err)) {
+		json_decref(src_rep);
+		json_decref(tgt_rep);
+		return NULL;
+	}
+	/* Drain: the target must reach the final source position. */
+	activity(m, "frozen; draining to %s", l);
+	int64_t deadline = now_mono_usec() + m->drain_timeout_ms * 1000;
+	bool drained = false;
+	while (!m->stop && !(drained = migration_applied_past(m, final)) && now_mono_usec() < deadline)
+		sleep_interruptible(20, &m->stop);
+	double secs = (double)(now_mono_usec() - t0) / 1e6;
+	bool enforced = json_array_size(json_object_get(src_rep, "still_writable")) == 0 &&
+			json_array_size(json_object_get(tgt_rep, "still_writable")) == 0;
+	json_t *rep = json_pack("{s:s, s:b, s:b, s:f, s:o, s:o}", "final_position", l, "drained",
+				drained, "enforced", enforced, "seconds", secs, "source", src_rep,
+				"target", tgt_rep);
+	json_t *rev = reverse_preconditions(m);
+	pthread_mutex_lock(&m->lock);
+	json_decref(m->freeze_report);
+	m->freeze_report = json_incref(rep);
+	json_decref(m->reverse_ready);
+	m->reverse_ready = rev;
+	pthread_mutex_unlock(&m->lock);
+	activity(m, drained ? "frozen at %s; target has every change" : "frozen at %s; still draining",
+		 l);
+	return rep;
+}
+
+static json_t *do_unfreeze(struct migration *m, struct err *err)
+{
+	int rs = 0, rt = 0;
+	if (migration_phase(m) != PHASE_FROZEN) {
+		err_set(err, "unfreeze needs phase frozen (now %s)", phase_name(migration_phase(m)));
+		return NULL;
+	}
+	if (!ensure(&m->src, "source", m->src_ci, err) || !ensure(&m->tgt, "target", m->tgt_ci, err) ||
+	    !pgstore_set_pending(&m->tgt, m->name, "unfreeze", NULL, err) ||
+	    !pgfreeze_lift(&m->src, "source", &m->tgt, m->name, &rs, err) ||
+	    !pgfreeze_lift(&m->tgt, "target", &m->tgt, m->name, &rt, err))
+		return NULL;
+	m->freeze_lsn = 0;
+	if (!set_phase(m, PHASE_SYNCED, "writes unfrozen by the operator (before the flip)"))
+		return NULL;
+	struct pos none = pos_none();
+	if (!pgstore_set_pending(&m->tgt, m->name, NULL, &none, err))
+		return NULL;
+	pthread_mutex_lock(&m->lock);
+	json_decref(m->freeze_report);
+	m->freeze_report = NULL;
+	pthread_mutex_unlock(&m->lock);
+	activity(m, "in sync; streaming changes");
+	return json_pack("{s:i, s:i}", "grants_restored_source", rs, "grants_restored_target", rt);
+}
+
+/* Runs a requested operation and hands its result to whoever asked. */
+static void run_op(struct migration *m)
+{
+	pthread_mutex_lock(&m->lock);
+	enum mig_op op = m->op;
+	m->op_running = op != OP_NONE;
+	pthread_mutex_unlock(&m->lock);
+	if (op == OP_NONE)
+		return;
+	struct err err = {{0}};
+	json_t *res = op == OP_FREEZE ? do_freeze(m, &err) : do_unfreeze(m, &err);
+	if (res == NULL) {
+		report(m, &err);
+		res = json_pack("{s:s}", "error", err.msg);
+	} else {
+		clear_error(m);
+	}
+	pthread_mutex_lock(&m->lock);
+	void (*done)(void *, json_t *) = m->op_done;
+	void *arg = m->op_arg;
+	m->op = OP_NONE;
+	m->op_running = false;
+	m->op_done = NULL;
+	pthread_mutex_unlock(&m->lock);
+	if (done)
+		done(arg, res);
+	else
+		json_decref(res);
+}
+
 static void *coordinator(void *arg)
 {
 	struct migration *m = arg;
@@ -382,7 +631,7 @@ static void *coordinator(void *arg)
 		RETRY(capture(m, &err));
 	}
 	if (m->phase != PHASE_CAPTURED && m->phase != PHASE_BACKFILLING &&
-	    m->phase != PHASE_CATCHING_UP && m->phase != PHASE_SYNCED) {
+	    m->phase != PHASE_CATCHING_UP && m->phase != PHASE_SYNCED && m->phase != PHASE_FROZEN) {
 		/* Later phases belong to the state machine that is not built yet. */
 		activity(m, "phase %s: nothing to do for this version", phase_name(m->phase));
 		goto out;
@@ -410,8 +659,23 @@ static void *coordinator(void *arg)
 	}
 	pgcapture_release(&m->cap);
 	start_apply(m);
-	activity(m, "applying changes");
+	activity(m, m->phase == PHASE_FROZEN ? "frozen; applying the last changes"
+					     : "applying changes");
+	/* Frozen before a restart: enforce again and verify (same freeze position). */
+	if (m->phase == PHASE_FROZEN && row.pending_op[0] == '\0') {
+		pthread_mutex_lock(&m->lock);
+		m->op = OP_FREEZE;
+		pthread_mutex_unlock(&m->lock);
+	}
+	/* An operation journaled as intent but not finished: finish it now. */
+	if (strcmp(row.pending_op, "freeze") == 0 || strcmp(row.pending_op, "unfreeze") == 0) {
+		log_event(LOG_LVL_NOTICE, "recover", "op=%s (interrupted by a restart)", row.pending_op);
+		pthread_mutex_lock(&m->lock);
+		m->op = strcmp(row.pending_op, "freeze") == 0 ? OP_FREEZE : OP_UNFREEZE;
+		pthread_mutex_unlock(&m->lock);
+	}
 	while (!m->stop) {
+		run_op(m);
 		bool idle;
 		pthread_mutex_lock(&m->lock);
 		int64_t lag = lag_bytes_locked(m, &idle);
@@ -527,6 +791,9 @@ struct migration *migration_start(const struct migd_conf *c, struct metrics_regi
 	m->rechecks = c->validation_rechecks;
 	m->recheck_wait_ms = c->validation_recheck_wait_ms;
 	m->max_keys = c->validation_max_keys;
+	m->freeze_roles = xstrdup(c->freeze_roles ? c->freeze_roles : "");
+	m->drain_timeout_ms = c->freeze_drain_timeout_ms;
+	m->journal = json_array();
 	pthread_mutex_init(&m->vrun.lock, NULL);
 	m->phase = PHASE_INIT;
 	m->consistent = pos_none();
@@ -569,6 +836,10 @@ void migration_stop(struct migration *m)
 	free(m->exclude);
 	free(m->insert_only);
 	free(m->keylog_path);
+	free(m->freeze_roles);
+	json_decref(m->freeze_report);
+	json_decref(m->reverse_ready);
+	json_decref(m->journal);
 	free(m->src_ci);
 	free(m->repl_ci);
 	free(m->tgt_ci);
@@ -795,6 +1066,47 @@ bool migration_applied_past(struct migration *m, uint64_t lsn)
 	return confirmed >= lsn && a >= d;
 }
 
+/* When a run ends: keep each kind's verdict for the gate, then tell the caller. */
+static void validation_ended(void *arg)
+{
+	struct migration *m = arg;
+	pthread_mutex_lock(&m->vrun.lock);
+	bool done = strcmp(m->vrun.status, "done") == 0;
+	for (unsigned k = 0; k < ARRAY_LEN(m->vlast); k++) {
+		if (!(m->vrun.kinds & (1u << k)) || !done)
+			continue;
+		static const char *const kname[] = {"counts", "checksums", "invariant", "query",
+						    "recent"};
+		int64_t bad = 0;
+		bool seen = false;
+		uint64_t fmin = 0;
+		size_t i;
+		json_t *r;
+		json_array_foreach(m->vrun.results, i, r)
+		{
+			if (strcmp(json_string_value(json_object_get(r, "kind")), kname[k]) != 0)
+				continue;
+			seen = true;
+			bad += !json_is_true(json_object_get(r, "ok"));
+			const char *ps = json_string_value(json_object_get(r, "position"));
+			if (ps == NULL)
+				ps = json_string_value(json_object_get(r, "position_min"));
+			uint64_t l;
+			if (ps && pos_lsn_parse(ps, &l) && (fmin == 0 || l < fmin))
+				fmin = l;
+		}
+		if (!seen && k >= 2)
+			continue; /* no [invariant]/[query] configured: nothing to record */
+		if (fmin == 0)
+			fmin = m->vrun.fence_min;
+		m->vlast[k] = (struct vsummary){.have = true, .passed = bad == 0, .mismatches = bad,
+						.fence_min = fmin};
+	}
+	pthread_mutex_unlock(&m->vrun.lock);
+	if (m->vdone)
+		m->vdone(m->vdone_arg);
+}
+
 static bool applied_past_cb(void *arg, uint64_t lsn)
 {
 	return migration_applied_past(arg, lsn);
@@ -867,14 +1179,16 @@ bool migration_validate_start(struct migration *m, unsigned kinds, const char *t
 		.paused = &m->validate_paused,
 		.applied_past = applied_past_cb,
 		.arg = m,
-		.done = done,
-		.done_arg = arg,
+		.done = validation_ended,
+		.done_arg = m,
 		.run = &m->vrun,
 		.checks = m->checks,
 		.nchecks = m->nchecks,
 		.keylog_path = m->keylog_path,
 		.since_lsn = since_lsn,
 	};
+	m->vdone = done;
+	m->vdone_arg = arg;
 	m->validate_started = true;
 	pthread_create(&m->validate_th, NULL, validate_thread, &m->vopts);
 	log_event(LOG_LVL_NOTICE, "validation", "status=started table=%s",
@@ -923,4 +1237,178 @@ static void validation_metrics(struct migration *m)
 		metrics_set(m->m_vpos, (double)m->vrun.fence_min);
 	}
 	pthread_mutex_unlock(&m->vrun.lock);
+}
+
+/* --- operations, journal, gate --------------------------------------------------- */
+
+bool migration_request(struct migration *m, const char *op, void (*done)(void *, json_t *),
+		       void *arg, const char **err)
+{
+	enum mig_op o = strcmp(op, "freeze") == 0 ? OP_FREEZE : OP_UNFREEZE;
+	enum phase ph = migration_phase(m);
+	if (o == OP_FREEZE && ph != PHASE_SYNCED && !(ph == PHASE_FROZEN && m->freeze_lsn)) {
+		*err = ph == PHASE_FROZEN ? "writes are already frozen"
+		       : ph < PHASE_SYNCED ? "freeze needs phase synced: the target is not caught up yet"
+					   : "freeze is only possible before the flip";
+		return false;
+	}
+	if (o == OP_UNFREEZE && ph != PHASE_FROZEN) {
+		*err = "unfreeze needs phase frozen";
+		return false;
+	}
+	pthread_mutex_lock(&m->lock);
+	bool busy = m->op != OP_NONE;
+	if (!busy) {
+		m->op = o;
+		m->op_done = done;
+		m->op_arg = arg;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (busy) {
+		*err = "another operation is in progress";
+		return false;
+	}
+	return true;
+}
+
+json_t *migration_journal(struct migration *m)
+{
+	pthread_mutex_lock(&m->lock);
+	json_t *j = json_deep_copy(m->journal);
+	pthread_mutex_unlock(&m->lock);
+	return j;
+}
+
+static void criterion(json_t *arr, bool *ready, const char *name, bool ok, json_t *value,
+		      const char *threshold, const char *detail)
+{
+	*ready &= ok;
+	json_array_append_new(arr, json_pack("{s:s, s:b, s:o, s:s, s:s?}", "name", name, "ok", ok,
+					     "value", value, "threshold", threshold, "detail", detail));
+}
+
+json_t *migration_gate(struct migration *m, const struct migd_conf *c)
+{
+	struct numbers n;
+	numbers(m, &n);
+	json_t *cr = json_array();
+	bool ready = true;
+	char buf[256], thr[64], l1[32], l2[32];
+	uint64_t freeze = m->freeze_lsn;
+
+	criterion(cr, &ready, "phase", n.phase == PHASE_FROZEN, json_string(phase_name(n.phase)),
+		  "frozen", n.phase == PHASE_FROZEN ? NULL : "writes must be frozen (migctl freeze)");
+
+	pthread_mutex_lock(&m->lock);
+	json_t *fr = m->freeze_report ? json_incref(m->freeze_report) : NULL;
+	json_t *rev = m->reverse_ready ? json_incref(m->reverse_ready) : NULL;
+	int64_t retained = m->slot_retained;
+	pthread_mutex_unlock(&m->lock);
+	bool enforced = fr && json_is_true(json_object_get(fr, "enforced"));
+	int nw = fr ? (int)(json_array_size(json_object_get(json_object_get(fr, "source"),
+							  "still_writable")) +
+			  json_array_size(json_object_get(json_object_get(fr, "target"),
+							  "still_writable")))
+		    : -1;
+	criterion(cr, &ready, "freeze_enforced", enforced, json_integer(nw), "0 roles still writable",
+		  fr == NULL	? "no freeze in this run of migd (freeze again to verify it)"
+		  : enforced ? NULL
+			     : "a frozen role can still write: see migctl freeze output");
+
+	pthread_mutex_lock(&m->ap.lock);
+	int64_t viol = m->ap.freeze_violations;
+	snprintf(buf, sizeof(buf), "%s", m->ap.last_violation);
+	pthread_mutex_unlock(&m->ap.lock);
+	criterion(cr, &ready, "freeze_violations", viol == 0, json_integer(viol), "0",
+		  viol ? buf : NULL);
+
+	bool reached = freeze && migration_applied_past(m, freeze);
+	snprintf(buf, sizeof(buf), "final source position %s", pos_lsn_format(freeze, l1, sizeof(l1)));
+	criterion(cr, &ready, "final_position_reached", reached,
+		  json_string(pos_lsn_format(freeze, l2, sizeof(l2))), "applied on the target",
+		  reached ? buf : freeze ? "the target has not applied up to it yet" : "not frozen");
+
+	snprintf(thr, sizeof(thr), "<= %.3fs", (double)c->gate_max_lag_ms / 1000);
+	criterion(cr, &ready, "lag_seconds",
+		  n.lag_seconds >= 0 && n.lag_seconds * 1000 <= (double)c->gate_max_lag_ms,
+		  n.lag_seconds >= 0 ? json_real(n.lag_seconds) : json_null(), thr,
+		  n.lag_seconds < 0 ? "unknown: nothing applied yet, or the applier is not running"
+				    : NULL);
+	snprintf(thr, sizeof(thr), "<= %lld", (long long)c->gate_max_lag_bytes);
+	criterion(cr, &ready, "lag_bytes", n.lag_bytes <= c->gate_max_lag_bytes,
+		  json_integer(n.lag_bytes), thr, NULL);
+
+	pthread_mutex_lock(&m->ap.lock);
+	int64_t failed = m->ap.counts.failed, retry = m->ap.retry_depth;
+	int nschema = 0;
+	for (const char *p = m->ap.schema_errors; *p; p++)
+		nschema += *p == '\n';
+	pthread_mutex_unlock(&m->ap.lock);
+	snprintf(thr, sizeof(thr), "<= %lld", (long long)c->gate_max_failed_records);
+	criterion(cr, &ready, "failed_records", failed <= c->gate_max_failed_records,
+		  json_integer(failed), thr, failed ? "see migd.failed_records on the target" : NULL);
+	snprintf(thr, sizeof(thr), "<= %lld", (long long)c->gate_max_retry_queue);
+	criterion(cr, &ready, "retry_queue_depth", retry <= c->gate_max_retry_queue,
+		  json_integer(retry), thr, NULL);
+	criterion(cr, &ready, "schema_errors", nschema == 0, json_integer(nschema), "0",
+		  nschema ? "a migrated table changed shape on the source (see status)" : NULL);
+
+	/* Validation: each required kind passed at or after the freeze position. */
+	static const char *const vk[] = {"counts", "checksums", "invariants", "queries", "recent"};
+	char *req = xstrdup(c->gate_require_validation ? c->gate_require_validation : "");
+	char *save = NULL;
+	for (char *k = strtok_r(req, ", ", &save); k; k = strtok_r(NULL, ", ", &save)) {
+		int idx = -1;
+		for (int i = 0; i < 5; i++)
+			if (strcmp(k, vk[i]) == 0)
+				idx = i;
+		char name[48];
+		snprintf(name, sizeof(name), "validation_%s", k);
+		if (idx < 0) {
+			criterion(cr, &ready, name, false, json_null(), "a known kind",
+				  "[gate] require_validation names an unknown kind");
+			continue;
+		}
+		pthread_mutex_lock(&m->vrun.lock);
+		struct vsummary v = m->vlast[idx];
+		pthread_mutex_unlock(&m->vrun.lock);
+		bool at_freeze = freeze && v.fence_min >= freeze;
+		bool ok = v.have && v.passed && at_freeze;
+		if (!v.have)
+			snprintf(buf, sizeof(buf), "not run (migctl validate --kind %s --wait)", k);
+		else if (!v.passed)
+			snprintf(buf, sizeof(buf), "%lld difference(s) at %s", (long long)v.mismatches,
+				 pos_lsn_format(v.fence_min, l1, sizeof(l1)));
+		else if (!at_freeze)
+			snprintf(buf, sizeof(buf), "passed at %s, before the freeze position %s: run it again",
+				 pos_lsn_format(v.fence_min, l1, sizeof(l1)),
+				 pos_lsn_format(freeze, l2, sizeof(l2)));
+		else
+			snprintf(buf, sizeof(buf), "passed at %s (freeze at %s)",
+				 pos_lsn_format(v.fence_min, l1, sizeof(l1)),
+				 pos_lsn_format(freeze, l2, sizeof(l2)));
+		criterion(cr, &ready, name, ok,
+			  v.have ? json_string(pos_lsn_format(v.fence_min, l1, sizeof(l1))) : json_null(),
+			  "passed at or after the freeze position", buf);
+	}
+	free(req);
+
+	bool rok = rev && json_is_true(json_object_get(rev, "ok"));
+	criterion(cr, &ready, "reverse_path_ready", rok, json_boolean(rok), "the target can replicate back",
+		  rev ? json_string_value(json_object_get(rev, "detail")) : "checked at freeze");
+	snprintf(thr, sizeof(thr), "<= %lld", (long long)c->gate_max_slot_retained);
+	criterion(cr, &ready, "slot_retention", retained >= 0 && retained <= c->gate_max_slot_retained,
+		  json_integer(retained), thr, retained < 0 ? "unknown" : NULL);
+	json_decref(fr);
+	json_decref(rev);
+	return json_pack("{s:b, s:s, s:o}", "ready", ready, "phase", phase_name(n.phase), "criteria",
+			 cr);
+}
+
+json_t *migration_freeze_report(struct migration *m)
+{
+	pthread_mutex_lock(&m->lock);
+	json_t *r = m->freeze_report ? json_deep_copy(m->freeze_report) : json_null();
+	pthread_mutex_unlock(&m->lock);
+	return r;
 }

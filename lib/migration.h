@@ -66,6 +66,22 @@ bool migration_validate_pause(struct migration *m, bool pause, const char **err)
 /* True once the target holds every source change up to lsn. */
 bool migration_applied_past(struct migration *m, uint64_t lsn);
 
+/*
+ * Asks the coordinator to run op ("freeze" or "unfreeze").  done(arg,
+ * result) is called from the coordinator thread with a new JSON object
+ * (an "error" member on failure).  False with *err if the phase does not
+ * allow it or another operation is in progress.
+ */
+bool migration_request(struct migration *m, const char *op, void (*done)(void *, json_t *),
+		       void *arg, const char **err);
+
+/* The gate: {ready, phase, criteria: [{name, ok, value, threshold, detail}]}. */
+json_t *migration_gate(struct migration *m, const struct migd_conf *conf);
+
+/* The phase journal (a copy), oldest first; and the last freeze's report (or null). */
+json_t *migration_journal(struct migration *m);
+json_t *migration_freeze_report(struct migration *m);
+
 /* Backfill pause/resume: running chunks finish, no new ones start. */
 bool migration_backfill_pause(struct migration *m, bool pause, const char **err);
 

@@ -425,7 +425,7 @@ static struct pgsink *S(struct sink *b)
 	return (struct pgsink *)b;
 }
 
-static bool op_open(struct sink *b, struct pos *applied, struct err *err)
+static bool op_open(struct sink *b, struct pos *applied, int64_t *commit_us, struct err *err)
 {
 	struct pgsink *s = S(b);
 	pgconn_close(&s->c);
@@ -436,7 +436,7 @@ static bool op_open(struct sink *b, struct pos *applied, struct err *err)
 		return false;
 	if (!pgconn_exec(&s->c, "SET session_replication_role = replica", err))
 		log_warn("apply: %s (triggers and FKs stay active on the target)", err->msg);
-	if (!pgstore_applied(&s->c, s->name, applied, err))
+	if (!pgstore_applied(&s->c, s->name, applied, commit_us, err))
 		return false;
 	if (PQenterPipelineMode(s->c.conn) != 1) {
 		err_set(err, "target: cannot enter pipeline mode");
@@ -601,6 +601,40 @@ static void op_rollback(struct sink *b)
 		log_warn("apply: rollback: %s", e.msg);
 }
 
+static bool op_violation(struct sink *b, const struct pos *freeze, const struct pos *txn,
+			 uint32_t xid, const char *origin, const char *table, struct err *err)
+{
+	struct pgsink *s = S(b);
+	char f[POS_TEXT_MAX], t[POS_TEXT_MAX], x[16];
+	snprintf(x, sizeof(x), "%u", xid);
+	const char *vals[] = {s->name, pos_format(freeze, f, sizeof(f)), pos_format(txn, t, sizeof(t)),
+			      x, origin, table};
+	return send_sql(s,
+			"INSERT INTO migd.freeze_violations (name, freeze_pos, source_pos, xid, origin, "
+			"table_name) VALUES ($1, $2, $3, $4, $5, $6)",
+			6, vals, err);
+}
+
+static bool op_violations(struct sink *b, const struct pos *freeze, int64_t *n, struct err *err)
+{
+	struct pgsink *s = S(b);
+	char f[POS_TEXT_MAX];
+	const char *vals[] = {s->name, pos_format(freeze, f, sizeof(f))};
+	/* Outside pipeline mode for a plain query: only called right after open. */
+	if (PQexitPipelineMode(s->c.conn) != 1) {
+		err_set(err, "target: cannot leave pipeline mode");
+		return false;
+	}
+	char *v = pgconn_query_value(&s->c,
+				     "SELECT count(*) FROM migd.freeze_violations "
+				     "WHERE name = $1 AND freeze_pos = $2",
+				     2, vals, err);
+	bool ok = v != NULL && PQenterPipelineMode(s->c.conn) == 1;
+	*n = v ? atoll(v) : 0;
+	free(v);
+	return ok;
+}
+
 static char *op_schema_errors(struct sink *b)
 {
 	struct pgsink *s = S(b);
@@ -647,6 +681,8 @@ static const struct sink_ops pgsink_ops = {
 	.change = op_change,
 	.commit = op_commit,
 	.rollback = op_rollback,
+	.violation = op_violation,
+	.violations = op_violations,
 	.schema_errors = op_schema_errors,
 	.free = op_free,
 };

@@ -56,7 +56,17 @@ static const char *const schema_sql =
 	"  id bigserial PRIMARY KEY,"
 	"  name text NOT NULL, kinds text NOT NULL, status text NOT NULL,"
 	"  mismatches bigint NOT NULL, position_min text, position_max text,"
-	"  results jsonb NOT NULL, finished_at timestamptz NOT NULL DEFAULT now());";
+	"  results jsonb NOT NULL, finished_at timestamptz NOT NULL DEFAULT now());"
+	"CREATE TABLE IF NOT EXISTS migd.freeze_grants ("
+	"  name text NOT NULL, side text NOT NULL, role text NOT NULL,"
+	"  table_name text NOT NULL, privilege text NOT NULL,"
+	"  PRIMARY KEY (name, side, role, table_name, privilege));"
+	"CREATE TABLE IF NOT EXISTS migd.freeze_violations ("
+	"  id bigserial PRIMARY KEY, name text NOT NULL, freeze_pos text NOT NULL,"
+	"  source_pos text NOT NULL, xid bigint, origin text, table_name text,"
+	"  detected_at timestamptz NOT NULL DEFAULT now());"
+	"ALTER TABLE migd.migration ADD COLUMN IF NOT EXISTS freeze_pos text;"
+	"ALTER TABLE migd.migration ADD COLUMN IF NOT EXISTS pending_op text;";
 
 const char *const pgstore_progress_sql =
 	"INSERT INTO migd.progress AS p (name, applied_pos, applied_commit_time, applied_txns, "
@@ -82,7 +92,8 @@ bool pgstore_load(struct pgconn *tgt, const char *name, struct pgstore_migration
 	out->consistent = pos_none();
 	PGresult *r = pgconn_query(tgt,
 				   "SELECT phase, coalesce(slot_name, ''), coalesce(publication, ''), "
-				   "  coalesce(consistent_pos, 'none'), backfill_done_at IS NOT NULL "
+				   "  coalesce(consistent_pos, 'none'), backfill_done_at IS NOT NULL, "
+				   "  coalesce(freeze_pos, 'none'), coalesce(pending_op, '') "
 				   "FROM migd.migration WHERE name = $1",
 				   1, params, err);
 	if (r == NULL)
@@ -105,6 +116,9 @@ bool pgstore_load(struct pgconn *tgt, const char *name, struct pgstore_migration
 			return false;
 		}
 		out->backfill_done = PQgetvalue(r, 0, 4)[0] == 't';
+		if (!pos_parse(PQgetvalue(r, 0, 5), &out->freeze_pos, &perr))
+			out->freeze_pos = pos_none();
+		snprintf(out->pending_op, sizeof(out->pending_op), "%s", PQgetvalue(r, 0, 6));
 	}
 	PQclear(r);
 	return true;
@@ -200,12 +214,33 @@ err:
 	return false;
 }
 
-bool pgstore_applied(struct pgconn *tgt, const char *name, struct pos *applied, struct err *err)
+bool pgstore_set_pending(struct pgconn *tgt, const char *name, const char *op,
+			 const struct pos *freeze_pos, struct err *err)
+{
+	char fp[POS_TEXT_MAX];
+	const char *params[] = {name, op, freeze_pos ? pos_format(freeze_pos, fp, sizeof(fp)) : NULL};
+	PGresult *r = pgconn_query(tgt,
+				   "UPDATE migd.migration SET pending_op = $2, "
+				   "  freeze_pos = coalesce($3, freeze_pos), updated_at = now() "
+				   "WHERE name = $1",
+				   3, params, err);
+	if (r == NULL)
+		return false;
+	PQclear(r);
+	return true;
+}
+
+bool pgstore_applied(struct pgconn *tgt, const char *name, struct pos *applied,
+		     int64_t *commit_us, struct err *err)
 {
 	const char *params[] = {name};
 	*applied = pos_none();
-	PGresult *r = pgconn_query(tgt, "SELECT applied_pos FROM migd.progress WHERE name = $1", 1,
-				   params, err);
+	if (commit_us)
+		*commit_us = 0;
+	PGresult *r = pgconn_query(tgt,
+				   "SELECT applied_pos, coalesce((extract(epoch FROM applied_commit_time) "
+				   "  * 1e6)::bigint, 0) FROM migd.progress WHERE name = $1",
+				   1, params, err);
 	if (r == NULL)
 		return false;
 	bool ok = true;
@@ -216,6 +251,8 @@ bool pgstore_applied(struct pgconn *tgt, const char *name, struct pos *applied, 
 				perr);
 			ok = false;
 		}
+		if (commit_us)
+			*commit_us = atoll(PQgetvalue(r, 0, 1));
 	}
 	PQclear(r);
 	return ok;

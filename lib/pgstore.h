@@ -15,6 +15,7 @@
  *   migd.parked     changes held back for a table with a schema error
  *   migd.failed_records  changes the target refused (never dropped)
  *   migd.validation validation runs: kinds, mismatches, positions, results
+ *   migd.freeze_grants  write grants a freeze took away, to give them back
  * Blocking (worker threads only).
  */
 #ifndef MIGD_PGSTORE_H
@@ -38,6 +39,8 @@ struct pgstore_migration {
 	char publication[64];
 	struct pos consistent; /* POS_NONE until captured */
 	bool backfill_done;
+	struct pos freeze_pos;  /* final source position of the current freeze; none if not frozen */
+	char pending_op[32];    /* an operation journaled as intent and not finished: "freeze", ... */
 };
 
 bool pgstore_load(struct pgconn *tgt, const char *name, struct pgstore_migration *out,
@@ -60,9 +63,19 @@ bool pgstore_set_phase(struct pgconn *tgt, const char *name, enum phase from, en
 		       const char *actor, const char *reason, const struct pos *source_pos,
 		       const struct pos *target_pos, struct err *err) __attribute__((warn_unused_result));
 
-/* Applied position; POS_NONE if nothing applied yet. */
-bool pgstore_applied(struct pgconn *tgt, const char *name, struct pos *applied, struct err *err)
-	__attribute__((warn_unused_result));
+/*
+ * Journals an operation's intent (op) or its end (op NULL), and optionally
+ * the freeze position.  A crash between intent and end is finished at start.
+ */
+bool pgstore_set_pending(struct pgconn *tgt, const char *name, const char *op,
+			 const struct pos *freeze_pos, struct err *err) __attribute__((warn_unused_result));
+
+/*
+ * Applied position (POS_NONE if nothing applied yet) and, if commit_us is
+ * not NULL, the source commit time of that transaction (Unix microseconds, 0 unknown).
+ */
+bool pgstore_applied(struct pgconn *tgt, const char *name, struct pos *applied,
+		     int64_t *commit_us, struct err *err) __attribute__((warn_unused_result));
 
 /*
  * The statement that records progress, for the applier to pipeline inside

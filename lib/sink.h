@@ -39,8 +39,8 @@ struct sink_counts {
 struct sink;
 
 struct sink_ops {
-	/* (Re)connects if needed and reads the last applied position. */
-	bool (*open)(struct sink *s, struct pos *applied, struct err *err);
+	/* (Re)connects if needed and reads the last applied position and its commit time. */
+	bool (*open)(struct sink *s, struct pos *applied, int64_t *commit_us, struct err *err);
 	void (*close)(struct sink *s);
 	bool (*begin)(struct sink *s, bool isolate, struct err *err);
 	bool (*relation)(struct sink *s, const struct change_relation *rel, struct err *err);
@@ -50,6 +50,14 @@ struct sink_ops {
 	bool (*commit)(struct sink *s, const struct pos *end, int64_t commit_time_us,
 		       int64_t ntxns, struct err *err);
 	void (*rollback)(struct sink *s);
+	/*
+	 * Records, in the open batch, that source transaction txn (xid, origin
+	 * or NULL) changed table after the freeze position.
+	 */
+	bool (*violation)(struct sink *s, const struct pos *freeze, const struct pos *txn,
+			  uint32_t xid, const char *origin, const char *table, struct err *err);
+	/* Violations recorded for this freeze position (committed). */
+	bool (*violations)(struct sink *s, const struct pos *freeze, int64_t *n, struct err *err);
 	/* Tables currently in schema error, as "schema.name" lines (caller frees). */
 	char *(*schema_errors)(struct sink *s);
 	void (*free)(struct sink *s);
