@@ -1,7 +1,7 @@
 /*
  * migration: the coordinator and the run's shared state (see migration.h).
  */
-#include "migration.h"
+#include "migration_int.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -24,93 +24,11 @@
 #include "util.h"
 #include "validate.h"
 
-#define RETRY_MS         5000
-#define CAUGHT_UP_BYTES  (1u << 20)
-#define SLOT_POLL_USEC   1000000 /* also how fresh the source's WAL end is for lag */
 
-enum mig_op { OP_NONE, OP_FREEZE, OP_UNFREEZE };
-
-struct migration {
-	/* settings, copied at start */
-	char *name, *state_dir, *slot, *pub;
-	char *include, *exclude, *insert_only; /* owned; [tables] lists */
-	char *keylog_path;                     /* owned; state_dir/touched-<name>.log */
-	char *src_ci, *tgt_ci, *repl_ci; /* owned; secret: never logged */
-	int parallel;
-	int64_t chunk_rows, batch_txns, batch_bytes, batch_delay_ms, spool_segment;
-
-	pthread_t coord;
-	volatile bool stop;
-	volatile bool bf_paused;
-
-	pthread_mutex_t lock; /* guards everything below that the loop reads */
-	enum phase phase;
-	char activity[160];
-	char last_error[1024];
-	int ntables;
-	struct pos consistent;
-	int64_t slot_retained; /* bytes of WAL the slot holds back; -1 unknown */
-	uint64_t source_lsn;   /* pg_current_wal_lsn() at the last poll */
-	int64_t slot_polled_usec;
-
-	struct mig_tableset ts; /* coordinator-owned; read-only once threads start */
-	struct pgconn src, tgt; /* coordinator's own connections */
-	struct pgcapture cap;
-	struct spool *spool;
-	struct sink *sink;
-	struct backfill_progress bf;
-	struct stream_progress sp;
-	struct apply_progress ap;
-	struct pgstream_opts sopts;
-	struct apply_opts aopts;
-	pthread_t stream_th, apply_th, monitor_th;
-	bool stream_started, apply_started, monitor_started;
-
-	/* operations the coordinator runs for the operator, one at a time */
-	enum mig_op op;           /* requested, not finished */
-	bool op_running;
-	void (*op_done)(void *arg, json_t *result);
-	void *op_arg;
-	char *freeze_roles;       /* owned */
-	int64_t drain_timeout_ms;
-	volatile uint64_t freeze_lsn; /* final source position of the freeze; 0 when not frozen */
-	json_t *freeze_report;    /* owned; last freeze's enforcement, drain, inventory */
-	json_t *journal;          /* owned; migd.journal rows, oldest first */
-	json_t *reverse_ready;    /* owned; can the target host the reverse slot (checked at freeze) */
-	/* latest validation result per kind (bit index), for the gate */
-	struct vsummary {
-		bool have;
-		bool passed;
-		int64_t mismatches;
-		uint64_t fence_min;
-	} vlast[5];
-	void (*vdone)(void *);
-	void *vdone_arg;
-
-	/* validation: one run at a time */
-	pthread_t validate_th;
-	bool validate_started;
-	volatile bool validate_paused;
-	struct validate_run vrun;
-	struct validate_opts vopts;
-	char vtable[160];
-	struct conf_check *checks; /* owned copy for the run */
-	int nchecks;
-	int64_t rows_per_sec, rechecks, recheck_wait_ms, max_keys;
-	struct metric_family *f_vmism;
-	struct metric *m_vtime, *m_vpos;
-
-	/* metrics (borrowed from the registry) */
-	struct metric *m_lag_s, *m_lag_b, *m_latency, *m_changes, *m_txns, *m_failed, *m_parked,
-		*m_retry, *m_schema, *m_bf_rows, *m_bf_eta, *m_bf_rate, *m_slot, *m_spool,
-		*m_pos_received, *m_pos_flushed, *m_pos_applied;
-	struct metric_family *f_chunks;
-};
 
 /* --- shared-state helpers -------------------------------------------------- */
 
-static void activity(struct migration *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void activity(struct migration *m, const char *fmt, ...)
+void mig_activity(struct migration *m, const char *fmt, ...)
 {
 	va_list ap;
 	pthread_mutex_lock(&m->lock);
@@ -120,7 +38,7 @@ static void activity(struct migration *m, const char *fmt, ...)
 	pthread_mutex_unlock(&m->lock);
 }
 
-static void report(struct migration *m, const struct err *err)
+void mig_report(struct migration *m, const struct err *err)
 {
 	pthread_mutex_lock(&m->lock);
 	snprintf(m->last_error, sizeof(m->last_error), "%s", err->msg);
@@ -129,7 +47,7 @@ static void report(struct migration *m, const struct err *err)
 	log_lines(LOG_LVL_ERROR, err->msg);
 }
 
-static void clear_error(struct migration *m)
+void mig_clear_error(struct migration *m)
 {
 	pthread_mutex_lock(&m->lock);
 	m->last_error[0] = '\0';
@@ -144,7 +62,7 @@ enum phase migration_phase(struct migration *m)
 	return p;
 }
 
-static bool ensure(struct pgconn *c, const char *label, const char *ci, struct err *err)
+bool mig_ensure(struct pgconn *c, const char *label, const char *ci, struct err *err)
 {
 	if (c->conn != NULL && !pgconn_is_broken(c))
 		return true;
@@ -180,7 +98,7 @@ static void journal_append(struct migration *m, enum phase from, enum phase to,
  * the target (with the source position it happened at) before the new
  * phase counts.  Retries until journaled or stop.
  */
-static bool set_phase_at(struct migration *m, enum phase to, const char *reason, uint64_t src_lsn)
+bool mig_set_phase_at(struct migration *m, enum phase to, const char *reason, uint64_t src_lsn)
 {
 	enum phase from = migration_phase(m);
 	if (!phase_transition_legal(from, to)) {
@@ -190,10 +108,10 @@ static bool set_phase_at(struct migration *m, enum phase to, const char *reason,
 	struct err err;
 	struct pos src = pos_from_lsn(src_lsn);
 	while (!m->stop) {
-		if (ensure(&m->tgt, "target", m->tgt_ci, &err) &&
+		if (mig_ensure(&m->tgt, "target", m->tgt_ci, &err) &&
 		    pgstore_set_phase(&m->tgt, m->name, from, to, "migd", reason, &src, NULL, &err))
 			break;
-		report(m, &err);
+		mig_report(m, &err);
 		pgconn_close(&m->tgt);
 		sleep_interruptible(RETRY_MS, &m->stop);
 	}
@@ -210,14 +128,14 @@ static bool set_phase_at(struct migration *m, enum phase to, const char *reason,
 	return true;
 }
 
-static bool set_phase(struct migration *m, enum phase to, const char *reason)
+bool mig_set_phase(struct migration *m, enum phase to, const char *reason)
 {
 	pthread_mutex_lock(&m->sp.lock);
 	uint64_t at = m->sp.received_lsn;
 	pthread_mutex_unlock(&m->sp.lock);
 	if (at < m->consistent.lsn)
 		at = m->consistent.lsn; /* nothing streamed yet: we stand at the capture */
-	return set_phase_at(m, to, reason, at);
+	return mig_set_phase_at(m, to, reason, at);
 }
 
 static bool load_journal(struct migration *m, struct err *err)
@@ -254,9 +172,9 @@ static bool load_journal(struct migration *m, struct err *err)
 /* Connect, load the tables, check the contract, load or create the migration row. */
 static bool setup(struct migration *m, struct pgstore_migration *row, struct err *err)
 {
-	activity(m, "connecting and checking the schema contract");
-	if (!ensure(&m->tgt, "target", m->tgt_ci, err) || !pgstore_init(&m->tgt, err) ||
-	    !ensure(&m->src, "source", m->src_ci, err))
+	mig_activity(m, "connecting and checking the schema contract");
+	if (!mig_ensure(&m->tgt, "target", m->tgt_ci, err) || !pgstore_init(&m->tgt, err) ||
+	    !mig_ensure(&m->src, "source", m->src_ci, err))
 		return false;
 	tableset_free(&m->ts);
 	if (!pgmeta_load_source(&m->src, m->include, m->exclude, m->insert_only, &m->ts, err) ||
@@ -282,7 +200,7 @@ static bool setup(struct migration *m, struct pgstore_migration *row, struct err
 static bool capture(struct migration *m, struct err *err)
 {
 	struct pgcapture_slot info;
-	activity(m, "capturing the source position");
+	mig_activity(m, "capturing the source position");
 	if (!pgcapture_check(&m->src, m->slot, err) ||
 	    !pgcapture_publication(&m->src, m->pub, &m->ts, err) ||
 	    !pgcapture_slot_info(&m->src, m->slot, &info, err))
@@ -406,10 +324,10 @@ static bool run_backfill(struct migration *m, struct err *err)
 		.paused = &m->bf_paused,
 		.max_attempts = 3,
 	};
-	activity(m, "planning backfill chunks");
+	mig_activity(m, "planning backfill chunks");
 	if (!backfill_plan(&m->src, &m->tgt, &o, &m->bf, err))
 		return false;
-	activity(m, "copying %lld chunks with %d workers%s", (long long)m->bf.chunks_total,
+	mig_activity(m, "copying %lld chunks with %d workers%s", (long long)m->bf.chunks_total,
 		 m->parallel, m->cap.snapshot[0] ? " in the exported snapshot" : "");
 	return backfill_run(&o, &m->bf, err);
 }
@@ -420,7 +338,7 @@ static bool run_backfill(struct migration *m, struct err *err)
  * what the coordinator polled: a walsender busy decoding a backlog sends no
  * keepalives, and lag measured against its stale end would be a lie.
  */
-static int64_t lag_bytes_locked(struct migration *m, bool *idle)
+int64_t mig_lag_bytes_locked(struct migration *m, bool *idle)
 {
 	uint64_t end = m->sp.server_wal_end > m->source_lsn ? m->sp.server_wal_end : m->source_lsn;
 	uint64_t applied = m->ap.applied.kind == POS_PG_LSN ? m->ap.applied.lsn : 0;
@@ -440,7 +358,7 @@ static void *monitor(void *arg)
 	struct pgcapture_slot info;
 	struct err err;
 	while (!m->stop) {
-		if (ensure(&c, "source (monitor)", m->src_ci, &err) &&
+		if (mig_ensure(&c, "source (monitor)", m->src_ci, &err) &&
 		    pgcapture_slot_info(&c, m->slot, &info, &err)) {
 			pthread_mutex_lock(&m->lock);
 			m->slot_retained = info.exists && info.current_lsn >= info.restart_lsn
@@ -457,157 +375,6 @@ static void *monitor(void *arg)
 	return NULL;
 }
 
-/* --- freeze / unfreeze -------------------------------------------------------- */
-
-static bool source_lsn_now(struct migration *m, uint64_t *lsn, struct err *err)
-{
-	char *v = pgconn_query_value(&m->src, "SELECT pg_current_wal_lsn()::text", 0, NULL, err);
-	if (v == NULL)
-		return false;
-	bool ok = pos_lsn_parse(v, lsn);
-	free(v);
-	return ok;
-}
-
-/* Can the target host the reverse slot?  (wal_level, replication role, a free slot.) */
-static json_t *reverse_preconditions(struct migration *m)
-{
-	struct err err;
-	char *rs = xasprintf("migd_%s_reverse", m->name);
-	bool ok = pgcapture_check(&m->tgt, rs, &err);
-	free(rs);
-	return json_pack("{s:b, s:s}", "ok", ok, "detail",
-			 ok ? "the target can host the reverse slot (wal_level=logical, replication "
-			      "role, free slot); rehearsal comes with the cutover work"
-			    : err.msg);
-}
-
-static json_t *do_freeze(struct migration *m, struct err *err)
-{
-	json_t *src_rep = NULL, *tgt_rep = NULL;
-	uint64_t final = 0;
-	enum phase ph = migration_phase(m);
-	if (ph != PHASE_SYNCED && ph != PHASE_FROZEN) {
-		err_set(err, "freeze needs phase synced (now %s)", phase_name(ph));
-		return NULL;
-	}
-	if (!ensure(&m->src, "source", m->src_ci, err) || !ensure(&m->tgt, "target", m->tgt_ci, err) ||
-	    !pgstore_set_pending(&m->tgt, m->name, "freeze", NULL, err))
-		return NULL;
-	activity(m, "freezing writes");
-	int64_t t0 = now_mono_usec();
-	final = m->freeze_lsn; /* enforcing again after a restart keeps the freeze position */
-	/* The candidate is protected too: no application write may land on it before the flip. */
-	if (!pgfreeze_enforce(&m->src, "source", false, &m->tgt, m->name, m->freeze_roles, &m->ts,
-			      &src_rep, err) ||
-	    !pgfreeze_enforce(&m->tgt, "target", true, &m->tgt, m->name, m->freeze_roles, &m->ts,
-			      &tgt_rep, err) ||
-	    (final == 0 && !source_lsn_now(m, &final, err))) {
-		json_decref(src_rep);
-		json_decref(tgt_rep);
-		return NULL;
-	}
-	struct pos fp = pos_from_lsn(final);
-	char l[32], reason[160];
-	if (!pgstore_set_pending(&m->tgt, m->name, "freeze", &fp, err)) {
-		json_decref(src_rep);
-		json_decref(tgt_rep);
-		return NULL;
-	}
-	m->freeze_lsn = final;
-	snprintf(reason, sizeof(reason), "writes frozen; final source position %s",
-		 pos_lsn_format(final, l, sizeof(l)));
-	if (ph == PHASE_SYNCED && !set_phase_at(m, PHASE_FROZEN, reason, final)) {
-		json_decref(src_rep);
-		json_decref(tgt_rep);
-		err_set(err, "stopped");
-		return NULL;
-	}
-	if (!pgstore_set_pending(&m->tgt, m->name, NULL, NULL, err)) {
-		json_decref(src_rep);
-		json_decref(tgt_rep);
-		return NULL;
-	}
-	/* Drain: the target must reach the final source position. */
-	activity(m, "frozen; draining to %s", l);
-	int64_t deadline = now_mono_usec() + m->drain_timeout_ms * 1000;
-	bool drained = false;
-	while (!m->stop && !(drained = migration_applied_past(m, final)) && now_mono_usec() < deadline)
-		sleep_interruptible(20, &m->stop);
-	double secs = (double)(now_mono_usec() - t0) / 1e6;
-	bool enforced = json_array_size(json_object_get(src_rep, "still_writable")) == 0 &&
-			json_array_size(json_object_get(tgt_rep, "still_writable")) == 0;
-	json_t *rep = json_pack("{s:s, s:b, s:b, s:f, s:o, s:o}", "final_position", l, "drained",
-				drained, "enforced", enforced, "seconds", secs, "source", src_rep,
-				"target", tgt_rep);
-	json_t *rev = reverse_preconditions(m);
-	pthread_mutex_lock(&m->lock);
-	json_decref(m->freeze_report);
-	m->freeze_report = json_incref(rep);
-	json_decref(m->reverse_ready);
-	m->reverse_ready = rev;
-	pthread_mutex_unlock(&m->lock);
-	activity(m, drained ? "frozen at %s; target has every change" : "frozen at %s; still draining",
-		 l);
-	return rep;
-}
-
-static json_t *do_unfreeze(struct migration *m, struct err *err)
-{
-	int rs = 0, rt = 0;
-	if (migration_phase(m) != PHASE_FROZEN) {
-		err_set(err, "unfreeze needs phase frozen (now %s)", phase_name(migration_phase(m)));
-		return NULL;
-	}
-	if (!ensure(&m->src, "source", m->src_ci, err) || !ensure(&m->tgt, "target", m->tgt_ci, err) ||
-	    !pgstore_set_pending(&m->tgt, m->name, "unfreeze", NULL, err) ||
-	    !pgfreeze_lift(&m->src, "source", &m->tgt, m->name, &rs, err) ||
-	    !pgfreeze_lift(&m->tgt, "target", &m->tgt, m->name, &rt, err))
-		return NULL;
-	m->freeze_lsn = 0;
-	if (!set_phase(m, PHASE_SYNCED, "writes unfrozen by the operator (before the flip)"))
-		return NULL;
-	struct pos none = pos_none();
-	if (!pgstore_set_pending(&m->tgt, m->name, NULL, &none, err))
-		return NULL;
-	pthread_mutex_lock(&m->lock);
-	json_decref(m->freeze_report);
-	m->freeze_report = NULL;
-	pthread_mutex_unlock(&m->lock);
-	activity(m, "in sync; streaming changes");
-	return json_pack("{s:i, s:i}", "grants_restored_source", rs, "grants_restored_target", rt);
-}
-
-/* Runs a requested operation and hands its result to whoever asked. */
-static void run_op(struct migration *m)
-{
-	pthread_mutex_lock(&m->lock);
-	enum mig_op op = m->op;
-	m->op_running = op != OP_NONE;
-	pthread_mutex_unlock(&m->lock);
-	if (op == OP_NONE)
-		return;
-	struct err err = {{0}};
-	json_t *res = op == OP_FREEZE ? do_freeze(m, &err) : do_unfreeze(m, &err);
-	if (res == NULL) {
-		report(m, &err);
-		res = json_pack("{s:s}", "error", err.msg);
-	} else {
-		clear_error(m);
-	}
-	pthread_mutex_lock(&m->lock);
-	void (*done)(void *, json_t *) = m->op_done;
-	void *arg = m->op_arg;
-	m->op = OP_NONE;
-	m->op_running = false;
-	m->op_done = NULL;
-	pthread_mutex_unlock(&m->lock);
-	if (done)
-		done(arg, res);
-	else
-		json_decref(res);
-}
-
 static void *coordinator(void *arg)
 {
 	struct migration *m = arg;
@@ -617,14 +384,14 @@ static void *coordinator(void *arg)
 	/* Each step retries until it works or we are stopped; errors show in status. */
 #define RETRY(step)                                                                                \
 	while (!m->stop && !(step)) {                                                              \
-		report(m, &err);                                                                   \
+		mig_report(m, &err);                                                                   \
 		pgconn_close(&m->src);                                                             \
 		pgconn_close(&m->tgt);                                                             \
 		sleep_interruptible(RETRY_MS, &m->stop);                                           \
 	}                                                                                          \
 	if (m->stop)                                                                               \
 		goto out;                                                                          \
-	clear_error(m)
+	mig_clear_error(m)
 
 	RETRY(setup(m, &row, &err));
 	if (row.phase == PHASE_INIT) {
@@ -633,7 +400,7 @@ static void *coordinator(void *arg)
 	if (m->phase != PHASE_CAPTURED && m->phase != PHASE_BACKFILLING &&
 	    m->phase != PHASE_CATCHING_UP && m->phase != PHASE_SYNCED && m->phase != PHASE_FROZEN) {
 		/* Later phases belong to the state machine that is not built yet. */
-		activity(m, "phase %s: nothing to do for this version", phase_name(m->phase));
+		mig_activity(m, "phase %s: nothing to do for this version", phase_name(m->phase));
 		goto out;
 	}
 	RETRY(open_spool(m, &err));
@@ -641,25 +408,25 @@ static void *coordinator(void *arg)
 	m->monitor_started = true;
 	start_stream(m);
 
-	if (m->phase == PHASE_CAPTURED && !set_phase(m, PHASE_BACKFILLING, "backfill starts"))
+	if (m->phase == PHASE_CAPTURED && !mig_set_phase(m, PHASE_BACKFILLING, "backfill starts"))
 		goto out;
 	if (m->phase == PHASE_BACKFILLING) {
 		while (!m->stop && !run_backfill(m, &err)) {
 			if (m->stop)
 				break;
-			report(m, &err);
+			mig_report(m, &err);
 			sleep_interruptible(RETRY_MS, &m->stop);
 		}
 		if (m->stop)
 			goto out;
-		clear_error(m);
+		mig_clear_error(m);
 		pgcapture_release(&m->cap); /* the snapshot has done its job */
-		if (!set_phase(m, PHASE_CATCHING_UP, "every backfill chunk is done"))
+		if (!mig_set_phase(m, PHASE_CATCHING_UP, "every backfill chunk is done"))
 			goto out;
 	}
 	pgcapture_release(&m->cap);
 	start_apply(m);
-	activity(m, m->phase == PHASE_FROZEN ? "frozen; applying the last changes"
+	mig_activity(m, m->phase == PHASE_FROZEN ? "frozen; applying the last changes"
 					     : "applying changes");
 	/* Frozen before a restart: enforce again and verify (same freeze position). */
 	if (m->phase == PHASE_FROZEN && row.pending_op[0] == '\0') {
@@ -675,16 +442,16 @@ static void *coordinator(void *arg)
 		pthread_mutex_unlock(&m->lock);
 	}
 	while (!m->stop) {
-		run_op(m);
+		mig_run_op(m);
 		bool idle;
 		pthread_mutex_lock(&m->lock);
-		int64_t lag = lag_bytes_locked(m, &idle);
+		int64_t lag = mig_lag_bytes_locked(m, &idle);
 		enum phase ph = m->phase;
 		pthread_mutex_unlock(&m->lock);
 		if (ph == PHASE_CATCHING_UP && idle && lag < CAUGHT_UP_BYTES) {
-			if (!set_phase(m, PHASE_SYNCED, "applier caught up with the source"))
+			if (!mig_set_phase(m, PHASE_SYNCED, "applier caught up with the source"))
 				break;
-			activity(m, "in sync; streaming changes");
+			mig_activity(m, "in sync; streaming changes");
 		}
 		sleep_interruptible(200, &m->stop);
 	}
@@ -805,8 +572,6 @@ struct migration *migration_start(const struct migd_conf *c, struct metrics_regi
 	return m;
 }
 
-static void free_checks(struct migration *m);
-
 void migration_stop(struct migration *m)
 {
 	if (m == NULL)
@@ -861,26 +626,15 @@ bool migration_backfill_pause(struct migration *m, bool pause, const char **err)
 	return true;
 }
 
-/* Snapshot of the numbers status and metrics derive from. */
-struct numbers {
-	enum phase phase;
-	int64_t lag_bytes;
-	double lag_seconds;
-	bool idle;
-	int64_t bf_total, bf_done, bf_running, bf_failed, bf_rows, bf_est;
-	double bf_rate, bf_eta;
-	struct spool_stats spool;
-	bool have_spool;
-};
 
-static void numbers(struct migration *m, struct numbers *n)
+void mig_numbers(struct migration *m, struct numbers *n)
 {
 	memset(n, 0, sizeof(*n));
 	pthread_mutex_lock(&m->lock);
 	pthread_mutex_lock(&m->sp.lock);
 	pthread_mutex_lock(&m->ap.lock);
 	n->phase = m->phase;
-	n->lag_bytes = lag_bytes_locked(m, &n->idle);
+	n->lag_bytes = mig_lag_bytes_locked(m, &n->idle);
 	/* -1: unknown (nothing applied yet), never a made-up 0. */
 	if (!m->apply_started)
 		n->lag_seconds = -1;
@@ -918,7 +672,7 @@ json_t *migration_status(struct migration *m)
 {
 	struct numbers n;
 	char p1[POS_TEXT_MAX], p2[POS_TEXT_MAX], p3[POS_TEXT_MAX], p4[POS_TEXT_MAX];
-	numbers(m, &n);
+	mig_numbers(m, &n);
 	json_t *o = json_object();
 	pthread_mutex_lock(&m->lock);
 	json_object_set_new(o, "activity", json_string(m->activity));
@@ -979,7 +733,7 @@ json_t *migration_status(struct migration *m)
 char *migration_status_line(struct migration *m)
 {
 	struct numbers n;
-	numbers(m, &n);
+	mig_numbers(m, &n);
 	if (n.phase == PHASE_BACKFILLING)
 		return xasprintf("phase=%s backfill=%lld/%lld chunks", phase_name(n.phase),
 				 (long long)n.bf_done, (long long)n.bf_total);
@@ -988,13 +742,11 @@ char *migration_status_line(struct migration *m)
 	return xasprintf("phase=%s lag=%.1fs", phase_name(n.phase), n.lag_seconds);
 }
 
-static void validation_metrics(struct migration *m);
-
 void migration_update_metrics(struct migration *m)
 {
 	struct numbers n;
-	numbers(m, &n);
-	validation_metrics(m);
+	mig_numbers(m, &n);
+	mig_validation_metrics(m);
 	metrics_set(m->m_lag_s, n.lag_seconds < 0 ? NAN : n.lag_seconds);
 	metrics_set(m->m_lag_b, (double)n.lag_bytes);
 	metrics_counter_set_abs(m->m_bf_rows, (double)n.bf_rows);
@@ -1027,388 +779,4 @@ void migration_update_metrics(struct migration *m)
 		nschema += *p == '\n';
 	metrics_counter_set_abs(m->m_schema, (double)nschema);
 	pthread_mutex_unlock(&m->ap.lock);
-}
-
-/* --- validation ------------------------------------------------------------- */
-
-static void free_checks(struct migration *m)
-{
-	for (int i = 0; i < m->nchecks; i++) {
-		free(m->checks[i].name);
-		free(m->checks[i].source_sql);
-		free(m->checks[i].target_sql);
-	}
-	free(m->checks);
-	m->checks = NULL;
-	m->nchecks = 0;
-}
-
-bool migration_applied_past(struct migration *m, uint64_t lsn)
-{
-	/*
-	 * Read in this order: what the stream confirmed (everything committed
-	 * before it is in the spool), then the spool's durable end, then what
-	 * is applied.  Applied at or past the durable end means the spool holds
-	 * nothing unapplied, so everything before the confirmed position is on
-	 * the target.
-	 */
-	pthread_mutex_lock(&m->sp.lock);
-	uint64_t confirmed = m->sp.flushed_lsn;
-	pthread_mutex_unlock(&m->sp.lock);
-	struct pos durable = m->spool ? spool_durable_pos(m->spool) : pos_none();
-	pthread_mutex_lock(&m->ap.lock);
-	struct pos applied = m->ap.applied;
-	pthread_mutex_unlock(&m->ap.lock);
-	uint64_t a = applied.kind == POS_PG_LSN ? applied.lsn : 0;
-	if (a >= lsn)
-		return true;
-	uint64_t d = durable.kind == POS_PG_LSN ? durable.lsn : 0;
-	return confirmed >= lsn && a >= d;
-}
-
-/* When a run ends: keep each kind's verdict for the gate, then tell the caller. */
-static void validation_ended(void *arg)
-{
-	struct migration *m = arg;
-	pthread_mutex_lock(&m->vrun.lock);
-	bool done = strcmp(m->vrun.status, "done") == 0;
-	for (unsigned k = 0; k < ARRAY_LEN(m->vlast); k++) {
-		if (!(m->vrun.kinds & (1u << k)) || !done)
-			continue;
-		static const char *const kname[] = {"counts", "checksums", "invariant", "query",
-						    "recent"};
-		int64_t bad = 0;
-		bool seen = false;
-		uint64_t fmin = 0;
-		size_t i;
-		json_t *r;
-		json_array_foreach(m->vrun.results, i, r)
-		{
-			if (strcmp(json_string_value(json_object_get(r, "kind")), kname[k]) != 0)
-				continue;
-			seen = true;
-			bad += !json_is_true(json_object_get(r, "ok"));
-			const char *ps = json_string_value(json_object_get(r, "position"));
-			if (ps == NULL)
-				ps = json_string_value(json_object_get(r, "position_min"));
-			uint64_t l;
-			if (ps && pos_lsn_parse(ps, &l) && (fmin == 0 || l < fmin))
-				fmin = l;
-		}
-		if (!seen && k >= 2)
-			continue; /* no [invariant]/[query] configured: nothing to record */
-		if (fmin == 0)
-			fmin = m->vrun.fence_min;
-		m->vlast[k] = (struct vsummary){.have = true, .passed = bad == 0, .mismatches = bad,
-						.fence_min = fmin};
-	}
-	pthread_mutex_unlock(&m->vrun.lock);
-	if (m->vdone)
-		m->vdone(m->vdone_arg);
-}
-
-static bool applied_past_cb(void *arg, uint64_t lsn)
-{
-	return migration_applied_past(arg, lsn);
-}
-
-bool migration_validate_start(struct migration *m, unsigned kinds, const char *table,
-			      const struct conf_check *checks, int nchecks, const char *since,
-			      void (*done)(void *), void *arg, const char **err)
-{
-	uint64_t since_lsn = m->consistent.lsn;
-	if (since != NULL) {
-		struct pos p;
-		const char *perr;
-		if (!pos_parse(since, &p, &perr) || p.kind != POS_PG_LSN) {
-			*err = "--since wants a PostgreSQL position like 0/1A2B3C or pg:0/1A2B3C";
-			return false;
-		}
-		since_lsn = p.lsn;
-	}
-	if (!m->apply_started) {
-		*err = "validation needs the applier running (phase catching_up or later)";
-		return false;
-	}
-	pthread_mutex_lock(&m->vrun.lock);
-	bool running = m->validate_started && strcmp(m->vrun.status, "running") == 0;
-	pthread_mutex_unlock(&m->vrun.lock);
-	if (running) {
-		*err = "a validation run is already in progress";
-		return false;
-	}
-	if (m->validate_started)
-		pthread_join(m->validate_th, NULL);
-	snprintf(m->vtable, sizeof(m->vtable), "%s", table ? table : "");
-	/* A private copy: a reload may change the checks during the run. */
-	free_checks(m);
-	m->checks = xcalloc((size_t)nchecks + 1, sizeof(*m->checks));
-	for (int i = 0; i < nchecks; i++) {
-		m->checks[i] = checks[i];
-		m->checks[i].name = xstrdup(checks[i].name);
-		m->checks[i].source_sql = checks[i].source_sql ? xstrdup(checks[i].source_sql) : NULL;
-		m->checks[i].target_sql = checks[i].target_sql ? xstrdup(checks[i].target_sql) : NULL;
-	}
-	m->nchecks = nchecks;
-	pthread_mutex_lock(&m->vrun.lock);
-	json_decref(m->vrun.results);
-	m->vrun.results = json_array();
-	m->vrun.id = 0;
-	m->vrun.kinds = kinds;
-	snprintf(m->vrun.table, sizeof(m->vrun.table), "%s", m->vtable);
-	snprintf(m->vrun.status, sizeof(m->vrun.status), "running");
-	m->vrun.started_wall_us = now_wall_usec();
-	m->vrun.started_mono_us = now_mono_usec();
-	m->vrun.finished_wall_us = 0;
-	m->vrun.work_total = m->vrun.work_done = m->vrun.rows_done = m->vrun.mismatches = 0;
-	m->vrun.fence_min = m->vrun.fence_max = 0;
-	m->vrun.error[0] = '\0';
-	pthread_mutex_unlock(&m->vrun.lock);
-	m->vopts = (struct validate_opts){
-		.name = m->name,
-		.src_conninfo = m->src_ci,
-		.tgt_conninfo = m->tgt_ci,
-		.ts = &m->ts,
-		.kinds = kinds,
-		.table = m->vtable,
-		.rows_per_second = m->rows_per_sec,
-		.rechecks = m->rechecks,
-		.recheck_wait_ms = m->recheck_wait_ms,
-		.max_keys = m->max_keys,
-		.stop = &m->stop,
-		.paused = &m->validate_paused,
-		.applied_past = applied_past_cb,
-		.arg = m,
-		.done = validation_ended,
-		.done_arg = m,
-		.run = &m->vrun,
-		.checks = m->checks,
-		.nchecks = m->nchecks,
-		.keylog_path = m->keylog_path,
-		.since_lsn = since_lsn,
-	};
-	m->vdone = done;
-	m->vdone_arg = arg;
-	m->validate_started = true;
-	pthread_create(&m->validate_th, NULL, validate_thread, &m->vopts);
-	log_event(LOG_LVL_NOTICE, "validation", "status=started table=%s",
-		  m->vtable[0] ? m->vtable : "*");
-	return true;
-}
-
-json_t *migration_validation(struct migration *m)
-{
-	return m->validate_started ? validate_run_json(&m->vrun) : NULL;
-}
-
-bool migration_validate_pause(struct migration *m, bool pause, const char **err)
-{
-	if (!m->validate_started) {
-		*err = "no validation run has been started";
-		return false;
-	}
-	m->validate_paused = pause;
-	log_event(LOG_LVL_NOTICE, "validation", "action=%s", pause ? "pause" : "resume");
-	return true;
-}
-
-/* Called from migration_update_metrics(): the last finished run's figures. */
-static void validation_metrics(struct migration *m)
-{
-	if (!m->validate_started)
-		return;
-	pthread_mutex_lock(&m->vrun.lock);
-	if (strcmp(m->vrun.status, "running") != 0) {
-		size_t i;
-		json_t *r;
-		json_array_foreach(m->vrun.results, i, r)
-		{
-			char t[200];
-			snprintf(t, sizeof(t), "%s.%s", json_string_value(json_object_get(r, "schema")),
-				 json_string_value(json_object_get(r, "table")));
-			json_t *k = json_object_get(r, "differing_keys");
-			double n = json_is_integer(k) ? (double)json_integer_value(k)
-			           : json_is_true(json_object_get(r, "ok")) ? 0 : 1;
-			metrics_set(metrics_childv(m->f_vmism, t,
-						   json_string_value(json_object_get(r, "kind")), NULL),
-				    n);
-		}
-		metrics_set(m->m_vtime, (double)m->vrun.finished_wall_us / 1e6);
-		metrics_set(m->m_vpos, (double)m->vrun.fence_min);
-	}
-	pthread_mutex_unlock(&m->vrun.lock);
-}
-
-/* --- operations, journal, gate --------------------------------------------------- */
-
-bool migration_request(struct migration *m, const char *op, void (*done)(void *, json_t *),
-		       void *arg, const char **err)
-{
-	enum mig_op o = strcmp(op, "freeze") == 0 ? OP_FREEZE : OP_UNFREEZE;
-	enum phase ph = migration_phase(m);
-	if (o == OP_FREEZE && ph != PHASE_SYNCED && !(ph == PHASE_FROZEN && m->freeze_lsn)) {
-		*err = ph == PHASE_FROZEN ? "writes are already frozen"
-		       : ph < PHASE_SYNCED ? "freeze needs phase synced: the target is not caught up yet"
-					   : "freeze is only possible before the flip";
-		return false;
-	}
-	if (o == OP_UNFREEZE && ph != PHASE_FROZEN) {
-		*err = "unfreeze needs phase frozen";
-		return false;
-	}
-	pthread_mutex_lock(&m->lock);
-	bool busy = m->op != OP_NONE;
-	if (!busy) {
-		m->op = o;
-		m->op_done = done;
-		m->op_arg = arg;
-	}
-	pthread_mutex_unlock(&m->lock);
-	if (busy) {
-		*err = "another operation is in progress";
-		return false;
-	}
-	return true;
-}
-
-json_t *migration_journal(struct migration *m)
-{
-	pthread_mutex_lock(&m->lock);
-	json_t *j = json_deep_copy(m->journal);
-	pthread_mutex_unlock(&m->lock);
-	return j;
-}
-
-static void criterion(json_t *arr, bool *ready, const char *name, bool ok, json_t *value,
-		      const char *threshold, const char *detail)
-{
-	*ready &= ok;
-	json_array_append_new(arr, json_pack("{s:s, s:b, s:o, s:s, s:s?}", "name", name, "ok", ok,
-					     "value", value, "threshold", threshold, "detail", detail));
-}
-
-json_t *migration_gate(struct migration *m, const struct migd_conf *c)
-{
-	struct numbers n;
-	numbers(m, &n);
-	json_t *cr = json_array();
-	bool ready = true;
-	char buf[256], thr[64], l1[32], l2[32];
-	uint64_t freeze = m->freeze_lsn;
-
-	criterion(cr, &ready, "phase", n.phase == PHASE_FROZEN, json_string(phase_name(n.phase)),
-		  "frozen", n.phase == PHASE_FROZEN ? NULL : "writes must be frozen (migctl freeze)");
-
-	pthread_mutex_lock(&m->lock);
-	json_t *fr = m->freeze_report ? json_incref(m->freeze_report) : NULL;
-	json_t *rev = m->reverse_ready ? json_incref(m->reverse_ready) : NULL;
-	int64_t retained = m->slot_retained;
-	pthread_mutex_unlock(&m->lock);
-	bool enforced = fr && json_is_true(json_object_get(fr, "enforced"));
-	int nw = fr ? (int)(json_array_size(json_object_get(json_object_get(fr, "source"),
-							  "still_writable")) +
-			  json_array_size(json_object_get(json_object_get(fr, "target"),
-							  "still_writable")))
-		    : -1;
-	criterion(cr, &ready, "freeze_enforced", enforced, json_integer(nw), "0 roles still writable",
-		  fr == NULL	? "no freeze in this run of migd (freeze again to verify it)"
-		  : enforced ? NULL
-			     : "a frozen role can still write: see migctl freeze output");
-
-	pthread_mutex_lock(&m->ap.lock);
-	int64_t viol = m->ap.freeze_violations;
-	snprintf(buf, sizeof(buf), "%s", m->ap.last_violation);
-	pthread_mutex_unlock(&m->ap.lock);
-	criterion(cr, &ready, "freeze_violations", viol == 0, json_integer(viol), "0",
-		  viol ? buf : NULL);
-
-	bool reached = freeze && migration_applied_past(m, freeze);
-	snprintf(buf, sizeof(buf), "final source position %s", pos_lsn_format(freeze, l1, sizeof(l1)));
-	criterion(cr, &ready, "final_position_reached", reached,
-		  json_string(pos_lsn_format(freeze, l2, sizeof(l2))), "applied on the target",
-		  reached ? buf : freeze ? "the target has not applied up to it yet" : "not frozen");
-
-	snprintf(thr, sizeof(thr), "<= %.3fs", (double)c->gate_max_lag_ms / 1000);
-	criterion(cr, &ready, "lag_seconds",
-		  n.lag_seconds >= 0 && n.lag_seconds * 1000 <= (double)c->gate_max_lag_ms,
-		  n.lag_seconds >= 0 ? json_real(n.lag_seconds) : json_null(), thr,
-		  n.lag_seconds < 0 ? "unknown: nothing applied yet, or the applier is not running"
-				    : NULL);
-	snprintf(thr, sizeof(thr), "<= %lld", (long long)c->gate_max_lag_bytes);
-	criterion(cr, &ready, "lag_bytes", n.lag_bytes <= c->gate_max_lag_bytes,
-		  json_integer(n.lag_bytes), thr, NULL);
-
-	pthread_mutex_lock(&m->ap.lock);
-	int64_t failed = m->ap.counts.failed, retry = m->ap.retry_depth;
-	int nschema = 0;
-	for (const char *p = m->ap.schema_errors; *p; p++)
-		nschema += *p == '\n';
-	pthread_mutex_unlock(&m->ap.lock);
-	snprintf(thr, sizeof(thr), "<= %lld", (long long)c->gate_max_failed_records);
-	criterion(cr, &ready, "failed_records", failed <= c->gate_max_failed_records,
-		  json_integer(failed), thr, failed ? "see migd.failed_records on the target" : NULL);
-	snprintf(thr, sizeof(thr), "<= %lld", (long long)c->gate_max_retry_queue);
-	criterion(cr, &ready, "retry_queue_depth", retry <= c->gate_max_retry_queue,
-		  json_integer(retry), thr, NULL);
-	criterion(cr, &ready, "schema_errors", nschema == 0, json_integer(nschema), "0",
-		  nschema ? "a migrated table changed shape on the source (see status)" : NULL);
-
-	/* Validation: each required kind passed at or after the freeze position. */
-	static const char *const vk[] = {"counts", "checksums", "invariants", "queries", "recent"};
-	char *req = xstrdup(c->gate_require_validation ? c->gate_require_validation : "");
-	char *save = NULL;
-	for (char *k = strtok_r(req, ", ", &save); k; k = strtok_r(NULL, ", ", &save)) {
-		int idx = -1;
-		for (int i = 0; i < 5; i++)
-			if (strcmp(k, vk[i]) == 0)
-				idx = i;
-		char name[48];
-		snprintf(name, sizeof(name), "validation_%s", k);
-		if (idx < 0) {
-			criterion(cr, &ready, name, false, json_null(), "a known kind",
-				  "[gate] require_validation names an unknown kind");
-			continue;
-		}
-		pthread_mutex_lock(&m->vrun.lock);
-		struct vsummary v = m->vlast[idx];
-		pthread_mutex_unlock(&m->vrun.lock);
-		bool at_freeze = freeze && v.fence_min >= freeze;
-		bool ok = v.have && v.passed && at_freeze;
-		if (!v.have)
-			snprintf(buf, sizeof(buf), "not run (migctl validate --kind %s --wait)", k);
-		else if (!v.passed)
-			snprintf(buf, sizeof(buf), "%lld difference(s) at %s", (long long)v.mismatches,
-				 pos_lsn_format(v.fence_min, l1, sizeof(l1)));
-		else if (!at_freeze)
-			snprintf(buf, sizeof(buf), "passed at %s, before the freeze position %s: run it again",
-				 pos_lsn_format(v.fence_min, l1, sizeof(l1)),
-				 pos_lsn_format(freeze, l2, sizeof(l2)));
-		else
-			snprintf(buf, sizeof(buf), "passed at %s (freeze at %s)",
-				 pos_lsn_format(v.fence_min, l1, sizeof(l1)),
-				 pos_lsn_format(freeze, l2, sizeof(l2)));
-		criterion(cr, &ready, name, ok,
-			  v.have ? json_string(pos_lsn_format(v.fence_min, l1, sizeof(l1))) : json_null(),
-			  "passed at or after the freeze position", buf);
-	}
-	free(req);
-
-	bool rok = rev && json_is_true(json_object_get(rev, "ok"));
-	criterion(cr, &ready, "reverse_path_ready", rok, json_boolean(rok), "the target can replicate back",
-		  rev ? json_string_value(json_object_get(rev, "detail")) : "checked at freeze");
-	snprintf(thr, sizeof(thr), "<= %lld", (long long)c->gate_max_slot_retained);
-	criterion(cr, &ready, "slot_retention", retained >= 0 && retained <= c->gate_max_slot_retained,
-		  json_integer(retained), thr, retained < 0 ? "unknown" : NULL);
-	json_decref(fr);
-	json_decref(rev);
-	return json_pack("{s:b, s:s, s:o}", "ready", ready, "phase", phase_name(n.phase), "criteria",
-			 cr);
-}
-
-json_t *migration_freeze_report(struct migration *m)
-{
-	pthread_mutex_lock(&m->lock);
-	json_t *r = m->freeze_report ? json_deep_copy(m->freeze_report) : json_null();
-	pthread_mutex_unlock(&m->lock);
-	return r;
 }

@@ -1,0 +1,132 @@
+/*
+ * migration_int: the migration's shared state and the helpers its parts
+ * use (migration.c: the coordinator and the replication pipeline;
+ * migration_ops.c: operator operations such as freeze; migration_check.c:
+ * validation and the gate).  Not an API: include migration.h.
+ */
+#ifndef MIGD_MIGRATION_INT_H
+#define MIGD_MIGRATION_INT_H
+
+#include <pthread.h>
+
+#include "apply.h"
+#include "backfill.h"
+#include "migration.h"
+#include "pgcapture.h"
+#include "pgconn.h"
+#include "pgstore.h"
+#include "pgstream.h"
+#include "sink.h"
+#include "spool.h"
+#include "validate.h"
+
+#define RETRY_MS         5000
+#define CAUGHT_UP_BYTES  (1u << 20)
+#define SLOT_POLL_USEC   1000000 /* also how fresh the source's WAL end is for lag */
+
+enum mig_op { OP_NONE, OP_FREEZE, OP_UNFREEZE };
+
+struct migration {
+	/* settings, copied at start */
+	char *name, *state_dir, *slot, *pub;
+	char *include, *exclude, *insert_only; /* owned; [tables] lists */
+	char *keylog_path;                     /* owned; state_dir/touched-<name>.log */
+	char *src_ci, *tgt_ci, *repl_ci; /* owned; secret: never logged */
+	int parallel;
+	int64_t chunk_rows, batch_txns, batch_bytes, batch_delay_ms, spool_segment;
+
+	pthread_t coord;
+	volatile bool stop;
+	volatile bool bf_paused;
+
+	pthread_mutex_t lock; /* guards everything below that the loop reads */
+	enum phase phase;
+	char activity[160];
+	char last_error[1024];
+	int ntables;
+	struct pos consistent;
+	int64_t slot_retained; /* bytes of WAL the slot holds back; -1 unknown */
+	uint64_t source_lsn;   /* pg_current_wal_lsn() at the last poll */
+	int64_t slot_polled_usec;
+
+	struct mig_tableset ts; /* coordinator-owned; read-only once threads start */
+	struct pgconn src, tgt; /* coordinator's own connections */
+	struct pgcapture cap;
+	struct spool *spool;
+	struct sink *sink;
+	struct backfill_progress bf;
+	struct stream_progress sp;
+	struct apply_progress ap;
+	struct pgstream_opts sopts;
+	struct apply_opts aopts;
+	pthread_t stream_th, apply_th, monitor_th;
+	bool stream_started, apply_started, monitor_started;
+
+	/* operations the coordinator runs for the operator, one at a time */
+	enum mig_op op;           /* requested, not finished */
+	bool op_running;
+	void (*op_done)(void *arg, json_t *result);
+	void *op_arg;
+	char *freeze_roles;       /* owned */
+	int64_t drain_timeout_ms;
+	volatile uint64_t freeze_lsn; /* final source position of the freeze; 0 when not frozen */
+	json_t *freeze_report;    /* owned; last freeze's enforcement, drain, inventory */
+	json_t *journal;          /* owned; migd.journal rows, oldest first */
+	json_t *reverse_ready;    /* owned; can the target host the reverse slot (checked at freeze) */
+	/* latest validation result per kind (bit index), for the gate */
+	struct vsummary {
+		bool have;
+		bool passed;
+		int64_t mismatches;
+		uint64_t fence_min;
+	} vlast[5];
+	void (*vdone)(void *);
+	void *vdone_arg;
+
+	/* validation: one run at a time */
+	pthread_t validate_th;
+	bool validate_started;
+	volatile bool validate_paused;
+	struct validate_run vrun;
+	struct validate_opts vopts;
+	char vtable[160];
+	struct conf_check *checks; /* owned copy for the run */
+	int nchecks;
+	int64_t rows_per_sec, rechecks, recheck_wait_ms, max_keys;
+	struct metric_family *f_vmism;
+	struct metric *m_vtime, *m_vpos;
+
+	/* metrics (borrowed from the registry) */
+	struct metric *m_lag_s, *m_lag_b, *m_latency, *m_changes, *m_txns, *m_failed, *m_parked,
+		*m_retry, *m_schema, *m_bf_rows, *m_bf_eta, *m_bf_rate, *m_slot, *m_spool,
+		*m_pos_received, *m_pos_flushed, *m_pos_applied;
+	struct metric_family *f_chunks;
+};
+
+/* Snapshot of the numbers status and metrics derive from. */
+struct numbers {
+	enum phase phase;
+	int64_t lag_bytes;
+	double lag_seconds;
+	bool idle;
+	int64_t bf_total, bf_done, bf_running, bf_failed, bf_rows, bf_est;
+	double bf_rate, bf_eta;
+	struct spool_stats spool;
+	bool have_spool;
+};
+
+void mig_activity(struct migration *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void mig_report(struct migration *m, const struct err *err);
+void mig_clear_error(struct migration *m);
+bool mig_ensure(struct pgconn *c, const char *label, const char *ci, struct err *err);
+/* The one place the phase changes (legal transitions, journaled first). */
+bool mig_set_phase_at(struct migration *m, enum phase to, const char *reason, uint64_t src_lsn);
+bool mig_set_phase(struct migration *m, enum phase to, const char *reason);
+void mig_numbers(struct migration *m, struct numbers *n);
+int64_t mig_lag_bytes_locked(struct migration *m, bool *idle);
+bool mig_source_lsn_now(struct migration *m, uint64_t *lsn, struct err *err);
+void mig_run_op(struct migration *m);
+void mig_free_checks(struct migration *m);
+void mig_validation_metrics(struct migration *m);
+
+#endif
