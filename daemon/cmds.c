@@ -274,7 +274,8 @@ static json_t *start_op(struct migd *d, struct ctl_call *call, const char *op)
 	if (d->op_call != NULL)
 		return ctl_reply_error(CTL_ERR_BUSY, "another operation is in progress");
 	d->op_call = call;
-	if (!migration_request(d->migration, op, op_finished, d, &err)) {
+	bool dry = json_is_true(json_object_get(call->req.body, "dry_run"));
+	if (!migration_request(d->migration, op, d->conf, dry, op_finished, d, &err)) {
 		d->op_call = NULL;
 		return ctl_reply_error(CTL_ERR_FAILED, "cannot %s: %s", op, err);
 	}
@@ -291,6 +292,26 @@ static json_t *cmd_freeze(void *ctx, struct ctl_call *call)
 static json_t *cmd_unfreeze(void *ctx, struct ctl_call *call)
 {
 	return start_op(ctx, call, "unfreeze");
+}
+
+static json_t *cmd_cutover(void *ctx, struct ctl_call *call)
+{
+	return start_op(ctx, call, "cutover");
+}
+
+static json_t *cmd_rollback(void *ctx, struct ctl_call *call)
+{
+	return start_op(ctx, call, "rollback");
+}
+
+static json_t *cmd_complete(void *ctx, struct ctl_call *call)
+{
+	return start_op(ctx, call, "complete");
+}
+
+static json_t *cmd_abort(void *ctx, struct ctl_call *call)
+{
+	return start_op(ctx, call, "abort");
 }
 
 static json_t *cmd_gate(void *ctx, struct ctl_call *call)
@@ -345,9 +366,15 @@ static json_t *cmd_help(void *ctx, struct ctl_call *call)
 
 /* Sorted by name; `help` lists them in this order. */
 const struct ctl_cmd migd_commands[] = {
+	{"abort", cmd_abort, true, "abort",
+	 "before the flip: drop the slot and publication, give writes back, source stays owner"},
 	{"backfill", cmd_backfill, false, "backfill [pause|resume|status]",
 	 "backfill progress (chunks, rows, rate, ETA); pause/resume need an operator"},
+	{"complete", cmd_complete, true, "complete",
+	 "end the watch: drop slots and publications on both sides (the journal stays)"},
 	{"config", cmd_config, false, "config", "show the effective configuration (secrets masked)"},
+	{"cutover", cmd_cutover, true, "cutover [--dry-run]",
+	 "flip ownership to the target if the gate is open; start reverse replication"},
 	{"freeze", cmd_freeze, true, "freeze",
 	 "freeze application writes (source and target), drain to the final position, list writers"},
 	{"gate", cmd_gate, false, "gate",
@@ -357,6 +384,8 @@ const struct ctl_cmd migd_commands[] = {
 	{"lag", cmd_lag, false, "lag", "replication lag in seconds and bytes, with positions"},
 	{"phase", cmd_phase, false, "phase", "the phase, the owner and the legal next phases"},
 	{"ping", cmd_ping, false, "ping", "check that the daemon answers"},
+	{"rollback", cmd_rollback, true, "rollback",
+	 "freeze the target, drain reverse replication, flip ownership back to the source"},
 	{"reload", cmd_reload, true, "reload",
 	 "re-read the configuration file (same as SIGHUP); reports what needs a restart"},
 	{"status", cmd_status, false, "status", "phase, owner, uptime, version and endpoints"},

@@ -228,6 +228,20 @@ static void print_migration(FILE *out, const json_t *m)
 	fprintf(out, "tables     %lld\n", jint(m, "tables"));
 	print_backfill(out, json_object_get(m, "backfill"));
 	print_lag(out, m);
+	const json_t *r = json_object_get(m, "reverse");
+	if (json_is_object(r)) {
+		const json_t *rs = json_object_get(r, "stream");
+		fprintf(out,
+			"reverse    %s, target -> source: applied %s, %lld changes, lag %lld bytes, "
+			"%lld failed records, retry queue %lld\n",
+			json_is_true(json_object_get(r, "running")) ? "running" : "STOPPED",
+			jstr(r, "applied_pos"), jint(r, "changes"), jint(r, "lag_bytes"),
+			jint(r, "failed_records"), jint(r, "retry_queue_depth"));
+		if (json_is_string(json_object_get(rs, "last_error")))
+			fprintf(out, "           reverse stream error: %s\n", jstr(rs, "last_error"));
+		if (json_is_string(json_object_get(r, "last_error")))
+			fprintf(out, "           reverse apply error: %s\n", jstr(r, "last_error"));
+	}
 }
 
 static void print_validation(FILE *out, const json_t *r)
@@ -423,6 +437,10 @@ static const struct view views[] = {
 	{"gate", print_gate},
 	{"freeze", print_op},
 	{"unfreeze", print_op},
+	{"cutover", print_op},
+	{"rollback", print_op},
+	{"complete", print_op},
+	{"abort", print_op},
 	{"phase", print_phase},
 	{"journal", print_journal},
 	{"validation", print_validation},

@@ -605,6 +605,8 @@ bool binlog_rows_open(struct binlog_rows *it, uint8_t event_type, const uint8_t 
 		      const char **err)
 {
 	struct rd r = {body, len, NULL};
+	it->body = NULL; /* spent until this open succeeds */
+	it->failed = true;
 	if (event_type == BINLOG_PARTIAL_UPDATE_ROWS) {
 		*err = "MySQL partial JSON update events not supported (binlog_row_value_options)";
 		return false;
@@ -643,7 +645,6 @@ bool binlog_rows_open(struct binlog_rows *it, uint8_t event_type, const uint8_t 
 		rd_bytes(&r, bmlen, &it->bitmap[1], "ROWS column bitmap truncated");
 	if (r.err != NULL) {
 		*err = r.err;
-		it->failed = true;
 		return false;
 	}
 	it->ncols = (uint32_t)width;

@@ -272,19 +272,105 @@ static enum binlog_value_status out_text(struct change_buf *b, enum binlog_chars
 /* --- numbers --------------------------------------------------------------------- */
 
 /*
+ * True when the decimal d * 10^e equals k * 2^f exactly (k odd): their
+ * odd parts and powers of two must match.  Only small powers of 5 can
+ * make the odd parts equal (k < 2^55, d < 2^57), so 128-bit products do.
+ */
+static bool dec_equals_bin(uint64_t d, int e, uint64_t k, int f)
+{
+	int t = 0;
+	while (d % 2 == 0) /* d > 0 */
+		d /= 2, t++;
+	unsigned __int128 lhs = d, rhs = k;
+	int n = e < 0 ? -e : e;
+	if (n > 24)
+		return false;
+	for (int i = 0; i < n; i++) {
+		if (e > 0)
+			lhs *= 5;
+		else
+			rhs *= 5;
+	}
+	return lhs == rhs && t + e == f;
+}
+
+/*
+ * Whether the decimal digits[] * 10^(exp10 - ndigits + 1) is exactly one
+ * of the two bounds of v's rounding interval (the midpoints to its
+ * neighbours).  PostgreSQL's Ryu is built with STRICTLY_SHORTEST 0
+ * (acceptBounds = false, src/common/ryu_common.h): it never prints such a
+ * midpoint even when the reader's round-half-even would map it back to v
+ * (so '1e23'::float8 prints as 9.999999999999999e+22).
+ */
+static bool at_bound(double v, bool is_float, const char *digits, int exp10)
+{
+	uint64_t d = 0;
+	int n = 0;
+	for (const char *q = digits; *q; q++, n++)
+		d = d * 10 + (uint64_t)(*q - '0');
+	int e = exp10 - n + 1;
+	uint64_t m;
+	int ebin, mbits = is_float ? 24 : 53;
+	if (is_float) {
+		float fv = (float)v;
+		uint32_t u;
+		memcpy(&u, &fv, 4);
+		uint32_t ex = u >> 23 & 0xFF, mant = u & 0x7FFFFF;
+		m = ex ? (mant | 0x800000u) : mant;
+		ebin = (ex ? (int)ex : 1) - 127 - 23;
+	} else {
+		uint64_t u;
+		memcpy(&u, &v, 8);
+		uint32_t ex = (uint32_t)(u >> 52 & 0x7FF);
+		uint64_t mant = u & ((UINT64_C(1) << 52) - 1);
+		m = ex ? (mant | UINT64_C(1) << 52) : mant;
+		ebin = (ex ? (int)ex : 1) - 1023 - 52;
+	}
+	/* v = m * 2^ebin; bounds (2m +- 1) * 2^(ebin-1), or (4m - 1) * 2^(ebin-2)
+	 * below a power of two whose lower neighbour is closer */
+	if (dec_equals_bin(d, e, 2 * m + 1, ebin - 1))
+		return true;
+	if (m == UINT64_C(1) << (mbits - 1) && ebin > (is_float ? -149 : -1074))
+		return dec_equals_bin(d, e, 4 * m - 1, ebin - 2);
+	return dec_equals_bin(d, e, 2 * m - 1, ebin - 1);
+}
+
+/*
  * The decimal digits and exponent of the shortest text that reads back
- * to v (as a float when is_float): for each length from 1 up, the
- * correctly rounded candidate, and when that does not read back, its
- * neighbour one unit in the last place towards v (the round-trip interval
- * of a power of two is lopsided).  Reading back uses the C library's
- * correctly rounded strtod/strtof, so ties behave as in Ryu (PostgreSQL's
- * float4out/float8out since version 12).  digits gets no trailing zeros.
+ * to v (as a float when is_float) without being one of the bounds of its
+ * rounding interval -- what PostgreSQL's Ryu prints.  For each length
+ * from 1 up: the correctly rounded candidate, and when that fails, its
+ * neighbour one unit in the last place towards v (the interval of a power
+ * of two is lopsided).  Reading back uses the C library's correctly
+ * rounded strtod/strtof.  digits gets no trailing zeros.
  */
 static bool reads_back(const char *s, double v, bool is_float)
 {
 	if (is_float)
 		return strtof(s, NULL) == (float)v;
 	return strtod(s, NULL) == v;
+}
+
+static void split_sci(const char *s, char digits[32], int *exp10)
+{
+	int n = 0;
+	for (const char *q = s; *q && *q != 'e'; q++)
+		if (*q >= '0' && *q <= '9' && n < 31)
+			digits[n++] = *q;
+	while (n > 1 && digits[n - 1] == '0')
+		n--;
+	digits[n] = '\0';
+	*exp10 = atoi(strchr(s, 'e') + 1);
+}
+
+static bool acceptable(const char *s, double v, bool is_float)
+{
+	char d[32];
+	int e;
+	if (!reads_back(s, v, is_float))
+		return false;
+	split_sci(s, d, &e);
+	return !at_bound(v, is_float, d, e);
 }
 
 static void shortest_digits(double v, bool is_float, char digits[32], int *exp10)
@@ -294,7 +380,7 @@ static void shortest_digits(double v, bool is_float, char digits[32], int *exp10
 	for (int p = 1; p <= maxp; p++) {
 		snprintf(tmp, sizeof(tmp), "%.*e", p - 1, v); /* d.ddde+XX, v > 0 */
 		const char *use = NULL;
-		if (reads_back(tmp, v, is_float)) {
+		if (acceptable(tmp, v, is_float)) {
 			use = tmp;
 		} else {
 			/* neighbour towards v: +/- one unit in the p-th digit */
@@ -322,21 +408,14 @@ static void shortest_digits(double v, bool is_float, char digits[32], int *exp10
 					d[i]--;
 			}
 			snprintf(cand, sizeof(cand), "%c.%.*se%d", d[0], n - 1, d + 1, e);
-			if (d[0] != '0' && reads_back(cand, v, is_float))
+			if (d[0] != '0' && acceptable(cand, v, is_float))
 				use = cand;
 		}
 		if (use == NULL && p < maxp)
 			continue;
 		if (use == NULL)
-			use = tmp; /* 9/17 digits always read back */
-		int n = 0;
-		for (const char *q = use; *q && *q != 'e'; q++)
-			if (*q >= '0' && *q <= '9')
-				digits[n++] = *q;
-		while (n > 1 && digits[n - 1] == '0')
-			n--;
-		digits[n] = '\0';
-		*exp10 = atoi(strchr(use, 'e') + 1);
+			use = tmp; /* 9 / 17 digits always read back */
+		split_sci(use, digits, exp10);
 		return;
 	}
 }
@@ -352,13 +431,13 @@ static void out_float(struct change_buf *b, double v, bool is_float)
 		out_str(b, v < 0 ? "-Infinity" : "Infinity");
 		return;
 	}
-	if (signbit(v))
-		out_char(b, '-');
-	v = fabs(v);
-	if (v == 0) {
+	if (v == 0) { /* -0 too: MariaDB prints it "0" everywhere (SELECT, CAST) */
 		out_char(b, '0');
 		return;
 	}
+	if (signbit(v))
+		out_char(b, '-');
+	v = fabs(v);
 	char d[32];
 	int e;
 	shortest_digits(v, is_float, d, &e);
@@ -496,7 +575,7 @@ static void out_frac(struct change_buf *b, uint32_t usec)
 {
 	if (usec == 0)
 		return;
-	char f[8];
+	char f[16];
 	snprintf(f, sizeof(f), "%06u", usec);
 	int n = 6;
 	while (f[n - 1] == '0')

@@ -106,6 +106,11 @@ struct migd_conf {
 	int64_t gate_max_slot_retained;
 	char *gate_require_validation; /* owned; kinds that must have passed at the freeze */
 
+	/* [hooks] */
+	char *hook_flip;     /* owned; shell command run at the flip (target becomes owner) */
+	char *hook_rollback; /* owned; shell command run at a rollback (source owner again) */
+	int64_t hook_timeout_ms;
+
 	/* [control] */
 	char *control_socket;        /* owned */
 	char *control_socket_group;  /* owned; group owning the socket (may connect) */

@@ -174,6 +174,16 @@ const struct conf_key conf_keys[] = {
 	 OFF(gate_require_validation), 0, 0, NULL, NULL,
 	 "validation kinds that must have passed at or after the freeze position"},
 
+	{"hooks", "flip", CONF_STRING, NULL, "/usr/local/bin/repoint-pgbouncer target", CONF_F_RELOAD,
+	 OFF(hook_flip), 0, 0, NULL, NULL,
+	 "command (sh -c) that sends traffic to the target at cutover; exit 0 = done. Env: "
+	 "MIGD_MIGRATION MIGD_PHASE MIGD_OWNER MIGD_SOURCE_POS MIGD_TARGET_POS"},
+	{"hooks", "rollback", CONF_STRING, NULL, "/usr/local/bin/repoint-pgbouncer source",
+	 CONF_F_RELOAD, OFF(hook_rollback), 0, 0, NULL, NULL,
+	 "command that sends traffic back to the source at a rollback (same environment)"},
+	{"hooks", "timeout", CONF_DURATION, "60s", NULL, CONF_F_RELOAD, OFF(hook_timeout_ms), 1000,
+	 3600000, NULL, NULL, "a hook still running after this is killed and counts as failed"},
+
 	{"control", "socket", CONF_STRING, "/run/migd/migd.sock", NULL, 0, OFF(control_socket), 0,
 	 0, NULL, valid_socket_path, "Unix socket migctl talks to (created with mode 0660)"},
 	{"control", "socket_group", CONF_STRING, NULL, "migd", 0, OFF(control_socket_group), 0, 0,

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "apply.h"
 #include "backfill.h"
@@ -234,8 +235,12 @@ static bool capture(struct migration *m, struct err *err)
 static bool open_spool(struct migration *m, struct err *err)
 {
 	char *dir = xasprintf("%s/spool-%s", m->state_dir, m->name);
+	char *lock = xasprintf("%s/lock", dir);
 	char *e = NULL;
 	struct spool_opts so = {.max_segment_bytes = (uint64_t)m->spool_segment};
+	/* A spool that existed before is intact or recovers itself; a missing one may be lost. */
+	bool existed = access(lock, F_OK) == 0;
+	free(lock);
 	mkdir(m->state_dir, 0750);
 	bool ok = spool_open(dir, &so, &m->spool, &e);
 	if (!ok) {
@@ -244,34 +249,41 @@ static bool open_spool(struct migration *m, struct err *err)
 		free(dir);
 		return false;
 	}
-	free(dir);
 	struct pgcapture_slot info;
 	struct pos applied;
 	if (!pgcapture_slot_info(&m->src, m->slot, &info, err) ||
 	    !pgstore_applied(&m->tgt, m->name, &applied, NULL, err))
-		return false;
-	if (!info.exists) {
-		err_set(err, "source: replication slot %s is gone; the changes since %s cannot be "
-			     "recovered (abort and start the migration again)",
-			m->slot, "the captured position");
-		return false;
+		goto fail;
+	if (!info.exists && migration_phase(m) <= PHASE_FROZEN) {
+		err_set(err, "source: replication slot %s is gone; the changes since the captured "
+			     "position cannot be recovered (abort and start the migration again)",
+			m->slot);
+		goto fail;
 	}
-	struct pos d = spool_durable_pos(m->spool);
 	uint64_t have = m->consistent.lsn;
-	if (d.kind == POS_PG_LSN && d.lsn > have)
-		have = d.lsn;
 	if (applied.kind == POS_PG_LSN && applied.lsn > have)
 		have = applied.lsn;
-	if (info.confirmed_flush > have) {
+	/*
+	 * The spool directory was there at the last run and is gone now: what
+	 * the slot confirmed past the target's position lived only in it.
+	 */
+	if (!existed && migration_phase(m) > PHASE_CAPTURED && info.exists &&
+	    info.confirmed_flush > have) {
 		char a[32], b[32];
 		err_set(err,
-			"the slot confirmed %s but the spool and the target only hold up to %s: the "
-			"spool in %s was lost; rows would be missing, refusing to continue",
-			pos_lsn_format(info.confirmed_flush, a, sizeof(a)),
-			pos_lsn_format(have, b, sizeof(b)), m->state_dir);
-		return false;
+			"the spool %s is missing (was state_dir lost?): the slot confirmed %s but the "
+			"target only holds up to %s, so changes may be missing; refusing to continue",
+			dir, pos_lsn_format(info.confirmed_flush, a, sizeof(a)),
+			pos_lsn_format(have, b, sizeof(b)));
+		goto fail;
 	}
+	free(dir);
 	return true;
+fail:
+	spool_close(m->spool); /* a retry opens it again */
+	m->spool = NULL;
+	free(dir);
+	return false;
 }
 
 static void start_stream(struct migration *m)
@@ -282,7 +294,7 @@ static void start_stream(struct migration *m)
 		.publication = m->pub,
 		.start_lsn = m->consistent.lsn,
 		.spool = m->spool,
-		.stop = &m->stop,
+		.stop = &m->fwd_stop,
 		.prog = &m->sp,
 		.feedback_ms = 1000,
 	};
@@ -296,7 +308,7 @@ static void start_apply(struct migration *m)
 	m->aopts = (struct apply_opts){
 		.spool = m->spool,
 		.sink = m->sink,
-		.stop = &m->stop,
+		.stop = &m->fwd_stop,
 		.prog = &m->ap,
 		.batch_txns = m->batch_txns,
 		.batch_bytes = m->batch_bytes,
@@ -308,6 +320,129 @@ static void start_apply(struct migration *m)
 	};
 	pthread_create(&m->apply_th, NULL, apply_thread, &m->aopts);
 	m->apply_started = true;
+}
+
+void mig_start_forward(struct migration *m)
+{
+	m->fwd_stop = false;
+	if (!m->stream_started)
+		start_stream(m);
+	if (!m->apply_started)
+		start_apply(m);
+}
+
+/* Stops the slot reader and the applier (a batch in flight rolls back). */
+void mig_stop_forward(struct migration *m)
+{
+	m->fwd_stop = true;
+	if (m->stream_started)
+		pthread_join(m->stream_th, NULL);
+	if (m->apply_started)
+		pthread_join(m->apply_th, NULL);
+	m->stream_started = m->apply_started = false;
+	if (m->sink)
+		m->sink->ops->free(m->sink);
+	m->sink = NULL;
+}
+
+/* --- reverse replication: target -> source, after the flip --------------------- */
+
+void mig_build_reverse_tables(struct migration *m)
+{
+	tableset_free(&m->rts);
+	m->rts.n = m->ts.n;
+	m->rts.t = xcalloc((size_t)m->ts.n + 1, sizeof(*m->rts.t));
+	for (int i = 0; i < m->ts.n; i++) {
+		const struct mig_table *f = &m->ts.t[i];
+		struct mig_table *r = &m->rts.t[i];
+		*r = *f;
+		/* The target's names are the reverse source's; the sink writes to the source's. */
+		r->schema = xstrdup(f->schema);
+		r->name = xstrdup(f->name);
+		r->qname = xstrdup(f->tgt_qname);
+		r->tgt_qname = xstrdup(f->qname);
+		r->cols = xcalloc((size_t)f->ncols + 1, sizeof(*r->cols));
+		for (int c = 0; c < f->ncols; c++) {
+			r->cols[c] = f->cols[c];
+			r->cols[c].name = xstrdup(f->cols[c].name);
+			r->cols[c].type = xstrdup(f->cols[c].type);
+		}
+		r->key_idx = xcalloc((size_t)f->nkey + 1, sizeof(int));
+		memcpy(r->key_idx, f->key_idx, (size_t)f->nkey * sizeof(int));
+	}
+}
+
+/*
+ * Starts the reverse pipeline from the reverse slot on the target; the
+ * sink is the source, its migd schema holds the reverse position.  The
+ * target's relation ids differ from the source's, so the reverse sink
+ * matches relations by name, as every sink does.
+ */
+bool mig_start_reverse(struct migration *m, struct err *err)
+{
+	if (m->rev_started)
+		return true;
+	struct pgconn src = {0};
+	if (!pgconn_open(&src, "source", m->src_ci, err) || !pgstore_init(&src, err)) {
+		pgconn_close(&src);
+		return false;
+	}
+	pgconn_close(&src);
+	if (m->rspool == NULL) {
+		char *dir = xasprintf("%s/spool-%s-reverse", m->state_dir, m->name);
+		char *e = NULL;
+		struct spool_opts so = {.max_segment_bytes = (uint64_t)m->spool_segment};
+		bool ok = spool_open(dir, &so, &m->rspool, &e);
+		if (!ok) {
+			err_set(err, "spool %s: %s", dir, e);
+			free(e);
+		}
+		free(dir);
+		if (!ok)
+			return false;
+	}
+	mig_build_reverse_tables(m);
+	m->rev_stop = false;
+	m->rsopts = (struct pgstream_opts){
+		.repl_conninfo = m->tgt_repl_ci,
+		.slot = m->rev_slot,
+		.publication = m->rev_pub,
+		.start_lsn = m->rev_consistent,
+		.spool = m->rspool,
+		.stop = &m->rev_stop,
+		.prog = &m->rsp,
+		.feedback_ms = 1000,
+	};
+	char *rname = xasprintf("%s:reverse", m->name);
+	m->rsink = pgsink_new(m->src_ci, rname, &m->rts);
+	free(rname);
+	m->raopts = (struct apply_opts){
+		.spool = m->rspool,
+		.sink = m->rsink,
+		.stop = &m->rev_stop,
+		.prog = &m->rap,
+		.batch_txns = m->batch_txns,
+		.batch_bytes = m->batch_bytes,
+		.batch_delay_ms = m->batch_delay_ms,
+		.ts = &m->rts,
+	};
+	pthread_create(&m->rstream_th, NULL, pgstream_thread, &m->rsopts);
+	pthread_create(&m->rapply_th, NULL, apply_thread, &m->raopts);
+	m->rev_started = true;
+	log_event(LOG_LVL_NOTICE, "reverse_start", "slot=%s", m->rev_slot);
+	return true;
+}
+
+void mig_stop_reverse(struct migration *m)
+{
+	if (!m->rev_started)
+		return;
+	m->rev_stop = true;
+	pthread_join(m->rstream_th, NULL);
+	pthread_join(m->rapply_th, NULL);
+	m->rsink->ops->free(m->rsink);
+	m->rsink = NULL;
+	m->rev_started = false;
 }
 
 static bool run_backfill(struct migration *m, struct err *err)
@@ -354,7 +489,7 @@ int64_t mig_lag_bytes_locked(struct migration *m, bool *idle)
 static void *monitor(void *arg)
 {
 	struct migration *m = arg;
-	struct pgconn c = {0};
+	struct pgconn c = {0}, t = {0};
 	struct pgcapture_slot info;
 	struct err err;
 	while (!m->stop) {
@@ -369,9 +504,25 @@ static void *monitor(void *arg)
 		} else {
 			pgconn_close(&c);
 		}
+		if (m->rev_started) {
+			char *v = mig_ensure(&t, "target (monitor)", m->tgt_ci, &err)
+					  ? pgconn_query_value(&t, "SELECT pg_current_wal_lsn()::text", 0,
+							       NULL, &err)
+					  : NULL;
+			uint64_t l;
+			if (v != NULL && pos_lsn_parse(v, &l)) {
+				pthread_mutex_lock(&m->lock);
+				m->target_lsn = l;
+				pthread_mutex_unlock(&m->lock);
+			} else {
+				pgconn_close(&t);
+			}
+			free(v);
+		}
 		sleep_interruptible(SLOT_POLL_USEC / 1000, &m->stop);
 	}
 	pgconn_close(&c);
+	pgconn_close(&t);
 	return NULL;
 }
 
@@ -397,50 +548,66 @@ static void *coordinator(void *arg)
 	if (row.phase == PHASE_INIT) {
 		RETRY(capture(m, &err));
 	}
-	if (m->phase != PHASE_CAPTURED && m->phase != PHASE_BACKFILLING &&
-	    m->phase != PHASE_CATCHING_UP && m->phase != PHASE_SYNCED && m->phase != PHASE_FROZEN) {
-		/* Later phases belong to the state machine that is not built yet. */
-		mig_activity(m, "phase %s: nothing to do for this version", phase_name(m->phase));
-		goto out;
+	if (phase_is_terminal(m->phase)) {
+		mig_activity(m, "the migration is %s; nothing more to do", phase_name(m->phase));
+		goto loop;
 	}
 	RETRY(open_spool(m, &err));
 	pthread_create(&m->monitor_th, NULL, monitor, m);
 	m->monitor_started = true;
-	start_stream(m);
-
-	if (m->phase == PHASE_CAPTURED && !mig_set_phase(m, PHASE_BACKFILLING, "backfill starts"))
-		goto out;
-	if (m->phase == PHASE_BACKFILLING) {
-		while (!m->stop && !run_backfill(m, &err)) {
-			if (m->stop)
-				break;
-			mig_report(m, &err);
-			sleep_interruptible(RETRY_MS, &m->stop);
+	bool forward = m->phase <= PHASE_FROZEN;
+	if (!forward) {
+		/* Flipped (or flipping): the target owns the data; the way back is reverse. */
+		m->rev_consistent = row.reverse_pos.kind == POS_PG_LSN ? row.reverse_pos.lsn : 0;
+		if (m->phase != PHASE_CUTOVER) {
+			RETRY(mig_start_reverse(m, &err));
 		}
-		if (m->stop)
+		mig_activity(m, "target is the owner; reverse replication to the source");
+	} else {
+		start_stream(m);
+		if (m->phase == PHASE_CAPTURED &&
+		    !mig_set_phase(m, PHASE_BACKFILLING, "backfill starts"))
 			goto out;
-		mig_clear_error(m);
-		pgcapture_release(&m->cap); /* the snapshot has done its job */
-		if (!mig_set_phase(m, PHASE_CATCHING_UP, "every backfill chunk is done"))
-			goto out;
+		if (m->phase == PHASE_BACKFILLING) {
+			while (!m->stop && !run_backfill(m, &err)) {
+				if (m->stop)
+					break;
+				mig_report(m, &err);
+				sleep_interruptible(RETRY_MS, &m->stop);
+			}
+			if (m->stop)
+				goto out;
+			mig_clear_error(m);
+			pgcapture_release(&m->cap); /* the snapshot has done its job */
+			if (!mig_set_phase(m, PHASE_CATCHING_UP, "every backfill chunk is done"))
+				goto out;
+		}
+		pgcapture_release(&m->cap);
+		start_apply(m);
+		mig_activity(m, m->phase == PHASE_FROZEN ? "frozen; applying the last changes"
+							 : "applying changes");
 	}
-	pgcapture_release(&m->cap);
-	start_apply(m);
-	mig_activity(m, m->phase == PHASE_FROZEN ? "frozen; applying the last changes"
-					     : "applying changes");
 	/* Frozen before a restart: enforce again and verify (same freeze position). */
-	if (m->phase == PHASE_FROZEN && row.pending_op[0] == '\0') {
-		pthread_mutex_lock(&m->lock);
-		m->op = OP_FREEZE;
-		pthread_mutex_unlock(&m->lock);
-	}
+	enum mig_op resume = OP_NONE;
+	if (m->phase == PHASE_FROZEN && row.pending_op[0] == '\0')
+		resume = OP_FREEZE;
 	/* An operation journaled as intent but not finished: finish it now. */
-	if (strcmp(row.pending_op, "freeze") == 0 || strcmp(row.pending_op, "unfreeze") == 0) {
-		log_event(LOG_LVL_NOTICE, "recover", "op=%s (interrupted by a restart)", row.pending_op);
+	if (strcmp(row.pending_op, "freeze") == 0)
+		resume = OP_FREEZE;
+	else if (strcmp(row.pending_op, "unfreeze") == 0)
+		resume = OP_UNFREEZE;
+	else if (m->phase == PHASE_CUTOVER)
+		resume = OP_CUTOVER;
+	else if (m->phase == PHASE_ROLLING_BACK)
+		resume = OP_ROLLBACK;
+	if (resume != OP_NONE) {
+		log_event(LOG_LVL_NOTICE, "recover", "phase=%s pending=%s (finishing after a restart)",
+			  phase_name(m->phase), row.pending_op[0] ? row.pending_op : "-");
 		pthread_mutex_lock(&m->lock);
-		m->op = strcmp(row.pending_op, "freeze") == 0 ? OP_FREEZE : OP_UNFREEZE;
+		m->op = resume;
 		pthread_mutex_unlock(&m->lock);
 	}
+loop:
 	while (!m->stop) {
 		mig_run_op(m);
 		bool idle;
@@ -511,6 +678,12 @@ static void register_metrics(struct migration *m, struct metrics_registry *reg)
 	m->m_pos_received = metrics_childv(pos, "received", NULL);
 	m->m_pos_flushed = metrics_childv(pos, "confirmed", NULL);
 	m->m_pos_applied = metrics_childv(pos, "applied", NULL);
+	m->m_rlag = gauge(reg, "migd_reverse_lag_bytes",
+			  "target WAL not yet applied to the source by reverse replication");
+	m->m_rchanges = counter(reg, "migd_reverse_applied_changes_total",
+				"row changes reverse replication applied to the source");
+	m->m_rfailed = counter(reg, "migd_reverse_failed_records_total",
+			       "changes the source refused during reverse replication");
 	static const char *const vlabels[] = {"table", "kind", NULL};
 	m->f_vmism = metrics_gauge(reg, "migd_validation_mismatches",
 				   "differences found by the last validation run, per table and kind",
@@ -535,6 +708,9 @@ struct migration *migration_start(const struct migd_conf *c, struct metrics_regi
 	pthread_mutex_init(&m->bf.lock, NULL);
 	pthread_mutex_init(&m->sp.lock, NULL);
 	pthread_mutex_init(&m->ap.lock, NULL);
+	pthread_mutex_init(&m->rsp.lock, NULL);
+	pthread_mutex_init(&m->rap.lock, NULL);
+	m->rap.applied = pos_none();
 	m->name = xstrdup(c->name);
 	m->state_dir = xstrdup(c->state_dir);
 	m->slot = xasprintf("migd_%s", c->name);
@@ -547,6 +723,7 @@ struct migration *migration_start(const struct migd_conf *c, struct metrics_regi
 	m->src_ci = pgconn_conninfo(c->source.dsn, c->source.password, app, false);
 	m->repl_ci = pgconn_conninfo(c->source.dsn, c->source.password, app, true);
 	m->tgt_ci = pgconn_conninfo(c->target.dsn, c->target.password, app, false);
+	m->tgt_repl_ci = pgconn_conninfo(c->target.dsn, c->target.password, app, true);
 	free(app);
 	m->parallel = (int)c->backfill_parallel;
 	m->chunk_rows = c->backfill_chunk_rows;
@@ -559,6 +736,12 @@ struct migration *migration_start(const struct migd_conf *c, struct metrics_regi
 	m->recheck_wait_ms = c->validation_recheck_wait_ms;
 	m->max_keys = c->validation_max_keys;
 	m->freeze_roles = xstrdup(c->freeze_roles ? c->freeze_roles : "");
+	m->rev_slot = xasprintf("migd_%s_reverse", c->name);
+	m->rev_pub = xasprintf("migd_%s_reverse", c->name);
+	m->hook_flip = c->hook_flip ? xstrdup(c->hook_flip) : NULL;
+	m->hook_rollback = c->hook_rollback ? xstrdup(c->hook_rollback) : NULL;
+	m->hook_timeout_ms = c->hook_timeout_ms;
+	mig_gate_limits(c, &m->limits);
 	m->drain_timeout_ms = c->freeze_drain_timeout_ms;
 	m->journal = json_array();
 	pthread_mutex_init(&m->vrun.lock, NULL);
@@ -577,18 +760,24 @@ void migration_stop(struct migration *m)
 	if (m == NULL)
 		return;
 	m->stop = true;
+	m->fwd_stop = true;
+	m->rev_stop = true;
 	pthread_join(m->coord, NULL);
 	if (m->validate_started)
 		pthread_join(m->validate_th, NULL);
 	json_decref(m->vrun.results);
-	if (m->stream_started)
-		pthread_join(m->stream_th, NULL);
-	if (m->apply_started)
-		pthread_join(m->apply_th, NULL);
+	mig_stop_forward(m);
 	if (m->monitor_started)
 		pthread_join(m->monitor_th, NULL);
-	if (m->sink)
-		m->sink->ops->free(m->sink);
+	mig_stop_reverse(m);
+	spool_close(m->rspool);
+	tableset_free(&m->rts);
+	free(m->rev_slot);
+	free(m->rev_pub);
+	free(m->tgt_repl_ci);
+	free(m->hook_flip);
+	free(m->hook_rollback);
+	json_decref(m->flip_report);
 	spool_close(m->spool);
 	pgconn_close(&m->src);
 	pgconn_close(&m->tgt);
@@ -668,6 +857,53 @@ void mig_numbers(struct migration *m, struct numbers *n)
 		n->bf_eta = n->bf_rate > 0 ? (double)(n->bf_est - n->bf_rows) / n->bf_rate : -1;
 }
 
+/* Bytes the source is behind the target once reversed (0 when all is applied). */
+static int64_t reverse_lag_bytes(struct migration *m, bool *idle)
+{
+	pthread_mutex_lock(&m->lock);
+	uint64_t end = m->target_lsn;
+	pthread_mutex_unlock(&m->lock);
+	pthread_mutex_lock(&m->rsp.lock);
+	uint64_t flushed = m->rsp.flushed_lsn;
+	if (m->rsp.server_wal_end > end)
+		end = m->rsp.server_wal_end;
+	pthread_mutex_unlock(&m->rsp.lock);
+	pthread_mutex_lock(&m->rap.lock);
+	uint64_t applied = m->rap.applied.kind == POS_PG_LSN ? m->rap.applied.lsn : 0;
+	*idle = m->rap.idle && m->rev_started;
+	pthread_mutex_unlock(&m->rap.lock);
+	if (applied < m->rev_consistent)
+		applied = m->rev_consistent;
+	if (*idle && flushed > applied)
+		applied = flushed;
+	return end > applied ? (int64_t)(end - applied) : 0;
+}
+
+static json_t *reverse_status(struct migration *m)
+{
+	char p1[POS_TEXT_MAX], p2[32], p3[32];
+	bool idle;
+	int64_t lag = reverse_lag_bytes(m, &idle);
+	pthread_mutex_lock(&m->rsp.lock);
+	json_t *st = json_pack("{s:b, s:s, s:s, s:I, s:s?}", "connected", m->rsp.connected,
+			       "received_pos", pos_lsn_format(m->rsp.received_lsn, p2, sizeof(p2)),
+			       "confirmed_pos", pos_lsn_format(m->rsp.flushed_lsn, p3, sizeof(p3)),
+			       "transactions", (json_int_t)m->rsp.txns, "last_error",
+			       m->rsp.last_error[0] ? m->rsp.last_error : NULL);
+	pthread_mutex_unlock(&m->rsp.lock);
+	pthread_mutex_lock(&m->rap.lock);
+	json_t *o = json_pack("{s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:s?}", "running",
+			      m->rev_started, "slot", m->rev_slot, "applied_pos",
+			      pos_format(&m->rap.applied, p1, sizeof(p1)), "changes",
+			      (json_int_t)m->rap.counts.changes, "failed_records",
+			      (json_int_t)m->rap.counts.failed, "retry_queue_depth",
+			      (json_int_t)m->rap.retry_depth, "lag_bytes", (json_int_t)lag,
+			      "transactions", (json_int_t)m->rap.txns, "stream", st, "last_error",
+			      m->rap.last_error[0] ? m->rap.last_error : NULL);
+	pthread_mutex_unlock(&m->rap.lock);
+	return o;
+}
+
 json_t *migration_status(struct migration *m)
 {
 	struct numbers n;
@@ -727,6 +963,12 @@ json_t *migration_status(struct migration *m)
 	json_object_set_new(o, "lag",
 			    json_pack("{s:f, s:I}", "seconds", n.lag_seconds, "bytes",
 				      (json_int_t)n.lag_bytes));
+	if (m->rev_started || n.phase >= PHASE_CUTOVER)
+		json_object_set_new(o, "reverse", reverse_status(m));
+	pthread_mutex_lock(&m->lock);
+	if (m->flip_report)
+		json_object_set(o, "flip", m->flip_report);
+	pthread_mutex_unlock(&m->lock);
 	return o;
 }
 
@@ -746,6 +988,12 @@ void migration_update_metrics(struct migration *m)
 {
 	struct numbers n;
 	mig_numbers(m, &n);
+	bool ridle;
+	metrics_set(m->m_rlag, (double)reverse_lag_bytes(m, &ridle));
+	pthread_mutex_lock(&m->rap.lock);
+	metrics_counter_set_abs(m->m_rchanges, (double)m->rap.counts.changes);
+	metrics_counter_set_abs(m->m_rfailed, (double)m->rap.counts.failed);
+	pthread_mutex_unlock(&m->rap.lock);
 	mig_validation_metrics(m);
 	metrics_set(m->m_lag_s, n.lag_seconds < 0 ? NAN : n.lag_seconds);
 	metrics_set(m->m_lag_b, (double)n.lag_bytes);

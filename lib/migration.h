@@ -67,13 +67,15 @@ bool migration_validate_pause(struct migration *m, bool pause, const char **err)
 bool migration_applied_past(struct migration *m, uint64_t lsn);
 
 /*
- * Asks the coordinator to run op ("freeze" or "unfreeze").  done(arg,
+ * Asks the coordinator to run op: freeze, unfreeze, cutover (dry_run: show
+ * the gate and the steps, change nothing), rollback, complete or abort.
+ * The gate thresholds, hooks and roles are copied from conf.  done(arg,
  * result) is called from the coordinator thread with a new JSON object
  * (an "error" member on failure).  False with *err if the phase does not
  * allow it or another operation is in progress.
  */
-bool migration_request(struct migration *m, const char *op, void (*done)(void *, json_t *),
-		       void *arg, const char **err);
+bool migration_request(struct migration *m, const char *op, const struct migd_conf *conf,
+		       bool dry_run, void (*done)(void *, json_t *), void *arg, const char **err);
 
 /* The gate: {ready, phase, criteria: [{name, ok, value, threshold, detail}]}. */
 json_t *migration_gate(struct migration *m, const struct migd_conf *conf);

@@ -21,27 +21,33 @@ void mig_free_checks(struct migration *m)
 	m->nchecks = 0;
 }
 
-bool migration_applied_past(struct migration *m, uint64_t lsn)
+bool mig_pipeline_applied_past(struct stream_progress *sp, struct spool *spool,
+			       struct apply_progress *ap, uint64_t lsn)
 {
 	/*
 	 * Read in this order: what the stream confirmed (everything committed
 	 * before it is in the spool), then the spool's durable end, then what
 	 * is applied.  Applied at or past the durable end means the spool holds
-	 * nothing unapplied, so everything before the confirmed position is on
-	 * the target.
+	 * nothing unapplied, so everything before the confirmed position is in
+	 * the sink.
 	 */
-	pthread_mutex_lock(&m->sp.lock);
-	uint64_t confirmed = m->sp.flushed_lsn;
-	pthread_mutex_unlock(&m->sp.lock);
-	struct pos durable = m->spool ? spool_durable_pos(m->spool) : pos_none();
-	pthread_mutex_lock(&m->ap.lock);
-	struct pos applied = m->ap.applied;
-	pthread_mutex_unlock(&m->ap.lock);
+	pthread_mutex_lock(&sp->lock);
+	uint64_t confirmed = sp->flushed_lsn;
+	pthread_mutex_unlock(&sp->lock);
+	struct pos durable = spool ? spool_durable_pos(spool) : pos_none();
+	pthread_mutex_lock(&ap->lock);
+	struct pos applied = ap->applied;
+	pthread_mutex_unlock(&ap->lock);
 	uint64_t a = applied.kind == POS_PG_LSN ? applied.lsn : 0;
 	if (a >= lsn)
 		return true;
 	uint64_t d = durable.kind == POS_PG_LSN ? durable.lsn : 0;
 	return confirmed >= lsn && a >= d;
+}
+
+bool migration_applied_past(struct migration *m, uint64_t lsn)
+{
+	return mig_pipeline_applied_past(&m->sp, m->spool, &m->ap, lsn);
 }
 
 /* When a run ends: keep each kind's verdict for the gate, then tell the caller. */
@@ -219,27 +225,69 @@ void mig_validation_metrics(struct migration *m)
 
 /* --- operations, journal, gate --------------------------------------------------- */
 
-bool migration_request(struct migration *m, const char *op, void (*done)(void *, json_t *),
-		       void *arg, const char **err)
+bool migration_request(struct migration *m, const char *op, const struct migd_conf *c,
+		       bool dry_run, void (*done)(void *, json_t *), void *arg, const char **err)
 {
-	enum mig_op o = strcmp(op, "freeze") == 0 ? OP_FREEZE : OP_UNFREEZE;
+	static const struct {
+		const char *name;
+		enum mig_op op;
+	} ops[] = {{"freeze", OP_FREEZE},     {"unfreeze", OP_UNFREEZE}, {"cutover", OP_CUTOVER},
+		   {"rollback", OP_ROLLBACK}, {"complete", OP_COMPLETE}, {"abort", OP_ABORT}};
+	enum mig_op o = OP_NONE;
+	for (size_t i = 0; i < ARRAY_LEN(ops); i++)
+		if (strcmp(ops[i].name, op) == 0)
+			o = ops[i].op;
 	enum phase ph = migration_phase(m);
-	if (o == OP_FREEZE && ph != PHASE_SYNCED && !(ph == PHASE_FROZEN && m->freeze_lsn)) {
-		*err = ph == PHASE_FROZEN ? "writes are already frozen"
-		       : ph < PHASE_SYNCED ? "freeze needs phase synced: the target is not caught up yet"
-					   : "freeze is only possible before the flip";
-		return false;
+	*err = NULL;
+	switch (o) {
+	case OP_FREEZE:
+		if (ph != PHASE_SYNCED && !(ph == PHASE_FROZEN && m->freeze_lsn))
+			*err = ph < PHASE_SYNCED ? "freeze needs phase synced: the target is not caught up yet"
+						 : "freeze is only possible before the flip";
+		break;
+	case OP_UNFREEZE:
+		if (ph != PHASE_FROZEN)
+			*err = "unfreeze needs phase frozen";
+		break;
+	case OP_CUTOVER:
+		if (ph != PHASE_FROZEN)
+			*err = "cutover needs phase frozen (migctl freeze, validate, gate first)";
+		break;
+	case OP_ROLLBACK:
+		if (ph != PHASE_WATCHING)
+			*err = ph < PHASE_CUTOVER ? "nothing to roll back before the flip (use abort)"
+						  : "rollback needs phase watching";
+		break;
+	case OP_COMPLETE:
+		if (ph != PHASE_WATCHING)
+			*err = "complete needs phase watching (after the flip)";
+		break;
+	case OP_ABORT:
+		if (!phase_transition_legal(ph, PHASE_ABORTED))
+			*err = "abort is only possible before the flip (after it: rollback)";
+		break;
+	case OP_NONE:
+		*err = "unknown operation";
+		break;
 	}
-	if (o == OP_UNFREEZE && ph != PHASE_FROZEN) {
-		*err = "unfreeze needs phase frozen";
+	if (*err != NULL)
 		return false;
-	}
 	pthread_mutex_lock(&m->lock);
 	bool busy = m->op != OP_NONE;
 	if (!busy) {
 		m->op = o;
 		m->op_done = done;
 		m->op_arg = arg;
+		m->dry_run = dry_run;
+		/* Copies: a reload may swap the config while the operation runs. */
+		mig_gate_limits(c, &m->limits);
+		free(m->hook_flip);
+		free(m->hook_rollback);
+		m->hook_flip = c->hook_flip ? xstrdup(c->hook_flip) : NULL;
+		m->hook_rollback = c->hook_rollback ? xstrdup(c->hook_rollback) : NULL;
+		m->hook_timeout_ms = c->hook_timeout_ms;
+		free(m->freeze_roles);
+		m->freeze_roles = xstrdup(c->freeze_roles ? c->freeze_roles : "");
 	}
 	pthread_mutex_unlock(&m->lock);
 	if (busy) {
@@ -265,7 +313,25 @@ static void criterion(json_t *arr, bool *ready, const char *name, bool ok, json_
 					     "value", value, "threshold", threshold, "detail", detail));
 }
 
+void mig_gate_limits(const struct migd_conf *c, struct gate_limits *l)
+{
+	l->max_lag_ms = c->gate_max_lag_ms;
+	l->max_lag_bytes = c->gate_max_lag_bytes;
+	l->max_failed = c->gate_max_failed_records;
+	l->max_retry = c->gate_max_retry_queue;
+	l->max_slot = c->gate_max_slot_retained;
+	snprintf(l->require, sizeof(l->require), "%s",
+		 c->gate_require_validation ? c->gate_require_validation : "");
+}
+
 json_t *migration_gate(struct migration *m, const struct migd_conf *c)
+{
+	struct gate_limits l;
+	mig_gate_limits(c, &l);
+	return mig_gate_eval(m, &l);
+}
+
+json_t *mig_gate_eval(struct migration *m, const struct gate_limits *c)
 {
 	struct numbers n;
 	mig_numbers(m, &n);
@@ -306,14 +372,14 @@ json_t *migration_gate(struct migration *m, const struct migd_conf *c)
 		  json_string(pos_lsn_format(freeze, l2, sizeof(l2))), "applied on the target",
 		  reached ? buf : freeze ? "the target has not applied up to it yet" : "not frozen");
 
-	snprintf(thr, sizeof(thr), "<= %.3fs", (double)c->gate_max_lag_ms / 1000);
+	snprintf(thr, sizeof(thr), "<= %.3fs", (double)c->max_lag_ms / 1000);
 	criterion(cr, &ready, "lag_seconds",
-		  n.lag_seconds >= 0 && n.lag_seconds * 1000 <= (double)c->gate_max_lag_ms,
+		  n.lag_seconds >= 0 && n.lag_seconds * 1000 <= (double)c->max_lag_ms,
 		  n.lag_seconds >= 0 ? json_real(n.lag_seconds) : json_null(), thr,
 		  n.lag_seconds < 0 ? "unknown: nothing applied yet, or the applier is not running"
 				    : NULL);
-	snprintf(thr, sizeof(thr), "<= %lld", (long long)c->gate_max_lag_bytes);
-	criterion(cr, &ready, "lag_bytes", n.lag_bytes <= c->gate_max_lag_bytes,
+	snprintf(thr, sizeof(thr), "<= %lld", (long long)c->max_lag_bytes);
+	criterion(cr, &ready, "lag_bytes", n.lag_bytes <= c->max_lag_bytes,
 		  json_integer(n.lag_bytes), thr, NULL);
 
 	pthread_mutex_lock(&m->ap.lock);
@@ -322,18 +388,18 @@ json_t *migration_gate(struct migration *m, const struct migd_conf *c)
 	for (const char *p = m->ap.schema_errors; *p; p++)
 		nschema += *p == '\n';
 	pthread_mutex_unlock(&m->ap.lock);
-	snprintf(thr, sizeof(thr), "<= %lld", (long long)c->gate_max_failed_records);
-	criterion(cr, &ready, "failed_records", failed <= c->gate_max_failed_records,
+	snprintf(thr, sizeof(thr), "<= %lld", (long long)c->max_failed);
+	criterion(cr, &ready, "failed_records", failed <= c->max_failed,
 		  json_integer(failed), thr, failed ? "see migd.failed_records on the target" : NULL);
-	snprintf(thr, sizeof(thr), "<= %lld", (long long)c->gate_max_retry_queue);
-	criterion(cr, &ready, "retry_queue_depth", retry <= c->gate_max_retry_queue,
+	snprintf(thr, sizeof(thr), "<= %lld", (long long)c->max_retry);
+	criterion(cr, &ready, "retry_queue_depth", retry <= c->max_retry,
 		  json_integer(retry), thr, NULL);
 	criterion(cr, &ready, "schema_errors", nschema == 0, json_integer(nschema), "0",
 		  nschema ? "a migrated table changed shape on the source (see status)" : NULL);
 
 	/* Validation: each required kind passed at or after the freeze position. */
 	static const char *const vk[] = {"counts", "checksums", "invariants", "queries", "recent"};
-	char *req = xstrdup(c->gate_require_validation ? c->gate_require_validation : "");
+	char *req = xstrdup(c->require);
 	char *save = NULL;
 	for (char *k = strtok_r(req, ", ", &save); k; k = strtok_r(NULL, ", ", &save)) {
 		int idx = -1;
@@ -374,8 +440,8 @@ json_t *migration_gate(struct migration *m, const struct migd_conf *c)
 	bool rok = rev && json_is_true(json_object_get(rev, "ok"));
 	criterion(cr, &ready, "reverse_path_ready", rok, json_boolean(rok), "the target can replicate back",
 		  rev ? json_string_value(json_object_get(rev, "detail")) : "checked at freeze");
-	snprintf(thr, sizeof(thr), "<= %lld", (long long)c->gate_max_slot_retained);
-	criterion(cr, &ready, "slot_retention", retained >= 0 && retained <= c->gate_max_slot_retained,
+	snprintf(thr, sizeof(thr), "<= %lld", (long long)c->max_slot);
+	criterion(cr, &ready, "slot_retention", retained >= 0 && retained <= c->max_slot,
 		  json_integer(retained), thr, retained < 0 ? "unknown" : NULL);
 	json_decref(fr);
 	json_decref(rev);

@@ -24,7 +24,13 @@
 #define CAUGHT_UP_BYTES  (1u << 20)
 #define SLOT_POLL_USEC   1000000 /* also how fresh the source's WAL end is for lag */
 
-enum mig_op { OP_NONE, OP_FREEZE, OP_UNFREEZE };
+/* Gate thresholds, copied from the config so a reload cannot pull them away mid-use. */
+struct gate_limits {
+	int64_t max_lag_ms, max_lag_bytes, max_failed, max_retry, max_slot;
+	char require[128];
+};
+
+enum mig_op { OP_NONE, OP_FREEZE, OP_UNFREEZE, OP_CUTOVER, OP_ROLLBACK, OP_COMPLETE, OP_ABORT };
 
 struct migration {
 	/* settings, copied at start */
@@ -36,7 +42,9 @@ struct migration {
 	int64_t chunk_rows, batch_txns, batch_bytes, batch_delay_ms, spool_segment;
 
 	pthread_t coord;
-	volatile bool stop;
+	volatile bool stop;     /* everything stops (migd is stopping) */
+	volatile bool fwd_stop; /* the forward pipeline stops (cutover, abort) */
+	volatile bool rev_stop; /* the reverse pipeline stops (rollback, complete) */
 	volatile bool bf_paused;
 
 	pthread_mutex_t lock; /* guards everything below that the loop reads */
@@ -61,6 +69,26 @@ struct migration {
 	struct apply_opts aopts;
 	pthread_t stream_th, apply_th, monitor_th;
 	bool stream_started, apply_started, monitor_started;
+
+	/* reverse replication target -> source (after the flip) */
+	char *rev_slot, *rev_pub;  /* owned */
+	char *tgt_repl_ci;         /* owned; secret */
+	struct mig_tableset rts;   /* reverse table set: target names as the source side */
+	struct spool *rspool;
+	struct sink *rsink;
+	struct stream_progress rsp;
+	struct apply_progress rap;
+	struct pgstream_opts rsopts;
+	struct apply_opts raopts;
+	pthread_t rstream_th, rapply_th;
+	bool rev_started;
+	uint64_t rev_consistent; /* the target's position at the flip (reverse slot) */
+	uint64_t target_lsn;     /* pg_current_wal_lsn() on the target, polled once reversed */
+	char *hook_flip, *hook_rollback; /* owned; copied at request time */
+	int64_t hook_timeout_ms;
+	bool dry_run;
+	struct gate_limits limits; /* copied at request time */
+	json_t *flip_report;       /* owned */
 
 	/* operations the coordinator runs for the operator, one at a time */
 	enum mig_op op;           /* requested, not finished */
@@ -101,6 +129,7 @@ struct migration {
 		*m_retry, *m_schema, *m_bf_rows, *m_bf_eta, *m_bf_rate, *m_slot, *m_spool,
 		*m_pos_received, *m_pos_flushed, *m_pos_applied;
 	struct metric_family *f_chunks;
+	struct metric *m_rlag, *m_rchanges, *m_rfailed;
 };
 
 /* Snapshot of the numbers status and metrics derive from. */
@@ -126,6 +155,17 @@ void mig_numbers(struct migration *m, struct numbers *n);
 int64_t mig_lag_bytes_locked(struct migration *m, bool *idle);
 bool mig_source_lsn_now(struct migration *m, uint64_t *lsn, struct err *err);
 void mig_run_op(struct migration *m);
+json_t *mig_gate_eval(struct migration *m, const struct gate_limits *l);
+void mig_gate_limits(const struct migd_conf *c, struct gate_limits *l);
+/* True once a pipeline's sink holds every change of its source up to lsn. */
+bool mig_pipeline_applied_past(struct stream_progress *sp, struct spool *spool,
+			       struct apply_progress *ap, uint64_t lsn);
+void mig_start_forward(struct migration *m);
+void mig_stop_forward(struct migration *m);
+bool mig_start_reverse(struct migration *m, struct err *err);
+void mig_stop_reverse(struct migration *m);
+/* rts from ts: the target's names as the reverse source, the source's as its sink. */
+void mig_build_reverse_tables(struct migration *m);
 void mig_free_checks(struct migration *m);
 void mig_validation_metrics(struct migration *m);
 

@@ -1,10 +1,18 @@
-/* migration_ops: the operator's operations, run by the coordinator (freeze, unfreeze). */
+/*
+ * migration_ops: the operator's operations, run one at a time by the
+ * coordinator thread: freeze, unfreeze, cutover (the flip), rollback,
+ * complete and abort.  Each journals its intent (migd.migration.pending_op
+ * and the phase) before its first irreversible step, so a restart in the
+ * middle finishes it deterministically.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "migration_int.h"
+#include "hook.h"
+#include "pgcapture.h"
 #include "pgfreeze.h"
 #include "util.h"
 
@@ -129,6 +137,292 @@ static json_t *do_unfreeze(struct migration *m, struct err *err)
 	return json_pack("{s:i, s:i}", "grants_restored_source", rs, "grants_restored_target", rt);
 }
 
+/* --- the flip and the ways back --------------------------------------------------- */
+
+static bool run_hook(struct migration *m, const char *which, const char *cmd, const char *phase,
+		     const char *owner, struct err *err)
+{
+	if (cmd == NULL || cmd[0] == '\0') {
+		log_notice("%s hook: none configured", which);
+		return true;
+	}
+	char sp[40], tp[40], e_mig[96], e_phase[48], e_owner[32], e_src[64], e_tgt[64];
+	snprintf(e_mig, sizeof(e_mig), "MIGD_MIGRATION=%s", m->name);
+	snprintf(e_phase, sizeof(e_phase), "MIGD_PHASE=%s", phase);
+	snprintf(e_owner, sizeof(e_owner), "MIGD_OWNER=%s", owner);
+	snprintf(e_src, sizeof(e_src), "MIGD_SOURCE_POS=%s", pos_lsn_format(m->freeze_lsn, sp, sizeof(sp)));
+	snprintf(e_tgt, sizeof(e_tgt), "MIGD_TARGET_POS=%s", pos_lsn_format(m->rev_consistent, tp, sizeof(tp)));
+	const char *env[] = {e_mig, e_phase, e_owner, e_src, e_tgt, NULL};
+	log_event(LOG_LVL_NOTICE, "hook", "which=%s phase=%s owner=%s", which, phase, owner);
+	if (hook_run(cmd, env, (int)m->hook_timeout_ms, err))
+		return true;
+	err_prefix(err, "%s hook", which);
+	return false;
+}
+
+static bool drop_publication(struct pgconn *c, const char *pub, struct err *err)
+{
+	char *id = pgconn_ident(pub);
+	char *sql = xasprintf("DROP PUBLICATION IF EXISTS %s", id);
+	bool ok = pgconn_exec(c, sql, err);
+	free(sql);
+	free(id);
+	return ok;
+}
+
+/* The reverse slot on the target, created before any target-only write can happen. */
+static bool capture_reverse(struct migration *m, struct err *err)
+{
+	struct pgcapture_slot info;
+	struct pgcapture cap;
+	mig_build_reverse_tables(m);
+	if (!pgcapture_publication(&m->tgt, m->rev_pub, &m->rts, err) ||
+	    !pgcapture_slot_info(&m->tgt, m->rev_slot, &info, err))
+		return false;
+	if (info.exists && m->rev_consistent)
+		return true; /* resumed: created and recorded before the restart */
+	if (info.exists && !pgcapture_drop_slot(&m->tgt, m->rev_slot, err))
+		return false; /* created but never recorded: nothing can depend on it */
+	if (!pgcapture_create_slot(m->tgt_repl_ci, m->rev_slot, &cap, err))
+		return false;
+	pgcapture_release(&cap); /* no snapshot needed: the target is frozen and complete */
+	struct pos rp = pos_from_lsn(cap.consistent_lsn);
+	if (!pgstore_set_reverse(&m->tgt, m->name, &rp, err))
+		return false;
+	m->rev_consistent = cap.consistent_lsn;
+	return true;
+}
+
+static void failing_criteria(json_t *gate, char *buf, size_t n)
+{
+	size_t i, len = 0;
+	json_t *c;
+	buf[0] = '\0';
+	json_array_foreach(json_object_get(gate, "criteria"), i, c)
+		if (!json_is_true(json_object_get(c, "ok")))
+			len += (size_t)snprintf(buf + len, n > len ? n - len : 0, "%s%s",
+						len ? ", " : "", json_string_value(json_object_get(c, "name")));
+}
+
+static json_t *do_cutover(struct migration *m, struct err *err)
+{
+	char l1[32], l2[32], why[300];
+	enum phase ph = migration_phase(m);
+	bool resume = ph == PHASE_CUTOVER;
+	if (ph != PHASE_FROZEN && !resume) {
+		err_set(err, "cutover needs phase frozen (now %s)", phase_name(ph));
+		return NULL;
+	}
+	if (!mig_ensure(&m->src, "source", m->src_ci, err) ||
+	    !mig_ensure(&m->tgt, "target", m->tgt_ci, err))
+		return NULL;
+	if (!resume) {
+		/* The gate again, right before the flip: nothing may have moved. */
+		json_t *gate = mig_gate_eval(m, &m->limits);
+		bool ready = json_is_true(json_object_get(gate, "ready"));
+		if (!ready || m->dry_run) {
+			char bad[256];
+			failing_criteria(gate, bad, sizeof(bad));
+			if (!ready && !m->dry_run) {
+				json_decref(gate);
+				err_set(err, "the gate is closed: %s (migctl gate shows why)", bad);
+				return NULL;
+			}
+			return json_pack("{s:b, s:b, s:o, s:[s,s,s,s,s,s]}", "dry_run", 1, "would_flip",
+					 ready, "gate", gate, "steps",
+					 "check the gate again (atomically with the flip)",
+					 "stop forward replication (the source stays frozen)",
+					 "create the reverse slot on the target before any target-only write",
+					 "run the flip hook ([hooks] flip) with MIGD_* positions",
+					 "mark the target as owner and give its write grants back",
+					 "start reverse replication target -> source");
+		}
+		json_decref(gate);
+		if (!pgstore_set_pending(&m->tgt, m->name, "cutover", NULL, err) ||
+		    !mig_set_phase_at(m, PHASE_CUTOVER, "cutover starts: the gate is open", m->freeze_lsn))
+			return NULL;
+	}
+	mig_activity(m, "cutover: capturing the target's position");
+	mig_stop_forward(m); /* the source is frozen and drained: nothing more to carry */
+	if (!capture_reverse(m, err))
+		goto back;
+	mig_activity(m, "cutover: running the flip hook");
+	if (!run_hook(m, "flip", m->hook_flip, "cutover", "target", err))
+		goto back;
+	snprintf(why, sizeof(why), "flipped: the target owns the data from %s (reverse slot at %s)",
+		 pos_lsn_format(m->freeze_lsn, l1, sizeof(l1)),
+		 pos_lsn_format(m->rev_consistent, l2, sizeof(l2)));
+	if (!mig_set_phase_at(m, PHASE_WATCHING, why, m->freeze_lsn))
+		return NULL;
+	int restored = 0;
+	struct err e2;
+	if (!pgfreeze_lift(&m->tgt, "target", &m->tgt, m->name, &restored, &e2))
+		mig_report(m, &e2); /* the flip happened; say loudly that writes are still blocked */
+	if (!pgstore_set_pending(&m->tgt, m->name, NULL, NULL, err) || !mig_start_reverse(m, err))
+		mig_report(m, err);
+	mig_activity(m, "target is the owner; reverse replication to the source");
+	json_t *rep = json_pack("{s:s, s:s, s:s, s:i}", "owner", "target", "source_position", l1,
+				"target_position", l2, "target_grants_restored", restored);
+	pthread_mutex_lock(&m->lock);
+	json_decref(m->flip_report);
+	m->flip_report = json_incref(rep);
+	pthread_mutex_unlock(&m->lock);
+	return rep;
+back:
+	/* Nothing half-flipped: no reverse slot, source the owner, still frozen. */
+	log_event(LOG_LVL_ERROR, "cutover", "result=failed reason=\"%s\"", err->msg);
+	{
+		struct err e3;
+		if (!pgcapture_drop_slot(&m->tgt, m->rev_slot, &e3) ||
+		    !drop_publication(&m->tgt, m->rev_pub, &e3))
+			log_warn("cutover: cleaning the reverse slot: %s", e3.msg);
+		struct pos none = pos_none();
+		if (!pgstore_set_reverse(&m->tgt, m->name, &none, &e3))
+			log_warn("cutover: %s", e3.msg);
+		m->rev_consistent = 0;
+	}
+	snprintf(why, sizeof(why), "cutover failed, still frozen with the source as owner: %s",
+		 err->msg);
+	mig_start_forward(m);
+	if (mig_set_phase_at(m, PHASE_FROZEN, why, m->freeze_lsn)) {
+		struct err e4;
+		if (!pgstore_set_pending(&m->tgt, m->name, NULL, NULL, &e4))
+			mig_report(m, &e4);
+	}
+	mig_activity(m, "frozen; cutover failed: %s", err->msg);
+	return NULL;
+}
+
+static bool reverse_lsn_now(struct migration *m, uint64_t *lsn, struct err *err)
+{
+	char *v = pgconn_query_value(&m->tgt, "SELECT pg_current_wal_lsn()::text", 0, NULL, err);
+	bool ok = v != NULL && pos_lsn_parse(v, lsn);
+	free(v);
+	return ok;
+}
+
+static json_t *do_rollback(struct migration *m, struct err *err)
+{
+	json_t *trep = NULL;
+	uint64_t final = 0;
+	char l[32], why[300];
+	enum phase ph = migration_phase(m);
+	if (ph != PHASE_WATCHING && ph != PHASE_ROLLING_BACK) {
+		err_set(err, "rollback needs phase watching (now %s)", phase_name(ph));
+		return NULL;
+	}
+	if (!mig_ensure(&m->src, "source", m->src_ci, err) ||
+	    !mig_ensure(&m->tgt, "target", m->tgt_ci, err))
+		return NULL;
+	if (ph == PHASE_WATCHING &&
+	    (!pgstore_set_pending(&m->tgt, m->name, "rollback", NULL, err) ||
+	     !mig_set_phase(m, PHASE_ROLLING_BACK, "rollback starts: freezing the target")))
+		return NULL;
+	if (!mig_start_reverse(m, err))
+		goto back;
+	mig_activity(m, "rollback: freezing the target");
+	if (!pgfreeze_enforce(&m->tgt, "target", true, &m->tgt, m->name, m->freeze_roles, &m->ts,
+			      &trep, err) ||
+	    !reverse_lsn_now(m, &final, err))
+		goto back;
+	mig_activity(m, "rollback: draining reverse replication to %s",
+		     pos_lsn_format(final, l, sizeof(l)));
+	int64_t deadline = now_mono_usec() + m->drain_timeout_ms * 1000;
+	bool drained = false;
+	while (!m->stop && !(drained = mig_pipeline_applied_past(&m->rsp, m->rspool, &m->rap, final)) &&
+	       now_mono_usec() < deadline)
+		sleep_interruptible(20, &m->stop);
+	/* The reverse gate: everything from the target is on the source, nothing refused. */
+	pthread_mutex_lock(&m->rap.lock);
+	int64_t failed = m->rap.counts.failed, retry = m->rap.retry_depth;
+	bool schema = m->rap.schema_errors[0] != '\0';
+	pthread_mutex_unlock(&m->rap.lock);
+	bool still_writable = json_array_size(json_object_get(trep, "still_writable")) > 0;
+	if (!drained || failed || retry || schema || still_writable) {
+		err_set(err, "the reverse gate is closed: %s%s%s%s%s",
+			drained ? "" : "reverse lag not drained; ", failed ? "reverse failed records; " : "",
+			retry ? "reverse retry queue; " : "", schema ? "reverse schema errors; " : "",
+			still_writable ? "the target freeze is not enforced" : "");
+		goto back;
+	}
+	if (!run_hook(m, "rollback", m->hook_rollback, "rolling_back", "source", err))
+		goto back;
+	mig_stop_reverse(m);
+	int restored = 0;
+	if (!pgfreeze_lift(&m->src, "source", &m->tgt, m->name, &restored, err))
+		mig_report(m, err);
+	snprintf(why, sizeof(why), "rolled back: the source owns the data again (target drained to %s)",
+		 l);
+	if (!mig_set_phase(m, PHASE_ROLLED_BACK, why) ||
+	    !pgstore_set_pending(&m->tgt, m->name, NULL, NULL, err))
+		return NULL;
+	mig_activity(m, "rolled back; the source is the owner");
+	return json_pack("{s:s, s:s, s:i, s:o}", "owner", "source", "target_final_position", l,
+			 "source_grants_restored", restored, "target", trep);
+back:
+	log_event(LOG_LVL_ERROR, "rollback", "result=failed reason=\"%s\"", err->msg);
+	{
+		int r = 0;
+		struct err e2;
+		if (!pgfreeze_lift(&m->tgt, "target", &m->tgt, m->name, &r, &e2))
+			mig_report(m, &e2);
+	}
+	json_decref(trep);
+	snprintf(why, sizeof(why), "rollback given up, the target stays the owner: %s", err->msg);
+	if (mig_set_phase(m, PHASE_WATCHING, why)) {
+		struct err e3;
+		if (!pgstore_set_pending(&m->tgt, m->name, NULL, NULL, &e3))
+			mig_report(m, &e3);
+	}
+	mig_activity(m, "target is the owner; rollback failed: %s", err->msg);
+	return NULL;
+}
+
+static json_t *do_complete(struct migration *m, struct err *err)
+{
+	if (migration_phase(m) != PHASE_WATCHING) {
+		err_set(err, "complete needs phase watching (now %s)", phase_name(migration_phase(m)));
+		return NULL;
+	}
+	if (!mig_ensure(&m->src, "source", m->src_ci, err) ||
+	    !mig_ensure(&m->tgt, "target", m->tgt_ci, err))
+		return NULL;
+	mig_stop_reverse(m);
+	if (!pgcapture_drop_slot(&m->tgt, m->rev_slot, err) ||
+	    !drop_publication(&m->tgt, m->rev_pub, err) ||
+	    !pgcapture_drop_slot(&m->src, m->slot, err) || !drop_publication(&m->src, m->pub, err))
+		return NULL;
+	if (!mig_set_phase(m, PHASE_DONE, "migration complete: slots and publications dropped"))
+		return NULL;
+	mig_activity(m, "done; the journal stays in the target's migd schema");
+	return json_pack("{s:s, s:[s,s]}", "phase", "done", "dropped", m->slot, m->rev_slot);
+}
+
+static json_t *do_abort(struct migration *m, struct err *err)
+{
+	enum phase ph = migration_phase(m);
+	if (!phase_transition_legal(ph, PHASE_ABORTED)) {
+		err_set(err, "abort is only possible before the flip (now %s; use rollback)",
+			phase_name(ph));
+		return NULL;
+	}
+	if (!mig_ensure(&m->src, "source", m->src_ci, err) ||
+	    !mig_ensure(&m->tgt, "target", m->tgt_ci, err))
+		return NULL;
+	mig_stop_forward(m);
+	int rs = 0, rt = 0;
+	if (!pgcapture_drop_slot(&m->src, m->slot, err) || !drop_publication(&m->src, m->pub, err) ||
+	    !pgfreeze_lift(&m->src, "source", &m->tgt, m->name, &rs, err) ||
+	    !pgfreeze_lift(&m->tgt, "target", &m->tgt, m->name, &rt, err))
+		return NULL;
+	m->freeze_lsn = 0;
+	if (!mig_set_phase(m, PHASE_ABORTED, "aborted by the operator; the source stays the owner"))
+		return NULL;
+	mig_activity(m, "aborted; the source is untouched and the owner");
+	return json_pack("{s:s, s:i, s:i}", "phase", "aborted", "grants_restored_source", rs,
+			 "grants_restored_target", rt);
+}
+
 /* Runs a requested operation and hands its result to whoever asked. */
 void mig_run_op(struct migration *m)
 {
@@ -139,7 +433,12 @@ void mig_run_op(struct migration *m)
 	if (op == OP_NONE)
 		return;
 	struct err err = {{0}};
-	json_t *res = op == OP_FREEZE ? do_freeze(m, &err) : do_unfreeze(m, &err);
+	json_t *res = op == OP_FREEZE	   ? do_freeze(m, &err)
+		      : op == OP_UNFREEZE ? do_unfreeze(m, &err)
+		      : op == OP_CUTOVER  ? do_cutover(m, &err)
+		      : op == OP_ROLLBACK ? do_rollback(m, &err)
+		      : op == OP_COMPLETE ? do_complete(m, &err)
+					  : do_abort(m, &err);
 	if (res == NULL) {
 		mig_report(m, &err);
 		res = json_pack("{s:s}", "error", err.msg);

@@ -66,7 +66,8 @@ static const char *const schema_sql =
 	"  source_pos text NOT NULL, xid bigint, origin text, table_name text,"
 	"  detected_at timestamptz NOT NULL DEFAULT now());"
 	"ALTER TABLE migd.migration ADD COLUMN IF NOT EXISTS freeze_pos text;"
-	"ALTER TABLE migd.migration ADD COLUMN IF NOT EXISTS pending_op text;";
+	"ALTER TABLE migd.migration ADD COLUMN IF NOT EXISTS pending_op text;"
+	"ALTER TABLE migd.migration ADD COLUMN IF NOT EXISTS reverse_pos text;";
 
 const char *const pgstore_progress_sql =
 	"INSERT INTO migd.progress AS p (name, applied_pos, applied_commit_time, applied_txns, "
@@ -93,7 +94,8 @@ bool pgstore_load(struct pgconn *tgt, const char *name, struct pgstore_migration
 	PGresult *r = pgconn_query(tgt,
 				   "SELECT phase, coalesce(slot_name, ''), coalesce(publication, ''), "
 				   "  coalesce(consistent_pos, 'none'), backfill_done_at IS NOT NULL, "
-				   "  coalesce(freeze_pos, 'none'), coalesce(pending_op, '') "
+				   "  coalesce(freeze_pos, 'none'), coalesce(pending_op, ''), "
+				   "  coalesce(reverse_pos, 'none') "
 				   "FROM migd.migration WHERE name = $1",
 				   1, params, err);
 	if (r == NULL)
@@ -119,6 +121,8 @@ bool pgstore_load(struct pgconn *tgt, const char *name, struct pgstore_migration
 		if (!pos_parse(PQgetvalue(r, 0, 5), &out->freeze_pos, &perr))
 			out->freeze_pos = pos_none();
 		snprintf(out->pending_op, sizeof(out->pending_op), "%s", PQgetvalue(r, 0, 6));
+		if (!pos_parse(PQgetvalue(r, 0, 7), &out->reverse_pos, &perr))
+			out->reverse_pos = pos_none();
 	}
 	PQclear(r);
 	return true;
@@ -256,4 +260,19 @@ bool pgstore_applied(struct pgconn *tgt, const char *name, struct pos *applied,
 	}
 	PQclear(r);
 	return ok;
+}
+
+bool pgstore_set_reverse(struct pgconn *tgt, const char *name, const struct pos *rev,
+			 struct err *err)
+{
+	char p[POS_TEXT_MAX];
+	const char *params[] = {name, pos_format(rev, p, sizeof(p))};
+	PGresult *r = pgconn_query(tgt,
+				   "UPDATE migd.migration SET reverse_pos = $2, updated_at = now() "
+				   "WHERE name = $1",
+				   2, params, err);
+	if (r == NULL)
+		return false;
+	PQclear(r);
+	return true;
 }

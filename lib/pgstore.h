@@ -41,6 +41,7 @@ struct pgstore_migration {
 	bool backfill_done;
 	struct pos freeze_pos;  /* final source position of the current freeze; none if not frozen */
 	char pending_op[32];    /* an operation journaled as intent and not finished: "freeze", ... */
+	struct pos reverse_pos; /* the target's position at the flip (reverse slot); none before */
 };
 
 bool pgstore_load(struct pgconn *tgt, const char *name, struct pgstore_migration *out,
@@ -69,6 +70,10 @@ bool pgstore_set_phase(struct pgconn *tgt, const char *name, enum phase from, en
  */
 bool pgstore_set_pending(struct pgconn *tgt, const char *name, const char *op,
 			 const struct pos *freeze_pos, struct err *err) __attribute__((warn_unused_result));
+
+/* Records the reverse slot's consistent position (the target's position at the flip). */
+bool pgstore_set_reverse(struct pgconn *tgt, const char *name, const struct pos *rev,
+			 struct err *err) __attribute__((warn_unused_result));
 
 /*
  * Applied position (POS_NONE if nothing applied yet) and, if commit_us is

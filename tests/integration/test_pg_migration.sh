@@ -112,3 +112,14 @@ n=$(harness_sql TGT "SELECT count(*) FROM migd.parked WHERE table_name = 'public
 [[ $n -ge 5 ]] || fail "parked rows: $n"
 ok "DDL mid-stream: orders parked ($n changes kept), other tables keep flowing"
 migd_stop 0
+
+# A lost state_dir: the spool is gone and the slot confirmed past the target.
+harness_sql TGT "ALTER TABLE orders ADD COLUMN extra int" # the contract holds again
+harness_sql SRC "UPDATE accounts SET owner = 'x' WHERE id = 3; SELECT pg_switch_wal()" >/dev/null
+sleep 1
+rm -rf "$T_TMP/state/spool-t"
+migd_start "$T_TMP/migd.conf"
+wait_for 20 '[[ $(mctl --json status | jfield .migration_state.last_error) == *"is missing (was state_dir lost?)"* ]]' ||
+	fail "a lost spool was not detected: $(mctl status)"
+ok "a lost spool directory is detected and refused by name instead of silently losing rows"
+migd_stop 0
