@@ -31,8 +31,15 @@ bench_header() {
 	printf '# %s on %s: %s cores, %s GiB RAM, load average %s\n' "$(date -u '+%Y-%m-%d %H:%M:%SZ')" \
 		"$(uname -r)" "$(nproc)" "$(awk '/MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)" \
 		"$(cut -d' ' -f1-3 /proc/loadavg)"
-	printf '# %s; migd %s\n' "$(/usr/lib/postgresql/15/bin/postgres --version)" \
-		"$(git -C "$BENCH_ROOT" describe --always --dirty 2>/dev/null || echo '?')"
+	printf '# %s; %s\n' "$(/usr/lib/postgresql/15/bin/postgres --version)" "$(migd_version)"
+}
+
+migd_version() {
+	local v="migd not built yet"
+	if [[ -x $MIGD ]]; then
+		v="$("$MIGD" --version 2>/dev/null || echo migd) built $(date -u -r "$MIGD" '+%Y-%m-%d %H:%M:%SZ')"
+	fi
+	printf '%s; tree %s' "$v" "$(git -C "$BENCH_ROOT" describe --always --dirty 2>/dev/null || echo '?')"
 }
 
 bench_prepare() {

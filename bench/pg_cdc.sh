@@ -72,9 +72,11 @@ command -v pg_recvlogical >/dev/null || {
 has() { [[ " $CONSUMERS " == *" $1 "* ]]; }
 
 source "$ROOT/tests/harness/harness.sh"
-harness_start_pg SRC 'max_replication_slots = 20' 'max_wal_senders = 20'
+# autovacuum off on both: a vacuum during a drain would add WAL to decode (source) or
+# CPU (target) to whichever consumer happens to run then; the script VACUUMs between runs.
+harness_start_pg SRC 'max_replication_slots = 20' 'max_wal_senders = 20' 'autovacuum = off'
 harness_start_pg TGT 'max_logical_replication_workers = 8' 'max_worker_processes = 16' \
-	'wal_retrieve_retry_interval = 100ms'
+	'wal_retrieve_retry_interval = 100ms' 'autovacuum = off'
 W=$HARNESS_ROOT/bench
 mkdir -p "$W"
 chmod 755 "$W"
@@ -169,16 +171,64 @@ for sc in $SYNC; do
 		poll_until 0.1 60 '[[ $(sql TGT "s_$sc" "SELECT count(pid) FROM pg_stat_subscription WHERE subname = '"'sub_$sc'"'") == 0 ]]'
 	fi
 done
-# The subscriptions' slots must be released by their walsenders too.
-poll_until 0.1 60 '[[ $(sql SRC postgres "SELECT count(*) FROM pg_replication_slots WHERE active") == 0 ]]'
+
+# Every consumer's slot past the source's current WAL position (WAL with nothing for
+# them: the setup's, the VACUUMs'), then every consumer stopped again.  Untimed, so
+# that each timed drain starts where the backlog starts.
+slot_at() { # SLOT LSN_NUM
+	(($(lsn_num "$(sql SRC postgres "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '$1'")") >= $2))
+}
+catch_up_all() {
+	local l sc
+	l=$(lsn_num "$(sql SRC postgres "SELECT pg_current_wal_lsn()")")
+	for sc in $SYNC; do
+		if has migd; then
+			migd_start "$sc"
+			poll_until 0.2 300 "slot_at migd_c$sc $l" || {
+				echo "bench: migd ($sc) did not catch up with the source" >&2
+				tail -n 20 "$W/migd-$sc.log" >&2
+				exit 1
+			}
+			migd_stop
+		fi
+		if has builtin; then
+			sql TGT "s_$sc" "ALTER SUBSCRIPTION sub_$sc ENABLE"
+			poll_until 0.2 300 "slot_at sub_$sc $l" || {
+				echo "bench: subscription sub_$sc did not catch up with the source" >&2
+				exit 1
+			}
+			sql TGT "s_$sc" "ALTER SUBSCRIPTION sub_$sc DISABLE"
+			poll_until 0.1 60 '[[ $(sql TGT "s_$sc" "SELECT count(pid) FROM pg_stat_subscription WHERE subname = '"'sub_$sc'"'") == 0 ]]'
+		fi
+	done
+	poll_until 0.1 60 '[[ $(sql SRC postgres "SELECT count(*) FROM pg_replication_slots WHERE active") == 0 ]]'
+}
 
 # ---------------------------------------------------------------- measurement
 : >"$W/results" # CONSUMER RUN SECONDS OWN_CPU SERVER_CPU EXTRA
 record() { echo "$*" >>"$W/results"; }
 cpu_before() { CPU0_SRC=$(server_cpu SRC) CPU0_TGT=$(server_cpu TGT); }
-server_cpu_delta() {
-	awk -v a="$CPU0_SRC" -v b="$CPU0_TGT" -v c="$(server_cpu SRC)" -v d="$(server_cpu TGT)" \
-		'BEGIN { printf "%.2f", (c - a) + (d - b) }'
+cpu_after() { # SRV: both servers' CPU seconds since cpu_before; SPLIT: "src_cpu=.. tgt_cpu=.."
+	local s t
+	s=$(server_cpu SRC) t=$(server_cpu TGT)
+	SRV=$(awk -v a="$CPU0_SRC" -v b="$CPU0_TGT" -v c="$s" -v d="$t" 'BEGIN { printf "%.2f", (c - a) + (d - b) }')
+	SPLIT=$(awk -v a="$CPU0_SRC" -v b="$CPU0_TGT" -v c="$s" -v d="$t" 'BEGIN { printf "src_cpu=%.2f tgt_cpu=%.2f", c - a, d - b }')
+}
+# "NAME=cpu(busy%)" of one process that lived through the drain of T seconds.
+busy() { # NAME PID T
+	if [[ -z $2 ]]; then
+		echo "$1=?"
+		return
+	fi
+	awk -v n="$1" -v c="$(proc_cpu "$2")" -v t="$3" 'BEGIN { printf "%s=%.2fs(%.0f%%)", n, c, 100 * c / t }'
+}
+# CPU seconds of migd's busiest threads, "a+b+c".
+migd_threads() { # PID
+	local f ticks=()
+	for f in /proc/"$1"/task/*/stat; do
+		ticks+=("$(_stat_ticks "$(basename "$(dirname "$f")")")")
+	done
+	printf '%s\n' "${ticks[@]}" | sort -rn | head -3 | awk -v hz="$CLK_TCK" '{ printf "%s%.2f", (NR > 1 ? "+" : ""), $1 / hz }'
 }
 show() { # CONSUMER RUN SECONDS OWN SRV EXTRA
 	printf '  run %d  %-14s %7.2f s  %8.0f txn/s  %8.0f changes/s  own cpu %6.2f s  servers cpu %6.2f s  %s\n' \
@@ -195,15 +245,15 @@ drain_ceiling() { # RUN
 			cat "$W/recvlogical.log" >&2
 			exit 1
 		}
-	local t cpu srv
+	local t cpu
 	read -r t cpu <"$W/cpurun"
-	srv=$(server_cpu_delta)
-	record ceiling "$1" "$t" "$cpu" "$srv"
-	show ceiling "$1" "$t" "$cpu" "$srv"
+	cpu_after
+	record ceiling "$1" "$t" "$cpu" "$SRV" "$SPLIT"
+	show ceiling "$1" "$t" "$cpu" "$SRV" "$SPLIT"
 }
 
 drain_migd() { # RUN SC
-	local run=$1 sc=$2 perfpid= j b a t0 t cpu srv
+	local run=$1 sc=$2 perfpid= j b a t0 t cpu
 	local lm
 	lm=$(lsn_num "$L_MARK")
 	cpu_before
@@ -230,7 +280,17 @@ drain_migd() { # RUN SC
 	done
 	t=$(elapsed "$t0" "$(now)")
 	cpu=$(proc_cpu "$MIGD_PID")
-	srv=$(server_cpu_delta)
+	cpu_after
+	# Who was busy: the walsender decoding for migd, migd's busiest target backend, migd's threads.
+	local ws be procs
+	ws=$(sql SRC postgres "SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'migd_c$sc'")
+	be=$(sql TGT postgres "SELECT pid FROM pg_stat_activity WHERE datname = 'm_$sc' AND application_name LIKE 'migd%'")
+	local p best= bc=0 c
+	for p in $be; do
+		c=$(_stat_ticks "$p")
+		if ((c >= bc)); then best=$p bc=$c; fi
+	done
+	procs="$(busy walsender "$ws" "$t") $(busy apply_backend "$best" "$t") migd_threads=$(migd_threads "$MIGD_PID")"
 	if [[ -n $perfpid ]]; then
 		kill -INT "$perfpid" 2>/dev/null || true
 		wait "$perfpid" 2>/dev/null || true
@@ -240,13 +300,13 @@ drain_migd() { # RUN SC
 	batches=$(jget batches <<<"${st#*\"apply\"}")
 	txns=$(jget transactions <<<"${st#*\"apply\"}")
 	migd_stop
-	local extra="applied=${a#pg:} batches=$batches txns/batch=$(awk -v a="$txns" -v b="$batches" 'BEGIN { if (b) printf "%.0f", a / b; else print "-" }')"
-	record "migd/$sc" "$run" "$t" "$cpu" "$srv" "$extra"
-	show "migd/$sc" "$run" "$t" "$cpu" "$srv" "$extra"
+	local extra="$SPLIT $procs batches=$batches txns/batch=$(awk -v a="$txns" -v b="$batches" 'BEGIN { if (b) printf "%.0f", a / b; else print "-" }')${perfpid:+ perf=1}"
+	record "migd/$sc" "$run" "$t" "$cpu" "$SRV" "$extra"
+	show "migd/$sc" "$run" "$t" "$cpu" "$SRV" "$extra"
 }
 
 drain_builtin() { # RUN SC
-	local run=$1 sc=$2 t0 t ack= srv v
+	local run=$1 sc=$2 t0 t ack= v
 	local lm
 	lm=$(lsn_num "$L_MARK")
 	cpu_before
@@ -267,7 +327,11 @@ drain_builtin() { # RUN SC
 		sleep 0.1
 	done
 	t=$(elapsed "$t0" "$(now)")
-	srv=$(server_cpu_delta)
+	cpu_after
+	local ws aw procs
+	ws=$(sql SRC postgres "SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'sub_$sc'")
+	aw=$(sql TGT "s_$sc" "SELECT pid FROM pg_stat_subscription WHERE subname = 'sub_$sc' AND relid IS NULL")
+	procs="$(busy walsender "$ws" "$t") $(busy apply_worker "$aw" "$t")"
 	# ... and until it confirmed the marker's position to the source (not in the rate).
 	if [[ -z $ack ]]; then
 		poll_until 0.1 60 '[[ $(lsn_num "$(sql TGT "s_$sc" "SELECT coalesce(latest_end_lsn::text, '"''"') FROM pg_stat_subscription WHERE subname = '"'sub_$sc'"'")") -ge $lm ]]' &&
@@ -275,8 +339,8 @@ drain_builtin() { # RUN SC
 	fi
 	sql TGT "s_$sc" "ALTER SUBSCRIPTION sub_$sc DISABLE"
 	poll_until 0.1 60 '[[ $(sql TGT "s_$sc" "SELECT count(pid) FROM pg_stat_subscription WHERE subname = '"'sub_$sc'"'") == 0 ]]'
-	record "builtin/$sc" "$run" "$t" 0 "$srv" "confirmed_to_source_after=${ack}s"
-	show "builtin/$sc" "$run" "$t" 0 "$srv" "(confirmed to the source after ${ack} s)"
+	record "builtin/$sc" "$run" "$t" 0 "$SRV" "$SPLIT $procs confirmed_to_source_after=${ack}s"
+	show "builtin/$sc" "$run" "$t" 0 "$SRV" "$SPLIT $procs confirmed_to_source_after=${ack}s"
 }
 
 verify() { # the source and every target agree (counts and balances)
@@ -300,7 +364,13 @@ verify() { # the source and every target agree (counts and balances)
 }
 
 for ((run = 1; run <= RUNS; run++)); do
-	echo "# run $run of $RUNS: building a backlog of $NTX transactions with every consumer stopped"
+	echo "# run $run of $RUNS: VACUUM, consumers caught up, then a backlog of $NTX transactions with every consumer stopped"
+	sql SRC postgres "VACUUM" >/dev/null
+	for sc in $SYNC; do
+		if has migd; then sql TGT "m_$sc" "VACUUM" >/dev/null; fi
+		if has builtin; then sql TGT "s_$sc" "VACUUM" >/dev/null; fi
+	done
+	catch_up_all
 	if [[ $(sql SRC postgres "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'ceiling'") == 1 ]]; then
 		drop_slot SRC postgres ceiling
 	fi
@@ -330,12 +400,6 @@ for ((run = 1; run <= RUNS; run++)); do
 		if has builtin; then drain_builtin "$run" "$sc"; fi
 	done
 	verify
-	# Tidy up outside the timing: dead tuples from the backlog.
-	sql SRC postgres "VACUUM" >/dev/null
-	for sc in $SYNC; do
-		if has migd; then sql TGT "m_$sc" "VACUUM" >/dev/null; fi
-		if has builtin; then sql TGT "s_$sc" "VACUUM" >/dev/null; fi
-	done
 done
 if [[ -f $W/perf.data ]]; then
 	echo "# perf profile of migd's first drain (synchronous_commit = ${SYNC%% *}), by thread and symbol"

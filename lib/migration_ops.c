@@ -170,6 +170,50 @@ static bool drop_publication(struct pgconn *c, const char *pub, struct err *err)
 	return ok;
 }
 
+/*
+ * Sequences are not carried by logical replication: before the new owner
+ * takes writes, every sequence owned by a migrated table gets the frozen
+ * side's position (same name on both sides), or its next insert collides.
+ */
+static bool sync_sequences(struct pgconn *from, struct pgconn *to, const struct mig_tableset *ts,
+			   bool to_target, int *n, struct err *err)
+{
+	*n = 0;
+	for (int i = 0; i < ts->n; i++) {
+		const char *qn = to_target ? ts->t[i].qname : ts->t[i].tgt_qname;
+		const char *p[] = {qn};
+		PGresult *r = pgconn_query(from,
+					   "SELECT d.objid::regclass::text FROM pg_depend d "
+					   "JOIN pg_class c ON c.oid = d.objid AND c.relkind = 'S' "
+					   "WHERE d.refobjid = $1::regclass AND d.deptype IN ('a', 'i')",
+					   1, p, err);
+		if (r == NULL)
+			return false;
+		for (int k = 0; k < PQntuples(r); k++) {
+			const char *seq = PQgetvalue(r, k, 0);
+			char *sql = xasprintf("SELECT last_value, is_called FROM %s", seq);
+			PGresult *v = pgconn_query(from, sql, 0, NULL, err);
+			free(sql);
+			if (v == NULL) {
+				PQclear(r);
+				return false;
+			}
+			const char *q[] = {seq, PQgetvalue(v, 0, 0), PQgetvalue(v, 0, 1)};
+			PGresult *w = pgconn_query(to, "SELECT setval($1::regclass, $2::bigint, $3::bool)", 3,
+						   q, err);
+			PQclear(v);
+			if (w == NULL) {
+				PQclear(r);
+				return false;
+			}
+			PQclear(w);
+			(*n)++;
+		}
+		PQclear(r);
+	}
+	return true;
+}
+
 /* The reverse slot on the target, created before any target-only write can happen. */
 static bool capture_reverse(struct migration *m, struct err *err)
 {
@@ -246,6 +290,9 @@ static json_t *do_cutover(struct migration *m, struct err *err)
 	mig_stop_forward(m); /* the source is frozen and drained: nothing more to carry */
 	if (!capture_reverse(m, err))
 		goto back;
+	int nseq = 0;
+	if (!sync_sequences(&m->src, &m->tgt, &m->ts, true, &nseq, err))
+		goto back;
 	mig_activity(m, "cutover: running the flip hook");
 	if (!run_hook(m, "flip", m->hook_flip, "cutover", "target", err))
 		goto back;
@@ -261,8 +308,9 @@ static json_t *do_cutover(struct migration *m, struct err *err)
 	if (!pgstore_set_pending(&m->tgt, m->name, NULL, NULL, err) || !mig_start_reverse(m, err))
 		mig_report(m, err);
 	mig_activity(m, "target is the owner; reverse replication to the source");
-	json_t *rep = json_pack("{s:s, s:s, s:s, s:i}", "owner", "target", "source_position", l1,
-				"target_position", l2, "target_grants_restored", restored);
+	json_t *rep = json_pack("{s:s, s:s, s:s, s:i, s:i}", "owner", "target", "source_position", l1,
+				"target_position", l2, "target_grants_restored", restored,
+				"sequences_copied", nseq);
 	pthread_mutex_lock(&m->lock);
 	json_decref(m->flip_report);
 	m->flip_report = json_incref(rep);
@@ -345,6 +393,9 @@ static json_t *do_rollback(struct migration *m, struct err *err)
 			still_writable ? "the target freeze is not enforced" : "");
 		goto back;
 	}
+	int nseq = 0;
+	if (!sync_sequences(&m->tgt, &m->src, &m->ts, false, &nseq, err))
+		goto back;
 	if (!run_hook(m, "rollback", m->hook_rollback, "rolling_back", "source", err))
 		goto back;
 	mig_stop_reverse(m);
@@ -357,8 +408,8 @@ static json_t *do_rollback(struct migration *m, struct err *err)
 	    !pgstore_set_pending(&m->tgt, m->name, NULL, NULL, err))
 		return NULL;
 	mig_activity(m, "rolled back; the source is the owner");
-	return json_pack("{s:s, s:s, s:i, s:o}", "owner", "source", "target_final_position", l,
-			 "source_grants_restored", restored, "target", trep);
+	return json_pack("{s:s, s:s, s:i, s:i, s:o}", "owner", "source", "target_final_position", l,
+			 "source_grants_restored", restored, "sequences_copied", nseq, "target", trep);
 back:
 	log_event(LOG_LVL_ERROR, "rollback", "result=failed reason=\"%s\"", err->msg);
 	{

@@ -11,9 +11,12 @@ harness_pair postgresql postgresql
 for side in SRC TGT; do
 	harness_sql $side "CREATE ROLE app LOGIN;
 CREATE TABLE accounts (id bigint PRIMARY KEY, balance numeric(12,2) NOT NULL, note text);
-GRANT SELECT, INSERT, UPDATE, DELETE ON accounts TO app;"
+CREATE TABLE events (id bigserial PRIMARY KEY, what text);
+GRANT SELECT, INSERT, UPDATE, DELETE ON accounts, events TO app;
+GRANT USAGE ON SEQUENCE events_id_seq TO app;"
 done
-harness_sql SRC "INSERT INTO accounts SELECT g, g, 'n' || g FROM generate_series(1, 5000) g"
+harness_sql SRC "INSERT INTO accounts SELECT g, g, 'n' || g FROM generate_series(1, 5000) g;
+INSERT INTO events (what) SELECT 'e' || g FROM generate_series(1, 100) g"
 APP_SRC="host=127.0.0.1 port=$SRC_PORT user=app dbname=postgres"
 APP_TGT="host=127.0.0.1 port=$TGT_PORT user=app dbname=postgres"
 cat >"$T_TMP/hook.sh" <<HOOK
@@ -60,15 +63,17 @@ assert_contains "$env_flip" "MIGD_TARGET_POS=" "hook env target pos"
 ok "cutover: the hook ran with the phase, owner and both positions; the target is the owner"
 
 # The application now writes on the target; the source stays frozen.
-psql -X -q "$APP_TGT" -c "INSERT INTO accounts VALUES (90001, 1, 'target only');
+psql -X -q "$APP_TGT" -c "INSERT INTO events (what) VALUES ('needs the sequence moved');
+INSERT INTO accounts VALUES (90001, 1, 'target only');
 UPDATE accounts SET balance = balance + 100 WHERE id <= 50; DELETE FROM accounts WHERE id BETWEEN 100 AND 120;" ||
 	fail "the application cannot write on the new owner"
 psql -X -q "$APP_SRC" -c "INSERT INTO accounts VALUES (90002, 1, 'x')" 2>/dev/null &&
 	fail "the old owner took an application write"
 wait_for 30 '[[ $(table_digest SRC accounts id) == "$(table_digest TGT accounts id)" ]]' ||
 	fail "reverse replication did not bring the target's writes to the source"
+assert_same_table events id
 assert_contains "$(mctl status)" "reverse    running" "reverse in status"
-ok "target-only writes are carried to the source by reverse replication; the source refuses the app"
+ok "sequences copied at the flip; target-only writes are carried to the source by reverse replication; the source refuses the app"
 
 kill -KILL "$MIGD_PID"
 wait "$MIGD_PID" 2>/dev/null || true
@@ -86,7 +91,8 @@ assert_contains "$OUT" "phase      rolled_back" "phase after rollback"
 assert_contains "$(cat "$T_TMP/rollback.env")" "MIGD_OWNER=source" "rollback hook env"
 assert_same_table accounts id
 assert_eq "$(harness_sql SRC "SELECT note FROM accounts WHERE id = 90003")" "last target write" "last write"
-psql -X -q "$APP_SRC" -c "INSERT INTO accounts VALUES (90004, 4, 'source again')" ||
+psql -X -q "$APP_SRC" -c "INSERT INTO events (what) VALUES ('source sequence moved back');
+INSERT INTO accounts VALUES (90004, 4, 'source again')" ||
 	fail "the source does not take writes after the rollback"
 psql -X -q "$APP_TGT" -c "INSERT INTO accounts VALUES (90005, 5, 'x')" 2>/dev/null &&
 	fail "the target still takes writes after the rollback"
