@@ -224,9 +224,12 @@ busy() { # NAME PID T
 }
 # CPU seconds of migd's busiest threads, "a+b+c".
 migd_threads() { # PID
-	local f ticks=()
+	local f s ticks=()
 	for f in /proc/"$1"/task/*/stat; do
-		ticks+=("$(_stat_ticks "$(basename "$(dirname "$f")")")")
+		s=$(cat "$f" 2>/dev/null) || continue
+		s=${s##*) }
+		read -r -a s <<<"$s"
+		ticks+=($((s[11] + s[12])))
 	done
 	printf '%s\n' "${ticks[@]}" | sort -rn | head -3 | awk -v hz="$CLK_TCK" '{ printf "%s%.2f", (NR > 1 ? "+" : ""), $1 / hz }'
 }
@@ -411,15 +414,19 @@ fi
 col() { awk -v c="$1" -v k="$2" '$1 == c { print $k }' "$W/results"; }
 echo
 echo "== CDC catch-up of a backlog of $NTX transactions ($NCHG row changes), medians of $RUNS run(s)"
-printf '%-14s %9s %13s %10s %12s %10s %13s\n' consumer "median s" "range s" "txn/s" "changes/s" "own cpu s" "cpu s/M chg"
+field() { # CONSUMER KEY: the KEY=value numbers of a consumer's runs
+	awk -v c="$1" -v k="$2=" '$1 == c { for (i = 6; i <= NF; i++) if (index($i, k) == 1) print substr($i, length(k) + 1) }' "$W/results"
+}
+printf '%-12s %8s %12s %8s %10s %8s %8s %8s %12s\n' consumer "median s" "range s" "txn/s" "changes/s" "own cpu" "src cpu" "tgt cpu" "cpu s/M chg"
 for c in $(awk '{ print $1 }' "$W/results" | awk '!seen[$0]++'); do
 	med=$(col "$c" 3 | median)
 	cpm=$(awk -v c="$c" -v n="$NCHG" '$1 == c { print ($4 + $5) / n * 1e6 }' "$W/results" | median)
-	printf '%-14s %9s %13s %10.0f %12.0f %10s %13s\n' "$c" "$med" "$(col "$c" 3 | minmax)" \
+	printf '%-12s %8s %12s %8.0f %10.0f %8s %8s %8s %12s\n' "$c" "$med" "$(col "$c" 3 | minmax)" \
 		"$(awk -v n="$NTX" -v t="$med" 'BEGIN { print n / t }')" "$(awk -v n="$NCHG" -v t="$med" 'BEGIN { print n / t }')" \
-		"$(col "$c" 4 | median)" "$cpm"
+		"$(col "$c" 4 | median)" "$(field "$c" src_cpu | median)" "$(field "$c" tgt_cpu | median)" "$cpm"
 done
-echo "(own cpu: migd's process or pg_recvlogical; cpu s/M chg: own + both servers, per million row changes)"
+echo "(CPU seconds, medians. own: migd's process or pg_recvlogical; src/tgt: each server's processes;"
+echo " cpu s/M chg: own + both servers per million row changes)"
 echo
 echo "rate ratios (median rates; > 1 means migd is faster):"
 TC=$(col ceiling 3 | median)

@@ -648,6 +648,14 @@ bool binlog_rows_open(struct binlog_rows *it, uint8_t event_type, const uint8_t 
 		return false;
 	}
 	it->ncols = (uint32_t)width;
+	bool any[2] = {false, false};
+	for (uint32_t i = 0; i < it->ncols; i++)
+		for (int k = 0; k < 2; k++)
+			any[k] |= bit_lsb(it->bitmap[k], i);
+	if (!any[0] || !any[1]) { /* a row would take no bytes */
+		*err = "ROWS event image with no columns";
+		return false;
+	}
 	it->full_image = true;
 	for (uint32_t i = 0; i < it->ncols; i++)
 		if (!bit_lsb(it->bitmap[0], i) || !bit_lsb(it->bitmap[1], i))

@@ -53,8 +53,16 @@ static void set_error(struct stream *s, const char *msg)
 static bool send_feedback(struct stream *s, bool reply, struct err *err)
 {
 	uint64_t flush = s->durable_lsn;
-	/* Nothing half-spooled: WAL up to the server's end decodes to nothing for us. */
-	if (!s->in_txn && !s->dirty && s->wal_end > flush)
+	/*
+	 * Nothing half-spooled: WAL up to the server's end decodes to nothing
+	 * for us.  Not while a streamed transaction is open (in a chunk, or
+	 * waiting in a spill file for its stream commit): its commit may lie
+	 * before the server's end, and confirming past it would make the slot
+	 * skip it after a crash.
+	 */
+	struct spool_stats st;
+	spool_stats(s->o->spool, &st);
+	if (!s->in_txn && !s->dirty && !s->st.in_stream && st.spill_files == 0 && s->wal_end > flush)
 		flush = s->wal_end;
 	uint8_t buf[PGOUTPUT_STATUS_LEN];
 	pgoutput_build_status(buf, s->received > flush ? s->received : flush, flush, flush,

@@ -187,13 +187,25 @@ wait_phase() {
 	fi
 }
 
-# Waits until everything the source has written is applied (lag 0 bytes).
+# Waits until everything the source has written so far is applied: migd has
+# confirmed past the source's current WAL position (read here, so the check
+# does not depend on how fresh migd's own view is) and its lag is 0.
 wait_caught_up() {
-	local secs=${1:-60}
-	if ! wait_for "$secs" '[[ $(mctl --json lag | jfield .lag.bytes) == 0 ]]'; then
+	local secs=${1:-60} want
+	want=$(harness_sql SRC "SELECT pg_current_wal_lsn()")
+	if ! wait_for "$secs" 'caught_up_to "$want"'; then
 		mctl lag >&2 || true
-		fail "target did not catch up within $secs s"
+		fail "target did not catch up to $want within $secs s"
 	fi
+}
+
+caught_up_to() {
+	local st confirmed bytes
+	st=$(mctl --json lag 2>/dev/null) || return 1
+	confirmed=$(jfield .stream.confirmed_pos <<<"$st")
+	bytes=$(jfield .lag.bytes <<<"$st")
+	[[ $bytes == 0 ]] &&
+		[[ $(harness_sql SRC "SELECT '$confirmed'::pg_lsn >= '$1'::pg_lsn") == t ]]
 }
 
 # Row-for-row comparison of one table: an ordered digest of every row.
