@@ -136,40 +136,74 @@ static char *dup_name(const uint8_t *s, size_t n)
 const char *binlog_type_name(uint8_t type)
 {
 	switch (type) {
-	case BINLOG_T_DECIMAL: return "DECIMAL";
-	case BINLOG_T_TINY: return "TINY";
-	case BINLOG_T_SHORT: return "SHORT";
-	case BINLOG_T_LONG: return "LONG";
-	case BINLOG_T_FLOAT: return "FLOAT";
-	case BINLOG_T_DOUBLE: return "DOUBLE";
-	case BINLOG_T_NULL: return "NULL";
-	case BINLOG_T_TIMESTAMP: return "TIMESTAMP";
-	case BINLOG_T_LONGLONG: return "LONGLONG";
-	case BINLOG_T_INT24: return "INT24";
-	case BINLOG_T_DATE: return "DATE";
-	case BINLOG_T_TIME: return "TIME";
-	case BINLOG_T_DATETIME: return "DATETIME";
-	case BINLOG_T_YEAR: return "YEAR";
-	case BINLOG_T_NEWDATE: return "NEWDATE";
-	case BINLOG_T_VARCHAR: return "VARCHAR";
-	case BINLOG_T_BIT: return "BIT";
-	case BINLOG_T_TIMESTAMP2: return "TIMESTAMP2";
-	case BINLOG_T_DATETIME2: return "DATETIME2";
-	case BINLOG_T_TIME2: return "TIME2";
-	case BINLOG_T_VARCHAR_COMPRESSED: return "VARCHAR_COMPRESSED";
-	case BINLOG_T_BLOB_COMPRESSED: return "BLOB_COMPRESSED";
-	case BINLOG_T_JSON: return "JSON";
-	case BINLOG_T_NEWDECIMAL: return "NEWDECIMAL";
-	case BINLOG_T_ENUM: return "ENUM";
-	case BINLOG_T_SET: return "SET";
-	case BINLOG_T_TINY_BLOB: return "TINY_BLOB";
-	case BINLOG_T_MEDIUM_BLOB: return "MEDIUM_BLOB";
-	case BINLOG_T_LONG_BLOB: return "LONG_BLOB";
-	case BINLOG_T_BLOB: return "BLOB";
-	case BINLOG_T_VAR_STRING: return "VAR_STRING";
-	case BINLOG_T_STRING: return "STRING";
-	case BINLOG_T_GEOMETRY: return "GEOMETRY";
-	default: return "?";
+	case BINLOG_T_DECIMAL:
+		return "DECIMAL";
+	case BINLOG_T_TINY:
+		return "TINY";
+	case BINLOG_T_SHORT:
+		return "SHORT";
+	case BINLOG_T_LONG:
+		return "LONG";
+	case BINLOG_T_FLOAT:
+		return "FLOAT";
+	case BINLOG_T_DOUBLE:
+		return "DOUBLE";
+	case BINLOG_T_NULL:
+		return "NULL";
+	case BINLOG_T_TIMESTAMP:
+		return "TIMESTAMP";
+	case BINLOG_T_LONGLONG:
+		return "LONGLONG";
+	case BINLOG_T_INT24:
+		return "INT24";
+	case BINLOG_T_DATE:
+		return "DATE";
+	case BINLOG_T_TIME:
+		return "TIME";
+	case BINLOG_T_DATETIME:
+		return "DATETIME";
+	case BINLOG_T_YEAR:
+		return "YEAR";
+	case BINLOG_T_NEWDATE:
+		return "NEWDATE";
+	case BINLOG_T_VARCHAR:
+		return "VARCHAR";
+	case BINLOG_T_BIT:
+		return "BIT";
+	case BINLOG_T_TIMESTAMP2:
+		return "TIMESTAMP2";
+	case BINLOG_T_DATETIME2:
+		return "DATETIME2";
+	case BINLOG_T_TIME2:
+		return "TIME2";
+	case BINLOG_T_VARCHAR_COMPRESSED:
+		return "VARCHAR_COMPRESSED";
+	case BINLOG_T_BLOB_COMPRESSED:
+		return "BLOB_COMPRESSED";
+	case BINLOG_T_JSON:
+		return "JSON";
+	case BINLOG_T_NEWDECIMAL:
+		return "NEWDECIMAL";
+	case BINLOG_T_ENUM:
+		return "ENUM";
+	case BINLOG_T_SET:
+		return "SET";
+	case BINLOG_T_TINY_BLOB:
+		return "TINY_BLOB";
+	case BINLOG_T_MEDIUM_BLOB:
+		return "MEDIUM_BLOB";
+	case BINLOG_T_LONG_BLOB:
+		return "LONG_BLOB";
+	case BINLOG_T_BLOB:
+		return "BLOB";
+	case BINLOG_T_VAR_STRING:
+		return "VAR_STRING";
+	case BINLOG_T_STRING:
+		return "STRING";
+	case BINLOG_T_GEOMETRY:
+		return "GEOMETRY";
+	default:
+		return "?";
 	}
 }
 
@@ -371,7 +405,8 @@ static bool tlv_members(struct rd *r, struct binlog_tablemap *tm, col_pred pred)
 		for (uint64_t k = 0; k < n; k++) {
 			uint64_t len = rd_packed(r, what);
 			const uint8_t *s;
-			if (r->err != NULL || len > UINT32_MAX || !rd_bytes(r, (size_t)len, &s, what))
+			if (r->err != NULL || len > UINT32_MAX ||
+			    !rd_bytes(r, (size_t)len, &s, what))
 				return rd_fail(r, what);
 			c->members[k] = dup_name(s, (size_t)len);
 			c->member_lens[k] = (uint32_t)len;
@@ -384,6 +419,8 @@ static bool tlv_members(struct rd *r, struct binlog_tablemap *tm, col_pred pred)
 static bool tlv_primary_key(struct rd *r, struct binlog_tablemap *tm, bool with_prefix)
 {
 	const char *what = "primary key metadata malformed";
+	if (tm->key_cols != NULL)
+		return rd_fail(r, "primary key metadata given twice");
 	tm->key_cols = xcalloc(r->left ? r->left : 1, sizeof(*tm->key_cols));
 	while (r->left > 0 && r->err == NULL) {
 		uint64_t idx = rd_packed(r, what);
@@ -444,8 +481,9 @@ static bool tlv_parse(struct rd *r, struct binlog_tablemap *tm, unsigned type,
 			uint64_t g = rd_packed(r, "GEOMETRY_TYPE metadata malformed");
 			tm->cols[i].geometry_type = (uint32_t)(g > UINT32_MAX ? UINT32_MAX : g);
 		}
-		return r->err == NULL && r->left == 0 ? true
-						      : rd_fail(r, "GEOMETRY_TYPE metadata malformed");
+		return r->err == NULL && r->left == 0
+			   ? true
+			   : rd_fail(r, "GEOMETRY_TYPE metadata malformed");
 	}
 	case 8:
 	case 9:
@@ -483,7 +521,8 @@ static char *rd_name(struct rd *r)
 {
 	uint64_t n = rd_le(r, 1, "name truncated");
 	const uint8_t *s, *nul;
-	if (!rd_bytes(r, (size_t)n, &s, "name truncated") || !rd_bytes(r, 1, &nul, "name truncated"))
+	if (!rd_bytes(r, (size_t)n, &s, "name truncated") ||
+	    !rd_bytes(r, 1, &nul, "name truncated"))
 		return NULL;
 	if (*nul != 0 || memchr(s, 0, (size_t)n) != NULL) {
 		rd_fail(r, "name not NUL-terminated");
@@ -512,7 +551,8 @@ bool binlog_tablemap_parse(const uint8_t *body, size_t len, enum binlog_flavor f
 	out->cols = xcalloc(ncols, sizeof(*out->cols));
 
 	uint64_t meta_len = rd_packed(&r, "metadata length malformed");
-	if (r.err != NULL || meta_len > r.left || !rd_bytes(&r, (size_t)meta_len, &meta, "metadata truncated"))
+	if (r.err != NULL || meta_len > r.left ||
+	    !rd_bytes(&r, (size_t)meta_len, &meta, "metadata truncated"))
 		goto fail;
 	struct rd m = {meta, (size_t)meta_len, NULL};
 	for (uint32_t i = 0; i < out->ncols; i++) {
@@ -545,7 +585,8 @@ bool binlog_tablemap_parse(const uint8_t *body, size_t len, enum binlog_flavor f
 		unsigned type = (unsigned)rd_le(&r, 1, "optional metadata truncated");
 		uint64_t tlen = rd_packed(&r, "optional metadata truncated");
 		const uint8_t *v;
-		if (r.err != NULL || tlen > r.left || !rd_bytes(&r, (size_t)tlen, &v, "optional metadata truncated"))
+		if (r.err != NULL || tlen > r.left ||
+		    !rd_bytes(&r, (size_t)tlen, &v, "optional metadata truncated"))
 			goto fail;
 		if (type < 32) {
 			if (seen >> type & 1) {
@@ -611,7 +652,8 @@ bool binlog_rows_open(struct binlog_rows *it, uint8_t event_type, const uint8_t 
 		*err = "MySQL partial JSON update events not supported (binlog_row_value_options)";
 		return false;
 	}
-	if (event_type >= BINLOG_ROWS_COMPRESSED_FIRST && event_type <= BINLOG_ROWS_COMPRESSED_LAST) {
+	if (event_type >= BINLOG_ROWS_COMPRESSED_FIRST &&
+	    event_type <= BINLOG_ROWS_COMPRESSED_LAST) {
 		*err = "MariaDB compressed row events not supported (log_bin_compress)";
 		return false;
 	}
@@ -622,9 +664,15 @@ bool binlog_rows_open(struct binlog_rows *it, uint8_t event_type, const uint8_t 
 	it->event_type = event_type;
 	it->version = event_type >= BINLOG_WRITE_ROWS_V2 ? 2 : 1;
 	switch ((event_type - BINLOG_WRITE_ROWS_V1) % 7) {
-	case 0: it->kind = BINLOG_ROWS_WRITE; break;
-	case 1: it->kind = BINLOG_ROWS_UPDATE; break;
-	default: it->kind = BINLOG_ROWS_DELETE; break;
+	case 0:
+		it->kind = BINLOG_ROWS_WRITE;
+		break;
+	case 1:
+		it->kind = BINLOG_ROWS_UPDATE;
+		break;
+	default:
+		it->kind = BINLOG_ROWS_DELETE;
+		break;
 	}
 	it->table_id = rd_le(&r, 6, "ROWS event truncated");
 	it->flags = (uint16_t)rd_le(&r, 2, "ROWS event truncated");

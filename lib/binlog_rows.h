@@ -2,8 +2,9 @@
  * binlog_rows: MySQL/MariaDB row-based binlog events as pure functions on
  * byte buffers: TABLE_MAP_EVENT (with the optional metadata that
  * binlog_row_metadata=FULL adds) and WRITE/UPDATE/DELETE_ROWS (v1 and v2),
- * every value rendered into PostgreSQL's canonical text (change.h) so that
- * the binlog stream and a snapshot read through PostgreSQL agree.
+ * every value rendered into PostgreSQL's canonical text (change.h): what
+ * PostgreSQL prints for the mapped type, so that the stream and a snapshot
+ * of the same rows agree.
  *
  * libmariadb stays the transport: it delivers events, this module decodes
  * them (mariadb_rpl_extract_rows is wrong for many types, see
@@ -25,12 +26,16 @@
  *   TINY SHORT INT24 LONG LONGLONG  decimal, signed or unsigned
  *                                   [smallint/integer/bigint/numeric(20)]
  *   YEAR          "1901".."2155" [smallint]; 0 -> "0000" + ZERO_DATE
- *   FLOAT DOUBLE  shortest text that reads back to the same binary value,
- *                 formatted like PostgreSQL 15's float4out/float8out with
- *                 extra_float_digits=1 (its default): fixed notation when
+ *   FLOAT DOUBLE  PostgreSQL 15's float4out/float8out with extra_float_digits
+ *                 = 1 (its default): the shortest digits that read back to
+ *                 the same value, never the exact midpoint to a neighbour
+ *                 (PostgreSQL's Ryu is built with STRICTLY_SHORTEST 0, so
+ *                 1e23 prints 9.999999999999999e+22); fixed notation when
  *                 the decimal exponent is in [-4, 6) for FLOAT or [-4, 15)
  *                 for DOUBLE, else d.ddde+XX (two exponent digits at least);
- *                 "-0", "NaN", "Infinity" [real/double precision]
+ *                 "NaN", "Infinity", "-Infinity".  -0 is "0": MariaDB keeps
+ *                 -0 in a FLOAT (the binlog has it) but prints it "0" in
+ *                 SELECT and CAST, so a snapshot says "0" [real/double precision]
  *   NEWDECIMAL    exact, exactly scale fraction digits ("-0.500000"), no
  *                 leading zeros, no negative zero [numeric(p,s)]
  *   DATE          "YYYY-MM-DD" [date]
@@ -58,7 +63,10 @@
  *                 the binlog (same type, metadata and charset), so the
  *                 caller marks them from the schema (binlog_column.ext):
  *                 "550e8400-e29b-41d4-a716-446655440000" [uuid], "::1",
- *                 "::ffff:1.2.3.4", "192.0.2.1" [inet, PostgreSQL's output]
+ *                 "::ffff:1.2.3.4", "192.0.2.1" [inet, PostgreSQL's output].
+ *                 UUIDs travel in text order even when the record swaps
+ *                 them (v1-v5): plugin/type_uuid's pack() undoes the swap.
+ *                 Unmarked, they render as the bytea of their bytes.
  *
  * Old temporal formats (types 7, 11, 12: tables created before MySQL 5.6 /
  * MariaDB 10.1.2, or with mysql56_temporal_format=OFF) are decoded as the
@@ -78,14 +86,14 @@
 
 /* --- event and column type codes (MySQL's enum Log_event_type, enum_field_types) --- */
 
-#define BINLOG_TABLE_MAP_EVENT 19
-#define BINLOG_WRITE_ROWS_V1   23
-#define BINLOG_UPDATE_ROWS_V1  24
-#define BINLOG_DELETE_ROWS_V1  25
-#define BINLOG_WRITE_ROWS_V2   30 /* MySQL 5.6+ */
-#define BINLOG_UPDATE_ROWS_V2  31
-#define BINLOG_DELETE_ROWS_V2  32
-#define BINLOG_PARTIAL_UPDATE_ROWS 39 /* MySQL 8 partial JSON: refused */
+#define BINLOG_TABLE_MAP_EVENT	     19
+#define BINLOG_WRITE_ROWS_V1	     23
+#define BINLOG_UPDATE_ROWS_V1	     24
+#define BINLOG_DELETE_ROWS_V1	     25
+#define BINLOG_WRITE_ROWS_V2	     30 /* MySQL 5.6+ */
+#define BINLOG_UPDATE_ROWS_V2	     31
+#define BINLOG_DELETE_ROWS_V2	     32
+#define BINLOG_PARTIAL_UPDATE_ROWS   39	 /* MySQL 8 partial JSON: refused */
 #define BINLOG_ROWS_COMPRESSED_FIRST 166 /* MariaDB log_bin_compress: 166..171, refused */
 #define BINLOG_ROWS_COMPRESSED_LAST  171
 
@@ -164,7 +172,7 @@ enum binlog_ext_type {
  *                                   block (see binlog_rows.c for the bytes)
  *   nullable                        the null bitmap after the metadata block
  *   is_unsigned, sign_known         optional SIGNEDNESS (MINIMAL and FULL)
- *   collation, charset              optional DEFAULT_CHARSET/COLUMN_CHARSET
+ *   collation                       optional DEFAULT_CHARSET/COLUMN_CHARSET
  *                                   (MINIMAL and FULL); for ENUM/SET the
  *                                   ENUM_AND_SET_* ones (FULL only)
  *   geometry_type                   optional GEOMETRY_TYPE
@@ -176,33 +184,33 @@ enum binlog_ext_type {
  * when the metadata lacks them (binlog_row_metadata=NO_LOG/MINIMAL).
  */
 struct binlog_column {
-	uint8_t type;	   /* enum binlog_col_type, as in the type array */
-	uint8_t real_type; /* STRING/VAR_STRING/ENUM/SET: the type in the metadata
-			      (CHAR and BINARY are STRING); others: = type */
-	uint16_t meta;	   /* raw metadata, in the byte order it was read */
+	uint8_t type;		  /* enum binlog_col_type, as in the type array */
+	uint8_t real_type;	  /* STRING/VAR_STRING/ENUM/SET: the type in the metadata
+				     (CHAR and BINARY are STRING); others: = type */
+	uint16_t meta;		  /* raw metadata, in the byte order it was read */
 	uint8_t precision, scale; /* NEWDECIMAL */
 	uint8_t fsp;		  /* TIME2 DATETIME2 TIMESTAMP2: fractional digits 0-6 */
-	uint8_t len_bytes;	  /* VARCHAR STRING BLOB GEOMETRY JSON: bytes of the length prefix */
-	uint8_t pack_len;	  /* FLOAT 4, DOUBLE 8, ENUM 1-2, SET 1-8 */
-	uint32_t max_len;	  /* VARCHAR STRING: declared maximum in bytes */
-	uint16_t bits;		  /* BIT(n): n */
+	uint8_t len_bytes; /* VARCHAR STRING BLOB GEOMETRY JSON: bytes of the length prefix */
+	uint8_t pack_len;  /* FLOAT 4, DOUBLE 8, ENUM 1-2, SET 1-8 */
+	uint32_t max_len;  /* VARCHAR STRING: declared maximum in bytes */
+	uint16_t bits;	   /* BIT(n): n */
 	bool nullable;
-	bool sign_known;   /* SIGNEDNESS covered this column (caller may set) */
-	bool is_unsigned;  /* integer and decimal columns (caller may set) */
-	uint32_t collation;	      /* character and ENUM/SET columns; 0 unknown (caller may
-					 set); binlog_collation_charset() says how it renders */
-	uint32_t geometry_type;	      /* GEOMETRY: 0 geometry, 1 point, ... */
-	enum binlog_ext_type ext;     /* caller sets for UUID/INET6/INET4 columns */
-	char *name;		      /* owned; NULL without COLUMN_NAME */
-	uint32_t nmembers;	      /* ENUM/SET members, from the metadata */
-	char **members;		      /* owned array of owned strings, raw bytes in the
-					 column's charset, NUL-terminated */
-	uint32_t *member_lens;	      /* owned */
-	bool has_members;	      /* a member list was in the metadata */
-	uint16_t key_seq;   /* 1-based position in the primary key; 0: not a key column */
-	uint32_t key_prefix; /* characters of a prefix key part; 0: whole column */
-	const char *unsupported; /* static reason when this column's values cannot be
-				    rendered (set at parse), else NULL */
+	bool sign_known;	  /* SIGNEDNESS covered this column (caller may set) */
+	bool is_unsigned;	  /* integer and decimal columns (caller may set) */
+	uint32_t collation;	  /* character and ENUM/SET columns; 0 unknown (caller may
+				     set); binlog_collation_charset() says how it renders */
+	uint32_t geometry_type;	  /* GEOMETRY: 0 geometry, 1 point, ... */
+	enum binlog_ext_type ext; /* caller sets for UUID/INET6/INET4 columns */
+	char *name;		  /* owned; NULL without COLUMN_NAME */
+	uint32_t nmembers;	  /* ENUM/SET members, from the metadata */
+	char **members;		  /* owned array of owned strings, raw bytes in the
+				     column's charset, NUL-terminated */
+	uint32_t *member_lens;	  /* owned */
+	bool has_members;	  /* a member list was in the metadata */
+	uint16_t key_seq;	  /* 1-based position in the primary key; 0: not a key column */
+	uint32_t key_prefix;	  /* characters of a prefix key part; 0: whole column */
+	const char *unsupported;  /* static reason when this column's values cannot be
+				     rendered (set at parse), else NULL */
 };
 
 struct binlog_tablemap {
@@ -234,8 +242,9 @@ struct binlog_tablemap {
  *   (1 each) | metadata length (packed) | metadata | null bitmap
  *   ((n+7)/8) | optional metadata TLVs (type 1 byte, length packed, value)
  *
- * flavor selects how SIGNEDNESS bits map to columns.  Returns true with
- * *out filled (caller frees with binlog_tablemap_free(), also on failure);
+ * flavor selects how SIGNEDNESS bits map to columns.  *out is overwritten
+ * (free an earlier map in it first).  Returns true with *out filled
+ * (caller frees with binlog_tablemap_free(), also on failure);
  * false with *err a static message when the bytes are malformed.  Unknown
  * TLV types are skipped; an unknown column type sets out->unsupported.
  */
@@ -294,9 +303,9 @@ const char *binlog_value_unsupported(const struct binlog_column *c);
  * message when the bytes cannot be a value of c (truncated, a length past
  * left, an impossible DECIMAL digit group, ...).
  */
-bool binlog_value_decode(const struct binlog_column *c, const uint8_t *p, size_t left,
-			 size_t *used, struct change_buf *out, enum binlog_value_status *status,
-			 const char **err) __attribute__((warn_unused_result));
+bool binlog_value_decode(const struct binlog_column *c, const uint8_t *p, size_t left, size_t *used,
+			 struct change_buf *out, enum binlog_value_status *status, const char **err)
+    __attribute__((warn_unused_result));
 
 /* --- ROWS events ------------------------------------------------------------------ */
 
@@ -334,20 +343,22 @@ struct binlog_rows {
 	uint8_t event_type;
 	uint8_t version; /* 1 or 2 */
 	uint64_t table_id;
-	uint16_t flags;	 /* BINLOG_ROWS_F_* */
-	uint32_t ncols;	 /* columns in the event */
+	uint16_t flags; /* BINLOG_ROWS_F_* */
+	uint32_t ncols; /* columns in the event */
 	/*
 	 * Every column is present in every image (binlog_row_image=FULL).
-	 * false: MINIMAL or NOBLOB images; migd refuses the table.
+	 * false: MINIMAL (before image: the key; after image: the changed
+	 * columns; an INSERT: the columns it named) or NOBLOB (untouched
+	 * BLOB/TEXT left out); migd refuses the table.
 	 */
 	bool full_image;
 	uint32_t nrows; /* rows returned so far */
 
 	/* private */
-	const uint8_t *body;	  /* borrowed */
-	size_t len, off;	  /* rows start at off */
-	const uint8_t *bitmap[2]; /* columns present: before/only image, after image */
-	bool failed;		  /* an ERROR was returned: spent */
+	const uint8_t *body;	      /* borrowed */
+	size_t len, off;	      /* rows start at off */
+	const uint8_t *bitmap[2];     /* columns present: before/only image, after image */
+	bool failed;		      /* an ERROR was returned: spent */
 	struct change_value *vals[2]; /* owned, cap each */
 	uint8_t *status[2];	      /* owned */
 	size_t *textoff[2];	      /* owned: value offsets into buf while rendering */
@@ -362,8 +373,9 @@ struct binlog_rows {
  *   ((n+7)/8) | UPDATE: after-image bitmap | rows
  *
  * and positions it before the first row.  body must outlive the
- * iteration.  Returns false with *err set on malformed input or a refused
- * event type (compressed or partial-update events).
+ * iteration.  Returns false with *err set on malformed input (also an
+ * image with no columns at all), or a refused event type (compressed or
+ * partial-update events).
  */
 bool binlog_rows_open(struct binlog_rows *it, uint8_t event_type, const uint8_t *body, size_t len,
 		      const char **err) __attribute__((warn_unused_result));

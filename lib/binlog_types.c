@@ -76,7 +76,8 @@ static void out_char(struct change_buf *b, char c)
 	b->data[b->len++] = (uint8_t)c;
 }
 
-static void out_fmt(struct change_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_fmt(struct change_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void out_fmt(struct change_buf *b, const char *fmt, ...)
 {
 	char tmp[64];
@@ -133,23 +134,23 @@ struct coll_range {
  * does not use: 76 utf8mb3_tolower_ci and 255-323 utf8mb4_*_0900_*.
  */
 static const struct coll_range coll_ranges[] = {
-    {5, 5, BINLOG_CS_LATIN1},		{8, 8, BINLOG_CS_LATIN1},
-    {11, 11, BINLOG_CS_ASCII},		{15, 15, BINLOG_CS_LATIN1},
-    {31, 31, BINLOG_CS_LATIN1},		{33, 33, BINLOG_CS_UTF8MB3},
-    {45, 46, BINLOG_CS_UTF8MB4},	{47, 49, BINLOG_CS_LATIN1},
-    {63, 63, BINLOG_CS_BINARY},		{65, 65, BINLOG_CS_ASCII},
-    {76, 76, BINLOG_CS_UTF8MB3},	{83, 83, BINLOG_CS_UTF8MB3},
-    {94, 94, BINLOG_CS_LATIN1},		{192, 215, BINLOG_CS_UTF8MB3},
-    {223, 223, BINLOG_CS_UTF8MB3},	{224, 247, BINLOG_CS_UTF8MB4},
-    {255, 323, BINLOG_CS_UTF8MB4},	{576, 578, BINLOG_CS_UTF8MB3},
-    {608, 610, BINLOG_CS_UTF8MB4},	{1032, 1032, BINLOG_CS_LATIN1},
-    {1035, 1035, BINLOG_CS_ASCII},	{1057, 1057, BINLOG_CS_UTF8MB3},
-    {1069, 1070, BINLOG_CS_UTF8MB4},	{1071, 1071, BINLOG_CS_LATIN1},
-    {1089, 1089, BINLOG_CS_ASCII},	{1107, 1107, BINLOG_CS_UTF8MB3},
-    {1216, 1216, BINLOG_CS_UTF8MB3},	{1238, 1238, BINLOG_CS_UTF8MB3},
-    {1248, 1248, BINLOG_CS_UTF8MB4},	{1270, 1270, BINLOG_CS_UTF8MB4},
-    {2048, 2215, BINLOG_CS_UTF8MB3},	{2232, 2247, BINLOG_CS_UTF8MB3},
-    {2304, 2471, BINLOG_CS_UTF8MB4},	{2488, 2503, BINLOG_CS_UTF8MB4},
+    {5, 5, BINLOG_CS_LATIN1},	     {8, 8, BINLOG_CS_LATIN1},
+    {11, 11, BINLOG_CS_ASCII},	     {15, 15, BINLOG_CS_LATIN1},
+    {31, 31, BINLOG_CS_LATIN1},	     {33, 33, BINLOG_CS_UTF8MB3},
+    {45, 46, BINLOG_CS_UTF8MB4},     {47, 49, BINLOG_CS_LATIN1},
+    {63, 63, BINLOG_CS_BINARY},	     {65, 65, BINLOG_CS_ASCII},
+    {76, 76, BINLOG_CS_UTF8MB3},     {83, 83, BINLOG_CS_UTF8MB3},
+    {94, 94, BINLOG_CS_LATIN1},	     {192, 215, BINLOG_CS_UTF8MB3},
+    {223, 223, BINLOG_CS_UTF8MB3},   {224, 247, BINLOG_CS_UTF8MB4},
+    {255, 323, BINLOG_CS_UTF8MB4},   {576, 578, BINLOG_CS_UTF8MB3},
+    {608, 610, BINLOG_CS_UTF8MB4},   {1032, 1032, BINLOG_CS_LATIN1},
+    {1035, 1035, BINLOG_CS_ASCII},   {1057, 1057, BINLOG_CS_UTF8MB3},
+    {1069, 1070, BINLOG_CS_UTF8MB4}, {1071, 1071, BINLOG_CS_LATIN1},
+    {1089, 1089, BINLOG_CS_ASCII},   {1107, 1107, BINLOG_CS_UTF8MB3},
+    {1216, 1216, BINLOG_CS_UTF8MB3}, {1238, 1238, BINLOG_CS_UTF8MB3},
+    {1248, 1248, BINLOG_CS_UTF8MB4}, {1270, 1270, BINLOG_CS_UTF8MB4},
+    {2048, 2215, BINLOG_CS_UTF8MB3}, {2232, 2247, BINLOG_CS_UTF8MB3},
+    {2304, 2471, BINLOG_CS_UTF8MB4}, {2488, 2503, BINLOG_CS_UTF8MB4},
 };
 
 enum binlog_charset binlog_collation_charset(uint32_t collation)
@@ -338,11 +339,11 @@ static bool at_bound(double v, bool is_float, const char *digits, int exp10)
 /*
  * The decimal digits and exponent of the shortest text that reads back
  * to v (as a float when is_float) without being one of the bounds of its
- * rounding interval -- what PostgreSQL's Ryu prints.  For each length
- * from 1 up: the correctly rounded candidate, and when that fails, its
- * neighbour one unit in the last place towards v (the interval of a power
- * of two is lopsided).  Reading back uses the C library's correctly
- * rounded strtod/strtof.  digits gets no trailing zeros.
+ * rounding interval -- what PostgreSQL's Ryu prints.  For a length: the
+ * correctly rounded candidate, and when that fails, its neighbour one unit
+ * in the last place towards v (the interval of a power of two is
+ * lopsided).  Reading back uses the C library's correctly rounded
+ * strtod/strtof.  digits gets no trailing zeros.
  */
 static bool reads_back(const char *s, double v, bool is_float)
 {
@@ -373,51 +374,69 @@ static bool acceptable(const char *s, double v, bool is_float)
 	return !at_bound(v, is_float, d, e);
 }
 
+/*
+ * An acceptable decimal of p significant digits for v into out ("d.ddde+X"):
+ * the correctly rounded one, or its neighbour one unit in the last place
+ * towards v.  False when neither is.
+ */
+static bool candidate(double v, bool is_float, int p, char out[48])
+{
+	snprintf(out, 48, "%.*e", p - 1, v); /* v > 0 */
+	if (acceptable(out, v, is_float))
+		return true;
+	/* only a power of two's interval is lopsided enough for the neighbour */
+	int e2;
+	if (frexp(v, &e2) != 0.5)
+		return false;
+	double r = strtod(out, NULL);
+	char d[32];
+	int n = 0;
+	for (const char *q = out; *q && *q != 'e'; q++)
+		if (*q >= '0' && *q <= '9')
+			d[n++] = *q;
+	int e = atoi(strchr(out, 'e') + 1);
+	int i = n - 1;
+	if (r < v) {
+		while (i >= 0 && d[i] == '9')
+			d[i--] = '0';
+		if (i < 0) {
+			d[0] = '1';
+			e++;
+		} else {
+			d[i]++;
+		}
+	} else {
+		while (i >= 0 && d[i] == '0')
+			d[i--] = '9';
+		if (i >= 0)
+			d[i]--;
+	}
+	if (d[0] == '0') /* fewer digits: that length was tried already */
+		return false;
+	snprintf(out, 48, "%c.%.*se%d", d[0], n - 1, d + 1, e);
+	return acceptable(out, v, is_float);
+}
+
+/*
+ * Whether some p-digit decimal is acceptable is monotonic in p (a longer
+ * correctly rounded candidate is closer to v), so the shortest length is
+ * found by bisection; 9 (FLOAT) or 17 (DOUBLE) digits always do.
+ */
 static void shortest_digits(double v, bool is_float, char digits[32], int *exp10)
 {
-	char tmp[48], cand[48];
-	int maxp = is_float ? 9 : 17;
-	for (int p = 1; p <= maxp; p++) {
-		snprintf(tmp, sizeof(tmp), "%.*e", p - 1, v); /* d.ddde+XX, v > 0 */
-		const char *use = NULL;
-		if (acceptable(tmp, v, is_float)) {
-			use = tmp;
+	char best[48], tmp[48];
+	int lo = 1, hi = is_float ? 9 : 17;
+	snprintf(best, sizeof(best), "%.*e", hi - 1, v);
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		if (candidate(v, is_float, mid, tmp)) {
+			hi = mid;
+			memcpy(best, tmp, sizeof(best));
 		} else {
-			/* neighbour towards v: +/- one unit in the p-th digit */
-			double r = strtod(tmp, NULL);
-			char d[32];
-			int n = 0;
-			for (const char *q = tmp; *q && *q != 'e'; q++)
-				if (*q >= '0' && *q <= '9')
-					d[n++] = *q;
-			int e = atoi(strchr(tmp, 'e') + 1);
-			int i = n - 1;
-			if (r < v) {
-				while (i >= 0 && d[i] == '9')
-					d[i--] = '0';
-				if (i < 0) {
-					d[0] = '1';
-					e++;
-				} else {
-					d[i]++;
-				}
-			} else {
-				while (i >= 0 && d[i] == '0')
-					d[i--] = '9';
-				if (i >= 0)
-					d[i]--;
-			}
-			snprintf(cand, sizeof(cand), "%c.%.*se%d", d[0], n - 1, d + 1, e);
-			if (d[0] != '0' && acceptable(cand, v, is_float))
-				use = cand;
+			lo = mid + 1;
 		}
-		if (use == NULL && p < maxp)
-			continue;
-		if (use == NULL)
-			use = tmp; /* 9 / 17 digits always read back */
-		split_sci(use, digits, exp10);
-		return;
 	}
+	split_sci(best, digits, exp10);
 }
 
 /* float4out/float8out text (extra_float_digits = 1) of v. */
@@ -467,14 +486,15 @@ static void out_float(struct change_buf *b, double v, bool is_float)
 }
 
 static const int dig2bytes[10] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 4};
-static const uint32_t pow10_u32[10] = {1,	   10,	     100,	1000,	    10000,
+static const uint32_t pow10_u32[10] = {1,      10,	100,	  1000,	     10000,
 				       100000, 1000000, 10000000, 100000000, 1000000000};
 
 /* Bytes a DECIMAL(precision, scale) takes (decimal_bin_size()). */
 static size_t decimal_size(int precision, int scale)
 {
 	int intg = precision - scale;
-	return (size_t)((intg / 9) * 4 + dig2bytes[intg % 9] + (scale / 9) * 4 + dig2bytes[scale % 9]);
+	return (size_t)((intg / 9) * 4 + dig2bytes[intg % 9] + (scale / 9) * 4 +
+			dig2bytes[scale % 9]);
 }
 
 static bool out_decimal(struct change_buf *b, const struct binlog_column *c, const uint8_t *p,
@@ -763,7 +783,8 @@ const char *binlog_value_unsupported(const struct binlog_column *c)
 			uint32_t want = c->ext == BINLOG_EXT_INET4 ? 4 : 16;
 			if (cs != BINLOG_CS_BINARY || c->real_type != BINLOG_T_STRING ||
 			    c->max_len != want)
-				return "UUID/INET6/INET4 marked on a column that is not BINARY(16)/(4)";
+				return "UUID/INET6/INET4 marked on a column that is not "
+				       "BINARY(16)/(4)";
 		}
 	}
 	return NULL;
@@ -837,7 +858,8 @@ static void out_inet6(struct change_buf *b, const uint8_t *p)
 		if (i != 0)
 			out_char(b, ':');
 		if (i == 6 && best == 0 &&
-		    (bestlen == 6 || (bestlen == 7 && w[7] != 1) || (bestlen == 5 && w[5] == 0xffff))) {
+		    (bestlen == 6 || (bestlen == 7 && w[7] != 1) ||
+		     (bestlen == 5 && w[5] == 0xffff))) {
 			out_fmt(b, "%u.%u.%u.%u", p[12], p[13], p[14], p[15]);
 			return;
 		}
@@ -873,8 +895,8 @@ static enum binlog_value_status out_members(struct change_buf *b, const struct b
 			if (!first)
 				out_char(b, ',');
 			first = false;
-			enum binlog_value_status s = out_text(b, cs, (const uint8_t *)c->members[i],
-							      c->member_lens[i]);
+			enum binlog_value_status s =
+			    out_text(b, cs, (const uint8_t *)c->members[i], c->member_lens[i]);
 			if (s != BINLOG_VAL_OK)
 				st = s;
 		}
@@ -1024,9 +1046,9 @@ static bool out_fixed(struct change_buf *b, const struct binlog_column *c, const
 		}
 		uint64_t ymd = (uint64_t)intpart >> 17, hms = (uint64_t)intpart & 0x1FFFF;
 		uint64_t ym = ymd >> 5;
-		*st = out_datetime(b, (unsigned)(ym / 13), (unsigned)(ym % 13), (unsigned)(ymd & 31),
-				   (unsigned)(hms >> 12), (unsigned)(hms >> 6 & 63),
-				   (unsigned)(hms & 63), (uint32_t)us);
+		*st = out_datetime(b, (unsigned)(ym / 13), (unsigned)(ym % 13),
+				   (unsigned)(ymd & 31), (unsigned)(hms >> 12),
+				   (unsigned)(hms >> 6 & 63), (unsigned)(hms & 63), (uint32_t)us);
 		return true;
 	}
 	case BINLOG_T_TIME2: {
@@ -1114,15 +1136,15 @@ const char *binlog_column_check(const struct binlog_column *c)
 	case BINLOG_T_BLOB_COMPRESSED:
 	case BINLOG_T_GEOMETRY:
 	case BINLOG_T_JSON:
-		return c->len_bytes >= 1 && c->len_bytes <= 4 ? NULL : "length prefix not 1-4 bytes";
+		return c->len_bytes >= 1 && c->len_bytes <= 4 ? NULL
+							      : "length prefix not 1-4 bytes";
 	default:
 		return "column type not supported";
 	}
 }
 
-bool binlog_value_decode(const struct binlog_column *c, const uint8_t *p, size_t left,
-			 size_t *used, struct change_buf *out, enum binlog_value_status *status,
-			 const char **err)
+bool binlog_value_decode(const struct binlog_column *c, const uint8_t *p, size_t left, size_t *used,
+			 struct change_buf *out, enum binlog_value_status *status, const char **err)
 {
 	const char *bad = binlog_column_check(c);
 	if (bad != NULL) {

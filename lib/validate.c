@@ -192,10 +192,10 @@ static bool digest(struct pgconn *c, const char *qname, const char *rowexpr, con
  * a difference.  *same false after rechecks means a persistent difference.
  */
 static bool fenced_compare(struct vctx *v, const struct mig_table *t, const char *rowexpr,
-			   const char *pred, bool counts_only, bool *same, struct digest *s,
-			   struct digest *d, uint64_t *fence, struct err *err)
+			   const char *pred, bool counts_only, int64_t rechecks, bool *same,
+			   struct digest *s, struct digest *d, uint64_t *fence, struct err *err)
 {
-	for (int64_t attempt = 0; attempt <= v->o->rechecks && !*v->o->stop; attempt++) {
+	for (int64_t attempt = 0; attempt <= rechecks && !*v->o->stop; attempt++) {
 		if (!digest(&v->src, t->qname, rowexpr, pred, counts_only, s, err) ||
 		    !current_lsn(v, fence, err))
 			return false;
@@ -349,11 +349,41 @@ static json_t *describe_key(struct vctx *v, const struct mig_table *t, const cha
 	return o;
 }
 
-/* Lists the keys that differ in a range; appends up to room entries to keys. */
-static bool narrow(struct vctx *v, const struct mig_table *t, const char *rowexpr,
-		   const char *pred, json_t *keys, int64_t *ndiff, struct err *err)
+/* Keys found different, with what was wrong. */
+struct keyset {
+	char **key;         /* owned: text[] literals */
+	const char **issue; /* static strings */
+	size_t n, cap;
+};
+
+static void ks_add(struct keyset *ks, const char *key, const char *issue)
 {
-	char *kl = table_key_list(t);
+	if (ks->n == ks->cap) {
+		ks->cap = ks->cap ? ks->cap * 2 : 16;
+		ks->key = xrealloc(ks->key, ks->cap * sizeof(char *));
+		ks->issue = xrealloc(ks->issue, ks->cap * sizeof(char *));
+	}
+	ks->key[ks->n] = xstrdup(key);
+	ks->issue[ks->n++] = issue;
+}
+
+static void ks_free(struct keyset *ks)
+{
+	for (size_t i = 0; i < ks->n; i++)
+		free(ks->key[i]);
+	free(ks->key);
+	free(ks->issue);
+	memset(ks, 0, sizeof(*ks));
+}
+
+/*
+ * Rows of pred compared key by key: the source first, then the target once
+ * the applier passed the fence read in between.  Differing keys go to out.
+ * Memory is bounded by what pred selects (one ledger range, or a batch of keys).
+ */
+static bool diff_rows(struct vctx *v, const struct mig_table *t, const char *rowexpr,
+		      const char *pred, struct keyset *out, struct err *err)
+{
 	char *karr = xstrdup("");
 	for (int i = 0; i < t->nkey; i++) {
 		char *id = pgconn_ident(t->cols[t->key_idx[i]].name);
@@ -366,17 +396,22 @@ static bool narrow(struct vctx *v, const struct mig_table *t, const char *rowexp
 				t->qname, pred);
 	char *sql_t = xasprintf("SELECT ARRAY[%s]::text, md5(%s) FROM %s WHERE %s", karr, rowexpr,
 				t->tgt_qname, pred);
-	PGresult *a = pgconn_query(&v->src, sql_s, 0, NULL, err);
-	PGresult *b = a ? pgconn_query(&v->tgt, sql_t, 0, NULL, err) : NULL;
+	free(karr);
+	uint64_t fence = 0;
+	PGresult *a = pgconn_query(&v->src, sql_s, 0, NULL, err), *b = NULL;
+	if (a != NULL && current_lsn(v, &fence, err)) {
+		if (wait_applied(v, fence))
+			b = pgconn_query(&v->tgt, sql_t, 0, NULL, err);
+		else if (!*v->o->stop)
+			err_set(err, "the applier did not reach the check's position in time");
+	}
 	free(sql_s);
 	free(sql_t);
-	free(karr);
-	free(kl);
 	if (a == NULL || b == NULL) {
 		PQclear(a);
 		return false;
 	}
-	/* Bounded by the chunk's size: one ledger range at a time. */
+	note_fence(v, fence);
 	struct keyhash h = {0};
 	h.cap = 16;
 	while (h.cap < (size_t)PQntuples(a) * 2 + 2)
@@ -386,34 +421,77 @@ static bool narrow(struct vctx *v, const struct mig_table *t, const char *rowexp
 	h.seen = xcalloc(h.cap, sizeof(bool));
 	for (int i = 0; i < PQntuples(a); i++)
 		kh_put(&h, PQgetvalue(a, i, 0), PQgetvalue(a, i, 1));
-	size_t room = (size_t)v->o->max_keys;
 	for (int i = 0; i < PQntuples(b); i++) {
 		ssize_t k = kh_find(&h, PQgetvalue(b, i, 0));
-		const char *issue = NULL;
-		if (k < 0)
-			issue = "extra on target";
-		else {
-			h.seen[k] = true;
-			if (strcmp(h.md5s[k], PQgetvalue(b, i, 1)) != 0)
-				issue = "differs";
+		if (k < 0) {
+			ks_add(out, PQgetvalue(b, i, 0), "extra on target");
+			continue;
 		}
-		if (issue == NULL)
-			continue;
-		(*ndiff)++;
-		if (json_array_size(keys) < room)
-			json_array_append_new(keys, describe_key(v, t, PQgetvalue(b, i, 0), issue));
+		h.seen[k] = true;
+		if (strcmp(h.md5s[k], PQgetvalue(b, i, 1)) != 0)
+			ks_add(out, PQgetvalue(b, i, 0), "differs");
 	}
-	for (size_t i = 0; i < h.cap; i++) {
-		if (h.keys[i] == NULL || h.seen[i])
-			continue;
-		(*ndiff)++;
-		if (json_array_size(keys) < room)
-			json_array_append_new(keys, describe_key(v, t, h.keys[i], "missing on target"));
-	}
+	for (size_t i = 0; i < h.cap; i++)
+		if (h.keys[i] != NULL && !h.seen[i])
+			ks_add(out, h.keys[i], "missing on target");
 	kh_free(&h);
 	PQclear(a);
 	PQclear(b);
 	return true;
+}
+
+#define CONFIRM_BATCH 500
+
+/*
+ * Keeps only the persistent differences: each candidate key is compared
+ * again, fenced, up to `rechecks` times; a key that matches once the
+ * applier has passed its fence was an in-flight change, not a difference.
+ */
+static bool confirm(struct vctx *v, const struct mig_table *t, const char *rowexpr,
+		    struct keyset *cand, struct err *err)
+{
+	for (int64_t attempt = 0; attempt < v->o->rechecks && cand->n > 0 && !*v->o->stop; attempt++) {
+		struct keyset next = {0};
+		for (size_t i = 0; i < cand->n; i += CONFIRM_BATCH) {
+			size_t cap = 256, len = 0;
+			char *pred = xmalloc(cap);
+			pred[0] = '\0';
+			for (size_t j = i; j < cand->n && j < i + CONFIRM_BATCH; j++) {
+				char *one = keyrange_bound(t, cand->key[j], "=");
+				size_t need = len + strlen(one) + 8;
+				if (need > cap) {
+					cap = need * 2;
+					pred = xrealloc(pred, cap);
+				}
+				len += (size_t)sprintf(pred + len, "%s(%s)", j > i ? " OR " : "", one);
+				free(one);
+			}
+			bool ok = diff_rows(v, t, rowexpr, pred, &next, err);
+			free(pred);
+			if (!ok) {
+				ks_free(&next);
+				return false;
+			}
+		}
+		ks_free(cand);
+		*cand = next;
+	}
+	return !*v->o->stop;
+}
+
+/* The persistent differences in pred: counted in *ndiff, the first max_keys described. */
+static bool narrow(struct vctx *v, const struct mig_table *t, const char *rowexpr,
+		   const char *pred, json_t *keys, int64_t *ndiff, struct err *err)
+{
+	struct keyset cand = {0};
+	bool ok = diff_rows(v, t, rowexpr, pred, &cand, err) && confirm(v, t, rowexpr, &cand, err);
+	for (size_t i = 0; ok && i < cand.n; i++) {
+		(*ndiff)++;
+		if (json_array_size(keys) < (size_t)v->o->max_keys)
+			json_array_append_new(keys, describe_key(v, t, cand.key[i], cand.issue[i]));
+	}
+	ks_free(&cand);
+	return ok;
 }
 
 /* --- per table --------------------------------------------------------------- */
@@ -439,7 +517,7 @@ static bool check_counts(struct vctx *v, const struct mig_table *t, struct err *
 	struct digest s, d;
 	uint64_t fence = 0;
 	bool same = false;
-	if (!fenced_compare(v, t, NULL, "true", true, &same, &s, &d, &fence, err))
+	if (!fenced_compare(v, t, NULL, "true", true, v->o->rechecks, &same, &s, &d, &fence, err))
 		return false;
 	char f[32];
 	note_fence(v, fence);
@@ -478,14 +556,17 @@ static bool check_checksums(struct vctx *v, const struct mig_table *t, struct er
 		struct digest s, d;
 		uint64_t fence = 0;
 		bool same = false;
-		ok = fenced_compare(v, t, rowexpr, pred, false, &same, &s, &d, &fence, err);
+		/* One fenced digest; a difference is then settled key by key (narrow). */
+		ok = fenced_compare(v, t, rowexpr, pred, false, t->nkey ? 0 : v->o->rechecks, &same,
+				    &s, &d, &fence, err);
 		if (ok && !same) {
-			bad_chunks++;
 			int64_t before = ndiff;
 			if (t->nkey > 0)
 				ok = narrow(v, t, rowexpr, pred, keys, &ndiff, err);
-			if (ok && ndiff == before)
-				ndiff++; /* keyless, or the difference moved on: count the chunk */
+			else
+				ndiff++; /* keyless: the chunk itself is the difference */
+			if (ndiff > before)
+				bad_chunks++;
 		}
 		if (ok) {
 			src_rows += s.rows;
@@ -738,7 +819,7 @@ static void recent_flush(struct recent *rc, struct recent_bucket *b)
 	struct digest s, d;
 	uint64_t fence = 0;
 	bool same = false;
-	rc->ok = fenced_compare(rc->v, b->t, rowexpr, pred, false, &same, &s, &d, &fence, rc->err);
+	rc->ok = fenced_compare(rc->v, b->t, rowexpr, pred, false, 0, &same, &s, &d, &fence, rc->err);
 	if (rc->ok) {
 		note_fence(rc->v, fence);
 		if (!same)
