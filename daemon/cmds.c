@@ -159,7 +159,9 @@ static json_t *validation_reply(json_t *run)
 	const char *st = json_string_value(json_object_get(run, "status"));
 	bool ready = st && strcmp(st, "done") == 0 &&
 		     json_integer_value(json_object_get(run, "mismatches")) == 0;
-	json_object_set_new(r, "ready", json_boolean(ready));
+	/* A run still going has no verdict yet (migctl exits 0 for "started"). */
+	if (st == NULL || strcmp(st, "running") != 0)
+		json_object_set_new(r, "ready", json_boolean(ready));
 	json_object_set_new(r, "validation", run);
 	return r;
 }
@@ -262,6 +264,9 @@ void migd_op_done(struct migd *d)
 	}
 	json_t *r = ctl_reply_ok();
 	json_object_set_new(r, "phase", json_string(phase_name(migd_phase(d))));
+	/* A dry run on a closed gate is "not ready" (migctl exits 5). */
+	if (json_is_false(json_object_get(res, "would_flip")))
+		json_object_set_new(r, "ready", json_false());
 	json_object_set_new(r, "result", res);
 	ctl_call_reply(call, r);
 }

@@ -33,7 +33,7 @@ static void usage(FILE *out)
 		"\n"
 		"  -s, --socket PATH   control socket (default $MIGD_SOCKET or %s)\n"
 		"  -j, --json          print the daemon's raw JSON reply\n"
-		"  -t, --timeout SECS  give up waiting for a reply (default 60, 0 = wait forever)\n"
+		"  -t, --timeout SECS  give up waiting for a reply (default 300, 0 = wait forever)\n"
 		"\n"
 		"`migctl help` lists the commands the running daemon knows.\n"
 		"exit codes: 0 ok, 1 command failed, 2 usage, 3 daemon unreachable,\n"
@@ -176,7 +176,7 @@ int main(int argc, char **argv)
 	};
 	const char *path = getenv("MIGD_SOCKET");
 	bool raw = false;
-	int timeout_s = 60, opt;
+	int timeout_s = 300, opt;
 
 	if (path == NULL || path[0] == '\0')
 		path = DEFAULT_SOCKET;

@@ -187,6 +187,8 @@ static void print_lag(FILE *out, const json_t *r)
 			jstr(ap, "applied_pos"), jint(ap, "transactions"), jint(ap, "changes"),
 			jint(ap, "failed_records"), jint(ap, "parked_changes"),
 			jint(ap, "retry_queue_depth"));
+	else if (json_is_object(ap) && json_is_object(json_object_get(r, "reverse")))
+		fprintf(out, "apply      forward replication stopped (after the flip)\n");
 	else if (json_is_object(ap))
 		fprintf(out, "apply      waiting for the backfill\n");
 	size_t i;

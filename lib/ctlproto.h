@@ -5,7 +5,7 @@
  *     -> {"cmd":"status"}
  *     <- {"ok":true,"phase":"init",...}
  *     -> {"cmd":"backfill","args":["pause"]}
- *     <- {"ok":false,"error":{"code":"wrong_phase","message":"..."}}
+ *     <- {"ok":false,"error":{"code":"failed","message":"..."}}
  * A request is an object with a string "cmd" ([a-z][a-z0-9_-]*, at most 32
  * chars), optional "args" (array of strings) and any other keys the command
  * reads (e.g. "dry_run": true).  Lines are capped at CTL_MAX_LINE bytes.

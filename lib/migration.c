@@ -589,7 +589,9 @@ static void *coordinator(void *arg)
 	}
 	/* Frozen before a restart: enforce again and verify (same freeze position). */
 	enum mig_op resume = OP_NONE;
-	if (m->phase == PHASE_FROZEN && row.pending_op[0] == '\0')
+	/* Frozen (also when a cutover intent was journaled but the phase never moved). */
+	if (m->phase == PHASE_FROZEN &&
+	    (row.pending_op[0] == '\0' || strcmp(row.pending_op, "cutover") == 0))
 		resume = OP_FREEZE;
 	/* An operation journaled as intent but not finished: finish it now. */
 	if (strcmp(row.pending_op, "freeze") == 0)

@@ -111,7 +111,10 @@ bool migration_validate_start(struct migration *m, unsigned kinds, const char *t
 		since_lsn = p.lsn;
 	}
 	if (!m->apply_started) {
-		*err = "validation needs the applier running (phase catching_up or later)";
+		*err = migration_phase(m) >= PHASE_CUTOVER
+			       ? "validation compares the source with the target before the flip; "
+				 "after it, reverse replication is checked through status and the gate"
+			       : "validation needs the applier running (phase catching_up or later)";
 		return false;
 	}
 	pthread_mutex_lock(&m->vrun.lock);
@@ -208,8 +211,13 @@ void mig_validation_metrics(struct migration *m)
 		json_array_foreach(m->vrun.results, i, r)
 		{
 			char t[200];
-			snprintf(t, sizeof(t), "%s.%s", json_string_value(json_object_get(r, "schema")),
-				 json_string_value(json_object_get(r, "table")));
+			const char *nm = json_string_value(json_object_get(r, "name"));
+			if (nm != NULL) /* an [invariant]/[query] check, not a table */
+				snprintf(t, sizeof(t), "check:%s", nm);
+			else
+				snprintf(t, sizeof(t), "%s.%s",
+					 json_string_value(json_object_get(r, "schema")),
+					 json_string_value(json_object_get(r, "table")));
 			json_t *k = json_object_get(r, "differing_keys");
 			double n = json_is_integer(k) ? (double)json_integer_value(k)
 			           : json_is_true(json_object_get(r, "ok")) ? 0 : 1;
@@ -357,7 +365,8 @@ json_t *mig_gate_eval(struct migration *m, const struct gate_limits *c)
 	criterion(cr, &ready, "freeze_enforced", enforced, json_integer(nw), "0 roles still writable",
 		  fr == NULL	? "no freeze in this run of migd (freeze again to verify it)"
 		  : enforced ? NULL
-			     : "a frozen role can still write: see migctl freeze output");
+			     : "not enforced: [freeze] roles is empty, or a frozen role can still write "
+			       "(see migctl freeze)");
 
 	pthread_mutex_lock(&m->ap.lock);
 	int64_t viol = m->ap.freeze_violations;

@@ -94,8 +94,13 @@ static json_t *do_freeze(struct migration *m, struct err *err)
 	while (!m->stop && !(drained = migration_applied_past(m, final)) && now_mono_usec() < deadline)
 		sleep_interruptible(20, &m->stop);
 	double secs = (double)(now_mono_usec() - t0) / 1e6;
-	bool enforced = json_array_size(json_object_get(src_rep, "still_writable")) == 0 &&
+	/* No roles configured means nothing was frozen: never report that as enforced. */
+	bool no_roles = strspn(m->freeze_roles, " ,") == strlen(m->freeze_roles);
+	bool enforced = !no_roles &&
+			json_array_size(json_object_get(src_rep, "still_writable")) == 0 &&
 			json_array_size(json_object_get(tgt_rep, "still_writable")) == 0;
+	if (no_roles)
+		log_warn("freeze: [freeze] roles is empty: no application role was frozen");
 	json_t *rep = json_pack("{s:s, s:b, s:b, s:f, s:o, s:o}", "final_position", l, "drained",
 				drained, "enforced", enforced, "seconds", secs, "source", src_rep,
 				"target", tgt_rep);
@@ -402,6 +407,15 @@ static json_t *do_rollback(struct migration *m, struct err *err)
 	int restored = 0;
 	if (!pgfreeze_lift(&m->src, "source", &m->tgt, m->name, &restored, err))
 		mig_report(m, err);
+	/* Over for good: slots left behind would hold WAL on both servers. */
+	{
+		struct err e5;
+		if (!pgcapture_drop_slot(&m->tgt, m->rev_slot, &e5) ||
+		    !drop_publication(&m->tgt, m->rev_pub, &e5) ||
+		    !pgcapture_drop_slot(&m->src, m->slot, &e5) || !drop_publication(&m->src, m->pub, &e5))
+			log_warn("rollback: dropping slots and publications: %s (drop them by hand)",
+				 e5.msg);
+	}
 	snprintf(why, sizeof(why), "rolled back: the source owns the data again (target drained to %s)",
 		 l);
 	if (!mig_set_phase(m, PHASE_ROLLED_BACK, why) ||
