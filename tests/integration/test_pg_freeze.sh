@@ -92,4 +92,13 @@ ok "unfreeze: the role writes again, phase synced, tables identical"
 expect_rc 1 mctl unfreeze
 assert_contains "$OUT" "unfreeze needs phase frozen" "illegal command refused with the reason"
 ok "an illegal command for the phase is refused with the reason"
+
+expect_rc 0 mctl abort
+assert_eq "$(migd_phase)" aborted "phase after abort"
+assert_eq "$(harness_sql SRC "SELECT count(*) FROM pg_replication_slots")" 0 "slot dropped by abort"
+assert_eq "$(harness_sql SRC "SELECT count(*) FROM pg_publication")" 0 "publication dropped by abort"
+psql -X -q "$APP_SRC" -c "INSERT INTO accounts VALUES (99997, 1)" || fail "abort took the app's writes"
+expect_rc 1 mctl abort
+assert_contains "$OUT" "abort is only possible before the flip" "abort twice"
+ok "abort: slot and publication dropped, the source untouched and writable, phase aborted (terminal)"
 migd_stop 0
