@@ -768,6 +768,7 @@ void migration_stop(struct migration *m)
 	if (m->validate_started)
 		pthread_join(m->validate_th, NULL);
 	json_decref(m->vrun.results);
+	mig_free_checks(m);
 	mig_stop_forward(m);
 	if (m->monitor_started)
 		pthread_join(m->monitor_th, NULL);
