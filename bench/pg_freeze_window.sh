@@ -18,17 +18,17 @@ RUNS=${RUNS:-5}
 RATE=${RATE:-500}
 SCALE=${SCALE:-10}
 CHECKSUMS=${CHECKSUMS:-0}
-echo "# $0 RUNS=$RUNS RATE=$RATE SCALE=$SCALE CHECKSUMS=$CHECKSUMS ($(nproc) cores)"
-scripts/build >/dev/null
+if [[ ${1:-} != --one ]]; then
+	echo "# $0 RUNS=$RUNS RATE=$RATE SCALE=$SCALE CHECKSUMS=$CHECKSUMS ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+	scripts/build >/dev/null
+fi
 MIGD=$ROOT/daemon/migd
 MIGCTL=$ROOT/daemon/migctl
 
 ms() { date +%s%3N; }
-cut_w=()
-rb_w=()
-for ((r = 1; r <= RUNS; r++)); do
-	(
-		set -euo pipefail
+
+# One run per process: the harness owns its shell's main process.
+one_run() {
 		source "$ROOT/tests/harness/harness.sh"
 		harness_pair postgresql postgresql >/dev/null 2>&1
 		pgbench -q -i -s "$SCALE" "$SRC_DSN" >/dev/null 2>&1
@@ -57,6 +57,8 @@ include = public.pgbench_*
 chunk_rows = 100000
 [freeze]
 roles = app
+[gate]
+require_validation = $([[ $CHECKSUMS == 1 ]] && echo counts,checksums || echo counts)
 [hooks]
 flip = true
 rollback = true
@@ -97,8 +99,14 @@ CONF
 		t5=$(ms)
 		kill "$PGB" 2>/dev/null || true
 		wait "$PGB" 2>/dev/null || true
-		echo "RUN $r cutover_window_ms=$((t3 - t0)) freeze_ms=$((t1 - t0)) validate_ms=$((t2 - t1)) gate_cutover_ms=$((t3 - t2)) rollback_window_ms=$((t5 - t4))"
-	) | tee -a /tmp/freeze_window.$$ | grep '^RUN'
+		echo "RUN cutover_window_ms=$((t3 - t0)) freeze_ms=$((t1 - t0)) validate_ms=$((t2 - t1)) gate_cutover_ms=$((t3 - t2)) rollback_window_ms=$((t5 - t4))"
+}
+if [[ ${1:-} == --one ]]; then
+	one_run
+	exit 0
+fi
+for ((r = 1; r <= RUNS; r++)); do
+	bash "$0" --one 2>/dev/null | grep '^RUN' | tee -a /tmp/freeze_window.$$ || echo "# run $r failed"
 done
 mapfile -t cut_w < <(grep -o 'cutover_window_ms=[0-9]*' /tmp/freeze_window.$$ | cut -d= -f2 | sort -n)
 mapfile -t rb_w < <(grep -o 'rollback_window_ms=[0-9]*' /tmp/freeze_window.$$ | cut -d= -f2 | sort -n)

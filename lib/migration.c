@@ -296,7 +296,8 @@ static void start_stream(struct migration *m)
 		.spool = m->spool,
 		.stop = &m->fwd_stop,
 		.prog = &m->sp,
-		.feedback_ms = 1000,
+		/* Fences (freeze drain, validation) wait on the confirmed position: keep it fresh. */
+		.feedback_ms = 100,
 	};
 	pthread_create(&m->stream_th, NULL, pgstream_thread, &m->sopts);
 	m->stream_started = true;
@@ -411,7 +412,8 @@ bool mig_start_reverse(struct migration *m, struct err *err)
 		.spool = m->rspool,
 		.stop = &m->rev_stop,
 		.prog = &m->rsp,
-		.feedback_ms = 1000,
+		/* Fences (freeze drain, validation) wait on the confirmed position: keep it fresh. */
+		.feedback_ms = 100,
 	};
 	char *rname = xasprintf("%s:reverse", m->name);
 	m->rsink = pgsink_new(m->src_ci, rname, &m->rts);
