@@ -43,22 +43,13 @@ static char *next_boundary(struct pgconn *src, const struct mig_table *t, const 
 			   int64_t chunk_rows, bool *end, struct err *err)
 {
 	char *keys = table_key_list(t);
-	size_t cap = 64, len = 0;
-	char *texts = xmalloc(cap);
-	texts[0] = '\0';
+	struct strbuf b = {0};
 	for (int i = 0; i < t->nkey; i++) {
 		char *id = pgconn_ident(t->cols[t->key_idx[i]].name);
-		char *piece = xasprintf("%s%s::text", i ? ", " : "", id);
-		size_t pl = strlen(piece);
-		if (len + pl + 1 > cap) {
-			cap = (len + pl + 1) * 2;
-			texts = xrealloc(texts, cap);
-		}
-		memcpy(texts + len, piece, pl + 1);
-		len += pl;
-		free(piece);
+		sb_addf(&b, "%s%s::text", i ? ", " : "", id);
 		free(id);
 	}
+	char *texts = sb_take(&b);
 	char *where = keyrange_pred(t, after, NULL);
 	char *sql = xasprintf("SELECT ARRAY[%s]::text[] FROM %s WHERE %s ORDER BY %s "
 			      "OFFSET %lld LIMIT 1",

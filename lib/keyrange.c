@@ -47,22 +47,13 @@ char *keyrange_bound(const struct mig_table *t, const char *arr, const char *op)
 	char **vals;
 	int n = keyrange_parse_array(arr, &vals);
 	char *keys = table_key_list(t);
-	size_t cap = 64, len = 0;
-	char *lits = xmalloc(cap);
-	lits[0] = '\0';
+	struct strbuf b = {0};
 	for (int i = 0; i < n && i < t->nkey; i++) {
 		char *lit = pgconn_literal(vals[i]);
-		char *piece = xasprintf("%s%s::%s", i ? ", " : "", lit, t->cols[t->key_idx[i]].type);
-		size_t pl = strlen(piece);
-		if (len + pl + 1 > cap) {
-			cap = (len + pl + 1) * 2;
-			lits = xrealloc(lits, cap);
-		}
-		memcpy(lits + len, piece, pl + 1);
-		len += pl;
-		free(piece);
+		sb_addf(&b, "%s%s::%s", i ? ", " : "", lit, t->cols[t->key_idx[i]].type);
 		free(lit);
 	}
+	char *lits = sb_take(&b);
 	char *out = xasprintf("ROW(%s) %s ROW(%s)", keys, op, lits);
 	for (int i = 0; i < n; i++)
 		free(vals[i]);

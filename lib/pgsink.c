@@ -153,25 +153,28 @@ enum join_style {
 static char *join_cols(const struct rel *r, int n, const int *idx, enum join_style style,
 		       const char *sep)
 {
-	size_t cap = 128, len = 0;
-	char *out = xmalloc(cap);
-	out[0] = '\0';
+	struct strbuf b = {0};
 	for (int i = 0; i < n; i++) {
 		char *id = pgconn_ident(r->colnames[idx ? idx[i] : i]);
-		char *piece = style == J_NAME	   ? xstrdup(id)
-			      : style == J_PARAM    ? xasprintf("$%d", i + 1)
-			      : style == J_EXCLUDED ? xasprintf("%s = EXCLUDED.%s", id, id)
-						    : xasprintf("%s = $%d", id, i + 1);
-		size_t pl = strlen(piece) + strlen(sep);
-		if (len + pl + 1 > cap) {
-			cap = (len + pl + 1) * 2;
-			out = xrealloc(out, cap);
+		if (i)
+			sb_addf(&b, "%s", sep);
+		switch (style) {
+		case J_NAME:
+			sb_addf(&b, "%s", id);
+			break;
+		case J_PARAM:
+			sb_addf(&b, "$%d", i + 1);
+			break;
+		case J_EXCLUDED:
+			sb_addf(&b, "%s = EXCLUDED.%s", id, id);
+			break;
+		case J_ASSIGN:
+			sb_addf(&b, "%s = $%d", id, i + 1);
+			break;
 		}
-		len += (size_t)sprintf(out + len, "%s%s", i ? sep : "", piece);
-		free(piece);
 		free(id);
 	}
-	return out;
+	return sb_take(&b);
 }
 
 static bool prepare_rel(struct pgsink *s, struct rel *r, struct err *err)
@@ -272,22 +275,13 @@ static bool send_partial_update(struct pgsink *s, struct rel *r, const struct ch
 		if (nt->vals[i].kind != CHV_UNCHANGED)
 			present[np++] = i;
 	char *sets = join_cols(r, np, present, J_ASSIGN, ", ");
-	size_t cap = 64, len = 0;
-	char *where = xmalloc(cap);
-	where[0] = '\0';
+	struct strbuf wb = {0};
 	for (int k = 0; k < r->t->nkey; k++) {
 		char *id = pgconn_ident(r->colnames[r->key_ev[k]]);
-		char *piece = xasprintf("%s%s = $%d", k ? " AND " : "", id, np + k + 1);
-		size_t pl = strlen(piece);
-		if (len + pl + 1 > cap) {
-			cap = (len + pl + 1) * 2;
-			where = xrealloc(where, cap);
-		}
-		memcpy(where + len, piece, pl + 1);
-		len += pl;
-		free(piece);
+		sb_addf(&wb, "%s%s = $%d", k ? " AND " : "", id, np + k + 1);
 		free(id);
 	}
+	char *where = sb_take(&wb);
 	char *sql = xasprintf("UPDATE %s SET %s WHERE %s", r->t->tgt_qname, sets, where);
 	/* Parameters: present new values, then the key (old key if it changed). */
 	int n = np + r->t->nkey;
@@ -638,24 +632,13 @@ static bool op_violations(struct sink *b, const struct pos *freeze, int64_t *n, 
 static char *op_schema_errors(struct sink *b)
 {
 	struct pgsink *s = S(b);
-	size_t cap = 64, len = 0;
-	char *out = xmalloc(cap);
-	out[0] = '\0';
+	struct strbuf out = {0};
 	for (int i = 0; i < s->nrels; i++) {
 		struct rel *r = &s->rels[i];
-		if (!r->schema_error)
-			continue;
-		char *line = xasprintf("%s.%s: %s\n", r->t->schema, r->t->name, r->reason);
-		size_t l = strlen(line);
-		if (len + l + 1 > cap) {
-			cap = (len + l + 1) * 2;
-			out = xrealloc(out, cap);
-		}
-		memcpy(out + len, line, l + 1);
-		len += l;
-		free(line);
+		if (r->schema_error)
+			sb_addf(&out, "%s.%s: %s\n", r->t->schema, r->t->name, r->reason);
 	}
-	return out;
+	return sb_take(&out);
 }
 
 static void op_free(struct sink *b)

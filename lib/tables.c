@@ -60,22 +60,14 @@ bool table_list_match(const char *list, const char *schema, const char *name)
 
 static char *join_idents(const struct mig_table *t, bool keys_only)
 {
-	size_t cap = 64, len = 0;
-	char *out = xmalloc(cap);
-	out[0] = '\0';
+	struct strbuf b = {0};
 	int n = keys_only ? t->nkey : t->ncols;
 	for (int i = 0; i < n; i++) {
-		const struct mig_column *c = &t->cols[keys_only ? t->key_idx[i] : i];
-		char *id = pgconn_ident(c->name);
-		size_t need = len + strlen(id) + 3;
-		if (need > cap) {
-			cap = need * 2;
-			out = xrealloc(out, cap);
-		}
-		len += (size_t)sprintf(out + len, "%s%s", i ? ", " : "", id);
+		char *id = pgconn_ident(t->cols[keys_only ? t->key_idx[i] : i].name);
+		sb_addf(&b, "%s%s", i ? ", " : "", id);
 		free(id);
 	}
-	return out;
+	return sb_take(&b);
 }
 
 char *table_key_list(const struct mig_table *t)

@@ -17,6 +17,19 @@ char *xstrdup(const char *s) __attribute__((malloc, returns_nonnull));
 /* printf into a new string; caller frees. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2), returns_nonnull));
 
+/*
+ * A growable string for building SQL and messages: start zeroed, append
+ * with sb_addf(), take the result from .s (owned; free() it).  .s is always
+ * a valid string once anything was appended.
+ */
+struct strbuf {
+	char *s;
+	size_t len, cap;
+};
+void sb_addf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The string built so far (an empty string when nothing was added); caller frees. */
+char *sb_take(struct strbuf *b);
+
 /* Trims ASCII whitespace at both ends in place; returns s. */
 char *str_trim(char *s);
 

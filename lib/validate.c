@@ -78,27 +78,16 @@ static char *canon_column(const struct mig_column *c)
 /* The whole row: N for NULL, V<len>:<text> otherwise, columns in order. */
 static char *canon_row(const struct mig_table *t)
 {
-	size_t cap = 256, len = 0;
-	char *out = xmalloc(cap);
-	out[0] = '\0';
+	struct strbuf b = {0};
 	for (int i = 0; i < t->ncols; i++) {
 		char *id = pgconn_ident(t->cols[i].name);
 		char *e = canon_column(&t->cols[i]);
-		char *piece = xasprintf("%s(CASE WHEN %s IS NULL THEN 'N' ELSE 'V' || "
-					"length(%s) || ':' || %s END)",
-					i ? " || " : "", id, e, e);
-		size_t pl = strlen(piece);
-		if (len + pl + 1 > cap) {
-			cap = (len + pl + 1) * 2;
-			out = xrealloc(out, cap);
-		}
-		memcpy(out + len, piece, pl + 1);
-		len += pl;
-		free(piece);
+		sb_addf(&b, "%s(CASE WHEN %s IS NULL THEN 'N' ELSE 'V' || length(%s) || ':' || %s END)",
+			i ? " || " : "", id, e, e);
 		free(e);
 		free(id);
 	}
-	return out;
+	return sb_take(&b);
 }
 
 /* --- plumbing ------------------------------------------------------------------ */
@@ -271,19 +260,13 @@ static void kh_free(struct keyhash *h)
 static PGresult *row_detail(struct pgconn *c, const struct mig_table *t, const char *qname,
 			    const char *key_arr, struct err *err)
 {
-	size_t cap = 256, len = 0;
-	char *cols = xmalloc(cap);
-	cols[0] = '\0';
+	struct strbuf b = {0};
 	for (int i = 0; i < t->ncols; i++) {
 		char *e = canon_column(&t->cols[i]);
-		size_t el = strlen(e) + 3;
-		if (len + el > cap) {
-			cap = (len + el) * 2;
-			cols = xrealloc(cols, cap);
-		}
-		len += (size_t)sprintf(cols + len, "%s%s", i ? ", " : "", e);
+		sb_addf(&b, "%s%s", i ? ", " : "", e);
 		free(e);
 	}
+	char *cols = sb_take(&b);
 	char *where = keyrange_bound(t, key_arr, "=");
 	char *sql = xasprintf("SELECT %s FROM %s WHERE %s", cols, qname, where);
 	PGresult *r = pgconn_query(c, sql, 0, NULL, err);
@@ -384,14 +367,13 @@ static void ks_free(struct keyset *ks)
 static bool diff_rows(struct vctx *v, const struct mig_table *t, const char *rowexpr,
 		      const char *pred, struct keyset *out, struct err *err)
 {
-	char *karr = xstrdup("");
+	struct strbuf kb = {0};
 	for (int i = 0; i < t->nkey; i++) {
 		char *id = pgconn_ident(t->cols[t->key_idx[i]].name);
-		char *n = xasprintf("%s%s%s::text", karr, i ? ", " : "", id);
-		free(karr);
-		karr = n;
+		sb_addf(&kb, "%s%s::text", i ? ", " : "", id);
 		free(id);
 	}
+	char *karr = sb_take(&kb);
 	char *sql_s = xasprintf("SELECT ARRAY[%s]::text, md5(%s) FROM %s WHERE %s", karr, rowexpr,
 				t->qname, pred);
 	char *sql_t = xasprintf("SELECT ARRAY[%s]::text, md5(%s) FROM %s WHERE %s", karr, rowexpr,
@@ -440,6 +422,18 @@ static bool diff_rows(struct vctx *v, const struct mig_table *t, const char *row
 	return true;
 }
 
+/* "(k = ..) OR (k = ..)" for keys[from .. from+n) of t; caller frees. */
+static char *keys_pred(const struct mig_table *t, char *const *keys, size_t from, size_t n)
+{
+	struct strbuf b = {0};
+	for (size_t j = from; j < from + n; j++) {
+		char *one = keyrange_bound(t, keys[j], "=");
+		sb_addf(&b, "%s(%s)", j > from ? " OR " : "", one);
+		free(one);
+	}
+	return sb_take(&b);
+}
+
 #define CONFIRM_BATCH 500
 
 /*
@@ -453,19 +447,8 @@ static bool confirm(struct vctx *v, const struct mig_table *t, const char *rowex
 	for (int64_t attempt = 0; attempt < v->o->rechecks && cand->n > 0 && !*v->o->stop; attempt++) {
 		struct keyset next = {0};
 		for (size_t i = 0; i < cand->n; i += CONFIRM_BATCH) {
-			size_t cap = 256, len = 0;
-			char *pred = xmalloc(cap);
-			pred[0] = '\0';
-			for (size_t j = i; j < cand->n && j < i + CONFIRM_BATCH; j++) {
-				char *one = keyrange_bound(t, cand->key[j], "=");
-				size_t need = len + strlen(one) + 8;
-				if (need > cap) {
-					cap = need * 2;
-					pred = xrealloc(pred, cap);
-				}
-				len += (size_t)sprintf(pred + len, "%s(%s)", j > i ? " OR " : "", one);
-				free(one);
-			}
+			size_t n = cand->n - i < CONFIRM_BATCH ? cand->n - i : CONFIRM_BATCH;
+			char *pred = keys_pred(t, cand->key, i, n);
 			bool ok = diff_rows(v, t, rowexpr, pred, &next, err);
 			free(pred);
 			if (!ok) {
@@ -634,23 +617,15 @@ static bool run_sql(struct pgconn *c, const char *sql, struct rows *out, struct 
 	out->n = PQntuples(r);
 	out->r = xcalloc((size_t)out->n + 1, sizeof(char *));
 	for (int i = 0; i < out->n; i++) {
-		size_t cap = 64, len = 0;
-		char *row = xmalloc(cap);
-		row[0] = '\0';
+		struct strbuf b = {0};
 		for (int f = 0; f < PQnfields(r); f++) {
 			const char *v = PQgetvalue(r, i, f);
-			size_t need = len + strlen(v) + 32;
-			if (need > cap) {
-				cap = need * 2;
-				row = xrealloc(row, cap);
-			}
 			if (PQgetisnull(r, i, f))
-				len += (size_t)sprintf(row + len, "%sN", f ? "|" : "");
+				sb_addf(&b, "%sN", f ? "|" : "");
 			else
-				len += (size_t)sprintf(row + len, "%sV%zu:%s", f ? "|" : "",
-						       strlen(v), v);
+				sb_addf(&b, "%sV%zu:%s", f ? "|" : "", strlen(v), v);
 		}
-		out->r[i] = row;
+		out->r[i] = sb_take(&b);
 	}
 	PQclear(r);
 	return true;
@@ -802,19 +777,7 @@ static void recent_flush(struct recent *rc, struct recent_bucket *b)
 {
 	if (b->n == 0 || !rc->ok)
 		return;
-	size_t cap = 256, len = 0;
-	char *pred = xmalloc(cap);
-	pred[0] = '\0';
-	for (int i = 0; i < b->n; i++) {
-		char *one = keyrange_bound(b->t, b->keys[i], "=");
-		size_t need = len + strlen(one) + 8;
-		if (need > cap) {
-			cap = need * 2;
-			pred = xrealloc(pred, cap);
-		}
-		len += (size_t)sprintf(pred + len, "%s(%s)", i ? " OR " : "", one);
-		free(one);
-	}
+	char *pred = keys_pred(b->t, b->keys, 0, (size_t)b->n);
 	char *rowexpr = canon_row(b->t);
 	struct digest s, d;
 	uint64_t fence = 0;
