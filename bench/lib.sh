@@ -133,7 +133,7 @@ poll_until() {
 	local every=$1 secs=$2
 	shift 2
 	local deadline=$((SECONDS + secs))
-	until eval "$@"; do
+	until eval "$*"; do
 		((SECONDS < deadline)) || return 1
 		sleep "$every"
 	done
@@ -141,8 +141,8 @@ poll_until() {
 
 # Drops a replication slot, waiting for its walsender to go away first.
 drop_slot() { # NAME DB SLOT
-	local i
-	for i in $(seq 100); do
+	local _
+	for _ in $(seq 100); do
 		if [[ $(sql "$1" "$2" "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$3'") == 0 ]]; then
 			return 0
 		fi

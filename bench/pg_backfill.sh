@@ -18,6 +18,9 @@
 #                  2 tables at a time, into tables that already have their keys (migd's case)
 #   pipe-after     the same pipe into tables without keys, then the post-data section
 #                  (primary keys) built: data + keys
+#   pipe-chunks    a diagnostic: the raw pipe over migd's key-range chunks (planned the
+#                  way migd plans them), 2 at a time, keys present: migd's access
+#                  pattern without migd
 #
 # Medians of $RUNS runs; the tools take turns within a run (the order rotates).
 # Cache: warm.  The source's files are read once before the first run and stay in the
@@ -25,6 +28,10 @@
 # Durability: the harness target as is: fsync = on, synchronous_commit = on (the
 # default) for every tool; pgcopydb sets synchronous_commit = off in its own sessions,
 # which matters little for a few large transactions.  wal_level = logical on both.
+#
+# Each line also shows each server's CPU, the WAL the target wrote and the size of
+# pgbench_accounts_pkey at the end (concurrent inserts into the middle of an index
+# leave it larger than in-order inserts or CREATE INDEX).
 #
 # Environment: SCALE (50), RUNS (3), PARALLEL (2), CHUNK_ROWS ("500000 250000 1000000":
 # the first is the migd figure the ratios use), TOOLS (all of them, in the names above),
@@ -194,8 +201,8 @@ run_migd() { # RUN CHUNK_ROWS [perf]
 		max(extract(epoch FROM at)) FILTER (WHERE to_phase = 'backfilling'),
 		max(extract(epoch FROM at)) FILTER (WHERE to_phase = 'catching_up')
 		FROM migd.journal WHERE name = 'bf'")
-	local cap bfs cu
-	IFS='|' read -r cap bfs cu <<<"$j"
+	local cap cu
+	IFS='|' read -r cap _ cu <<<"$j"
 	local c
 	c=$(sql TGT $TDB "SELECT count(*), extract(epoch FROM min(started_at)), extract(epoch FROM max(finished_at)),
 		extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY finished_at - started_at))
@@ -306,10 +313,10 @@ MARKS
 
 # "part1=... part2=..." from a marks file and part names.
 marks_text() { # FILE NAME...
-	local f=$1
+	local file=$1
 	shift
 	awk -v names="$*" 'BEGIN { n = split(names, nm, " ") } { t[NR] = $1 }
-		END { for (i = 1; i < NR && i <= n; i++) printf "%s%s=%.2f", (i > 1 ? " " : ""), nm[i], t[i + 1] - t[i] }' "$f"
+		END { for (i = 1; i < NR && i <= n; i++) printf "%s%s=%.2f", (i > 1 ? " " : ""), nm[i], t[i + 1] - t[i] }' "$file"
 }
 
 run_tool() { # RUN TOOL

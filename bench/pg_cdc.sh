@@ -12,7 +12,10 @@
 #   s_<sc>  a database with CREATE SUBSCRIPTION ... WITH (synchronous_commit = <sc>):
 #           initial copy, caught up, then ALTER SUBSCRIPTION ... DISABLE.
 #
-# Each run then builds one backlog while every consumer is stopped: a fresh extra
+# Both servers run with autovacuum = off (a vacuum during a drain would add WAL to
+# decode or CPU to whichever consumer runs then).  Each run first VACUUMs every
+# database and lets every consumer catch up past the WAL that has nothing for it (not
+# timed), then builds one backlog while every consumer is stopped: a fresh extra
 # slot `ceiling` (pgoutput), then `pgbench -n -c $CLIENTS -t $((TXNS / CLIENTS))`
 # (the pgbench sessions commit with synchronous_commit = off to build it quickly; this
 # changes nothing in the WAL the consumers decode), then one marker transaction that
@@ -37,6 +40,9 @@
 #
 # CPU: migd's own (/proc/<pid>/stat), pg_recvlogical's (rusage), and both servers'
 # (postmaster + children, /proc): "cpu s/M" is all of them per million row changes.
+# Each migd and built-in line also shows how busy the walsender and the applying
+# target process were (CPU seconds, and % of the drain's wall time) and, for migd,
+# its three busiest threads: the one near 100% is what bounds the drain.
 #
 # Environment: TXNS (250000 transactions = 1M row changes, TPC-B: 3 updates + 1 insert),
 # CLIENTS (4), CDC_SCALE (10), RUNS (3), SYNC ("off on"), CONSUMERS ("ceiling migd
@@ -207,12 +213,16 @@ catch_up_all() {
 # ---------------------------------------------------------------- measurement
 : >"$W/results" # CONSUMER RUN SECONDS OWN_CPU SERVER_CPU EXTRA
 record() { echo "$*" >>"$W/results"; }
-cpu_before() { CPU0_SRC=$(server_cpu SRC) CPU0_TGT=$(server_cpu TGT); }
+cpu_before() {
+	CPU0_SRC=$(server_cpu SRC) CPU0_TGT=$(server_cpu TGT)
+	WAL0=$(sql TGT postgres "SELECT pg_current_wal_lsn()")
+}
 cpu_after() { # SRV: both servers' CPU seconds since cpu_before; SPLIT: "src_cpu=.. tgt_cpu=.."
 	local s t
 	s=$(server_cpu SRC) t=$(server_cpu TGT)
 	SRV=$(awk -v a="$CPU0_SRC" -v b="$CPU0_TGT" -v c="$s" -v d="$t" 'BEGIN { printf "%.2f", (c - a) + (d - b) }')
 	SPLIT=$(awk -v a="$CPU0_SRC" -v b="$CPU0_TGT" -v c="$s" -v d="$t" 'BEGIN { printf "src_cpu=%.2f tgt_cpu=%.2f", c - a, d - b }')
+	SPLIT="$SPLIT tgt_wal_mb=$(sql TGT postgres "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$WAL0') / 1048576)")"
 }
 # "NAME=cpu(busy%)" of one process that lived through the drain of T seconds.
 busy() { # NAME PID T
@@ -234,9 +244,12 @@ migd_threads() { # PID
 	printf '%s\n' "${ticks[@]}" | sort -rn | head -3 | awk -v hz="$CLK_TCK" '{ printf "%s%.2f", (NR > 1 ? "+" : ""), $1 / hz }'
 }
 show() { # CONSUMER RUN SECONDS OWN SRV EXTRA
-	printf '  run %d  %-14s %7.2f s  %8.0f txn/s  %8.0f changes/s  own cpu %6.2f s  servers cpu %6.2f s  %s\n' \
+	local own
+	own=$(printf '%.2f' "$4")
+	[[ $1 == builtin/* ]] && own=- # its apply worker is a target server process
+	printf '  run %d  %-12s %6.2f s %6.0f txn/s %7.0f changes/s  own cpu %5s s  servers cpu %5.2f s  %s\n' \
 		"$2" "$1" "$3" "$(awk -v n="$NTX" -v t="$3" 'BEGIN { print n / t }')" \
-		"$(awk -v n="$NCHG" -v t="$3" 'BEGIN { print n / t }')" "$4" "$5" "${6:-}"
+		"$(awk -v n="$NCHG" -v t="$3" 'BEGIN { print n / t }')" "$own" "$5" "${6:-}"
 }
 
 drain_ceiling() { # RUN
@@ -256,7 +269,7 @@ drain_ceiling() { # RUN
 }
 
 drain_migd() { # RUN SC
-	local run=$1 sc=$2 perfpid= j b a t0 t cpu
+	local run=$1 sc=$2 perfpid="" j b a t0 t cpu
 	local lm
 	lm=$(lsn_num "$L_MARK")
 	cpu_before
@@ -288,7 +301,7 @@ drain_migd() { # RUN SC
 	local ws be procs
 	ws=$(sql SRC postgres "SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'migd_c$sc'")
 	be=$(sql TGT postgres "SELECT pid FROM pg_stat_activity WHERE datname = 'm_$sc' AND application_name LIKE 'migd%'")
-	local p best= bc=0 c
+	local p best="" bc=0 c
 	for p in $be; do
 		c=$(_stat_ticks "$p")
 		if ((c >= bc)); then best=$p bc=$c; fi
@@ -303,13 +316,14 @@ drain_migd() { # RUN SC
 	batches=$(jget batches <<<"${st#*\"apply\"}")
 	txns=$(jget transactions <<<"${st#*\"apply\"}")
 	migd_stop
-	local extra="$SPLIT $procs batches=$batches txns/batch=$(awk -v a="$txns" -v b="$batches" 'BEGIN { if (b) printf "%.0f", a / b; else print "-" }')${perfpid:+ perf=1}"
+	local extra
+	extra="$SPLIT $procs batches=$batches txns/batch=$(awk -v a="$txns" -v b="$batches" 'BEGIN { if (b) printf "%.0f", a / b; else print "-" }')${perfpid:+ perf=1}"
 	record "migd/$sc" "$run" "$t" "$cpu" "$SRV" "$extra"
 	show "migd/$sc" "$run" "$t" "$cpu" "$SRV" "$extra"
 }
 
 drain_builtin() { # RUN SC
-	local run=$1 sc=$2 t0 t ack= v
+	local run=$1 sc=$2 t0 t ack="" v
 	local lm
 	lm=$(lsn_num "$L_MARK")
 	cpu_before
@@ -417,16 +431,18 @@ echo "== CDC catch-up of a backlog of $NTX transactions ($NCHG row changes), med
 field() { # CONSUMER KEY: the KEY=value numbers of a consumer's runs
 	awk -v c="$1" -v k="$2=" '$1 == c { for (i = 6; i <= NF; i++) if (index($i, k) == 1) print substr($i, length(k) + 1) }' "$W/results"
 }
-printf '%-12s %8s %12s %8s %10s %8s %8s %8s %12s\n' consumer "median s" "range s" "txn/s" "changes/s" "own cpu" "src cpu" "tgt cpu" "cpu s/M chg"
+printf '%-12s %8s %12s %8s %10s %8s %8s %8s %12s %8s\n' consumer "median s" "range s" "txn/s" "changes/s" "own cpu" "src cpu" "tgt cpu" "cpu s/M chg" "tgt WAL"
 for c in $(awk '{ print $1 }' "$W/results" | awk '!seen[$0]++'); do
 	med=$(col "$c" 3 | median)
 	cpm=$(awk -v c="$c" -v n="$NCHG" '$1 == c { print ($4 + $5) / n * 1e6 }' "$W/results" | median)
-	printf '%-12s %8s %12s %8.0f %10.0f %8s %8s %8s %12s\n' "$c" "$med" "$(col "$c" 3 | minmax)" \
+	own=$(col "$c" 4 | median)
+	[[ $c == builtin/* ]] && own=-
+	printf '%-12s %8s %12s %8.0f %10.0f %8s %8s %8s %12s %5.0f MB\n' "$c" "$med" "$(col "$c" 3 | minmax)" \
 		"$(awk -v n="$NTX" -v t="$med" 'BEGIN { print n / t }')" "$(awk -v n="$NCHG" -v t="$med" 'BEGIN { print n / t }')" \
-		"$(col "$c" 4 | median)" "$(field "$c" src_cpu | median)" "$(field "$c" tgt_cpu | median)" "$cpm"
+		"$own" "$(field "$c" src_cpu | median)" "$(field "$c" tgt_cpu | median)" "$cpm" "$(field "$c" tgt_wal_mb | median)"
 done
 echo "(CPU seconds, medians. own: migd's process or pg_recvlogical; src/tgt: each server's processes;"
-echo " cpu s/M chg: own + both servers per million row changes)"
+echo " cpu s/M chg: own + both servers per million row changes; tgt WAL: WAL the target wrote during the drain)"
 echo
 echo "rate ratios (median rates; > 1 means migd is faster):"
 TC=$(col ceiling 3 | median)
