@@ -374,9 +374,14 @@ static void print_journal(FILE *out, const json_t *r)
 	size_t i;
 	json_t *e;
 	json_array_foreach(json_object_get(r, "journal"), i, e)
-		fprintf(out, "%s  %-12s -> %-12s owner %s -> %s  at %s  by %s: %s\n", jstr(e, "at"),
-			jstr(e, "from"), jstr(e, "to"), jstr(e, "owner_before"), jstr(e, "owner_after"),
-			jstr(e, "source_pos"), jstr(e, "actor"), jstr(e, "reason"));
+	{
+		fprintf(out, "%s  %-12s -> %-12s owner %s -> %s  at %s", jstr(e, "at"), jstr(e, "from"),
+			jstr(e, "to"), jstr(e, "owner_before"), jstr(e, "owner_after"),
+			jstr(e, "source_pos"));
+		if (json_is_string(json_object_get(e, "target_pos")))
+			fprintf(out, " (target %s)", jstr(e, "target_pos"));
+		fprintf(out, "  by %s: %s\n", jstr(e, "actor"), jstr(e, "reason"));
+	}
 }
 
 static void print_help(FILE *out, const json_t *r)

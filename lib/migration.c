@@ -76,7 +76,7 @@ bool mig_ensure(struct pgconn *c, const char *label, const char *ci, struct err 
  * the target before the new phase counts.  Retries until journaled or stop.
  */
 static void journal_append(struct migration *m, enum phase from, enum phase to,
-			   const char *reason, uint64_t src_lsn)
+			   const char *reason, uint64_t src_lsn, const struct pos *tgt)
 {
 	char at[32], l[32];
 	time_t now = time(NULL);
@@ -91,6 +91,11 @@ static void journal_append(struct migration *m, enum phase from, enum phase to,
 					pos_lsn_format(src_lsn, l, sizeof(l)), "owner_before",
 					owner_name(phase_owner(from)), "owner_after",
 					owner_name(phase_owner(to))));
+	if (tgt != NULL && tgt->kind == POS_PG_LSN) {
+		char t[32];
+		json_object_set_new(json_array_get(m->journal, json_array_size(m->journal) - 1),
+				    "target_pos", json_string(pos_lsn_format(tgt->lsn, t, sizeof(t))));
+	}
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -108,9 +113,15 @@ bool mig_set_phase_at(struct migration *m, enum phase to, const char *reason, ui
 	}
 	struct err err;
 	struct pos src = pos_from_lsn(src_lsn);
+	/* After the flip the target's position matters too: where it stood. */
+	pthread_mutex_lock(&m->lock);
+	uint64_t tl = m->target_lsn > m->rev_consistent ? m->target_lsn : m->rev_consistent;
+	pthread_mutex_unlock(&m->lock);
+	struct pos tgt = tl && (to >= PHASE_CUTOVER || from >= PHASE_CUTOVER) ? pos_from_lsn(tl)
+									       : pos_none();
 	while (!m->stop) {
 		if (mig_ensure(&m->tgt, "target", m->tgt_ci, &err) &&
-		    pgstore_set_phase(&m->tgt, m->name, from, to, "migd", reason, &src, NULL, &err))
+		    pgstore_set_phase(&m->tgt, m->name, from, to, "migd", reason, &src, &tgt, &err))
 			break;
 		mig_report(m, &err);
 		pgconn_close(&m->tgt);
@@ -121,7 +132,7 @@ bool mig_set_phase_at(struct migration *m, enum phase to, const char *reason, ui
 	pthread_mutex_lock(&m->lock);
 	m->phase = to;
 	pthread_mutex_unlock(&m->lock);
-	journal_append(m, from, to, reason, src_lsn);
+	journal_append(m, from, to, reason, src_lsn, &tgt);
 	char l[32];
 	log_event(LOG_LVL_NOTICE, "phase", "from=%s to=%s owner=%s source_pos=%s reason=\"%s\"",
 		  phase_name(from), phase_name(to), owner_name(phase_owner(to)),
@@ -136,6 +147,8 @@ bool mig_set_phase(struct migration *m, enum phase to, const char *reason)
 	pthread_mutex_unlock(&m->sp.lock);
 	if (at < m->consistent.lsn)
 		at = m->consistent.lsn; /* nothing streamed yet: we stand at the capture */
+	if (migration_phase(m) >= PHASE_CUTOVER && m->freeze_lsn)
+		at = m->freeze_lsn; /* after the flip the source stands still at the freeze */
 	return mig_set_phase_at(m, to, reason, at);
 }
 
@@ -146,7 +159,7 @@ static bool load_journal(struct migration *m, struct err *err)
 				   "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
 				   "  coalesce(from_phase, ''), to_phase, actor, reason, "
 				   "  coalesce(source_pos, ''), coalesce(owner_before, ''), "
-				   "  coalesce(owner_after, '') "
+				   "  coalesce(owner_after, ''), coalesce(target_pos, 'none') "
 				   "FROM migd.journal WHERE name = $1 ORDER BY id",
 				   1, p, err);
 	if (r == NULL)
@@ -160,6 +173,10 @@ static bool load_journal(struct migration *m, struct err *err)
 				     PQgetvalue(r, i, 4), "source_pos", PQgetvalue(r, i, 5),
 				     "owner_before", PQgetvalue(r, i, 6), "owner_after",
 				     PQgetvalue(r, i, 7)));
+	for (int i = 0; i < PQntuples(r); i++)
+		if (strcmp(PQgetvalue(r, i, 8), "none") != 0)
+			json_object_set_new(json_array_get(j, (size_t)i), "target_pos",
+					    json_string(PQgetvalue(r, i, 8)));
 	PQclear(r);
 	pthread_mutex_lock(&m->lock);
 	json_decref(m->journal);
@@ -221,7 +238,7 @@ static bool capture(struct migration *m, struct err *err)
 	m->consistent = p;
 	pthread_mutex_unlock(&m->lock);
 	journal_append(m, PHASE_INIT, PHASE_CAPTURED,
-		       "logical slot created; consistent position recorded", p.lsn);
+		       "logical slot created; consistent position recorded", p.lsn, NULL);
 	char buf[POS_TEXT_MAX];
 	log_event(LOG_LVL_NOTICE, "phase", "from=init to=captured slot=%s consistent=%s", m->slot,
 		  pos_format(&p, buf, sizeof(buf)));
