@@ -169,7 +169,9 @@ static void print_lag(FILE *out, const json_t *r)
 	const json_t *lag = json_object_get(r, "lag"), *st = json_object_get(r, "stream"),
 		     *ap = json_object_get(r, "apply"), *cap = json_object_get(r, "capture");
 	double lag_s = json_number_value(json_object_get(lag, "seconds"));
-	if (json_is_object(lag) && lag_s < 0)
+	if (json_is_object(lag) && json_is_object(json_object_get(r, "reverse")))
+		fprintf(out, "lag        forward replication ended at the flip (see reverse)\n");
+	else if (json_is_object(lag) && lag_s < 0)
 		fprintf(out, "lag        unknown until the applier runs, %lld bytes\n", jint(lag, "bytes"));
 	else if (json_is_object(lag))
 		fprintf(out, "lag        %.1fs, %lld bytes\n", lag_s, jint(lag, "bytes"));

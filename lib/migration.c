@@ -855,6 +855,11 @@ void mig_numbers(struct migration *m, struct numbers *n)
 		n->lag_seconds = (double)(now_wall_usec() - m->ap.applied_commit_us) / 1e6;
 	else
 		n->lag_seconds = -1;
+	/* After the flip forward replication is over: its lag no longer applies. */
+	if (m->phase >= PHASE_CUTOVER && !m->apply_started) {
+		n->lag_bytes = 0;
+		n->lag_seconds = -1;
+	}
 	pthread_mutex_unlock(&m->ap.lock);
 	pthread_mutex_unlock(&m->sp.lock);
 	n->have_spool = m->spool != NULL;
