@@ -75,15 +75,12 @@ static bool insert_chunk(struct pgconn *tgt, const char *name, const struct mig_
 	snprintf(nobuf, sizeof(nobuf), "%d", no);
 	snprintf(tv, sizeof(tv), "%d", TRANSFORM_VERSION);
 	const char *params[] = {name, tname, nobuf, lo, hi, tv};
-	PGresult *r = pgconn_query(tgt,
-				   "INSERT INTO migd.chunks (name, table_name, chunk_no, lo, hi, "
-				   "transform_version) VALUES ($1, $2, $3, $4, $5, $6)",
-				   6, params, err);
+	bool ok = pgconn_exec_params(tgt,
+				     "INSERT INTO migd.chunks (name, table_name, chunk_no, lo, hi, "
+				     "transform_version) VALUES ($1, $2, $3, $4, $5, $6)",
+				     6, params, err);
 	free(tname);
-	if (r == NULL)
-		return false;
-	PQclear(r);
-	return true;
+	return ok;
 }
 
 static bool plan_table(struct pgconn *src, struct pgconn *tgt, const struct backfill_opts *o,

@@ -492,16 +492,29 @@ static bool run_backfill(struct migration *m, struct err *err)
  * what the coordinator polled: a walsender busy decoding a backlog sends no
  * keepalives, and lag measured against its stale end would be a lie.
  */
+/*
+ * Bytes a pipeline's sink is behind its source: the source's end (the newer
+ * of what the stream last heard and what was polled) minus what is applied,
+ * which is at least where the pipeline started and, when the applier is
+ * idle, what the stream confirmed (the rest decodes to nothing for us).
+ */
+static int64_t pipeline_lag_bytes(uint64_t heard_end, uint64_t polled_end, uint64_t start,
+				  const struct pos *applied, bool idle, uint64_t confirmed)
+{
+	uint64_t end = heard_end > polled_end ? heard_end : polled_end;
+	uint64_t a = applied->kind == POS_PG_LSN ? applied->lsn : 0;
+	if (a < start)
+		a = start;
+	if (idle && confirmed > a)
+		a = confirmed;
+	return end > a ? (int64_t)(end - a) : 0;
+}
+
 int64_t mig_lag_bytes_locked(struct migration *m, bool *idle)
 {
-	uint64_t end = m->sp.server_wal_end > m->source_lsn ? m->sp.server_wal_end : m->source_lsn;
-	uint64_t applied = m->ap.applied.kind == POS_PG_LSN ? m->ap.applied.lsn : 0;
-	if (applied < m->consistent.lsn)
-		applied = m->consistent.lsn; /* the backfill covers everything before it */
 	*idle = m->ap.idle && m->apply_started;
-	if (*idle && m->sp.flushed_lsn > applied)
-		applied = m->sp.flushed_lsn; /* nothing pending: the rest decodes to nothing */
-	return end > applied ? (int64_t)(end - applied) : 0;
+	return pipeline_lag_bytes(m->sp.server_wal_end, m->source_lsn, m->consistent.lsn,
+				  &m->ap.applied, *idle, m->sp.flushed_lsn);
 }
 
 /* Polls the slot and the source's WAL end every second, in every phase. */
@@ -523,20 +536,16 @@ static void *monitor(void *arg)
 		} else {
 			pgconn_close(&c);
 		}
+		uint64_t l;
 		if (m->rev_started) {
-			char *v = mig_ensure(&t, "target (monitor)", m->tgt_ci, &err)
-					  ? pgconn_query_value(&t, "SELECT pg_current_wal_lsn()::text", 0,
-							       NULL, &err)
-					  : NULL;
-			uint64_t l;
-			if (v != NULL && pos_lsn_parse(v, &l)) {
+			if (mig_ensure(&t, "target (monitor)", m->tgt_ci, &err) &&
+			    pgconn_current_lsn(&t, &l, &err)) {
 				pthread_mutex_lock(&m->lock);
 				m->target_lsn = l;
 				pthread_mutex_unlock(&m->lock);
 			} else {
 				pgconn_close(&t);
 			}
-			free(v);
 		}
 		sleep_interruptible(SLOT_POLL_USEC / 1000, &m->stop);
 	}
@@ -888,22 +897,16 @@ void mig_numbers(struct migration *m, struct numbers *n)
 static int64_t reverse_lag_bytes(struct migration *m, bool *idle)
 {
 	pthread_mutex_lock(&m->lock);
-	uint64_t end = m->target_lsn;
+	uint64_t polled = m->target_lsn;
 	pthread_mutex_unlock(&m->lock);
 	pthread_mutex_lock(&m->rsp.lock);
-	uint64_t flushed = m->rsp.flushed_lsn;
-	if (m->rsp.server_wal_end > end)
-		end = m->rsp.server_wal_end;
+	uint64_t heard = m->rsp.server_wal_end, confirmed = m->rsp.flushed_lsn;
 	pthread_mutex_unlock(&m->rsp.lock);
 	pthread_mutex_lock(&m->rap.lock);
-	uint64_t applied = m->rap.applied.kind == POS_PG_LSN ? m->rap.applied.lsn : 0;
+	struct pos applied = m->rap.applied;
 	*idle = m->rap.idle && m->rev_started;
 	pthread_mutex_unlock(&m->rap.lock);
-	if (applied < m->rev_consistent)
-		applied = m->rev_consistent;
-	if (*idle && flushed > applied)
-		applied = flushed;
-	return end > applied ? (int64_t)(end - applied) : 0;
+	return pipeline_lag_bytes(heard, polled, m->rev_consistent, &applied, *idle, confirmed);
 }
 
 static json_t *reverse_status(struct migration *m)

@@ -153,7 +153,6 @@ bool mig_set_phase_at(struct migration *m, enum phase to, const char *reason, ui
 bool mig_set_phase(struct migration *m, enum phase to, const char *reason);
 void mig_numbers(struct migration *m, struct numbers *n);
 int64_t mig_lag_bytes_locked(struct migration *m, bool *idle);
-bool mig_source_lsn_now(struct migration *m, uint64_t *lsn, struct err *err);
 void mig_run_op(struct migration *m);
 json_t *mig_gate_eval(struct migration *m, const struct gate_limits *l);
 void mig_gate_limits(const struct migd_conf *c, struct gate_limits *l);

@@ -18,16 +18,6 @@
 
 /* --- freeze / unfreeze -------------------------------------------------------- */
 
-bool mig_source_lsn_now(struct migration *m, uint64_t *lsn, struct err *err)
-{
-	char *v = pgconn_query_value(&m->src, "SELECT pg_current_wal_lsn()::text", 0, NULL, err);
-	if (v == NULL)
-		return false;
-	bool ok = pos_lsn_parse(v, lsn);
-	free(v);
-	return ok;
-}
-
 /* Can the target host the reverse slot?  (wal_level, replication role, a free slot.) */
 static json_t *reverse_preconditions(struct migration *m)
 {
@@ -61,7 +51,7 @@ static json_t *do_freeze(struct migration *m, struct err *err)
 			      &src_rep, err) ||
 	    !pgfreeze_enforce(&m->tgt, "target", true, &m->tgt, m->name, m->freeze_roles, &m->ts,
 			      &tgt_rep, err) ||
-	    (final == 0 && !mig_source_lsn_now(m, &final, err))) {
+	    (final == 0 && !pgconn_current_lsn(&m->src, &final, err))) {
 		json_decref(src_rep);
 		json_decref(tgt_rep);
 		return NULL;
@@ -204,14 +194,13 @@ static bool sync_sequences(struct pgconn *from, struct pgconn *to, const struct 
 				return false;
 			}
 			const char *q[] = {seq, PQgetvalue(v, 0, 0), PQgetvalue(v, 0, 1)};
-			PGresult *w = pgconn_query(to, "SELECT setval($1::regclass, $2::bigint, $3::bool)", 3,
-						   q, err);
+			bool ok = pgconn_exec_params(to, "SELECT setval($1::regclass, $2::bigint, $3::bool)",
+						     3, q, err);
 			PQclear(v);
-			if (w == NULL) {
+			if (!ok) {
 				PQclear(r);
 				return false;
 			}
-			PQclear(w);
 			(*n)++;
 		}
 		PQclear(r);
@@ -346,14 +335,6 @@ back:
 	return NULL;
 }
 
-static bool reverse_lsn_now(struct migration *m, uint64_t *lsn, struct err *err)
-{
-	char *v = pgconn_query_value(&m->tgt, "SELECT pg_current_wal_lsn()::text", 0, NULL, err);
-	bool ok = v != NULL && pos_lsn_parse(v, lsn);
-	free(v);
-	return ok;
-}
-
 static json_t *do_rollback(struct migration *m, struct err *err)
 {
 	json_t *trep = NULL;
@@ -376,7 +357,7 @@ static json_t *do_rollback(struct migration *m, struct err *err)
 	mig_activity(m, "rollback: freezing the target");
 	if (!pgfreeze_enforce(&m->tgt, "target", true, &m->tgt, m->name, m->freeze_roles, &m->ts,
 			      &trep, err) ||
-	    !reverse_lsn_now(m, &final, err))
+	    !pgconn_current_lsn(&m->tgt, &final, err))
 		goto back;
 	mig_activity(m, "rollback: draining reverse replication to %s",
 		     pos_lsn_format(final, l, sizeof(l)));

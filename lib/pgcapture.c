@@ -150,12 +150,8 @@ bool pgcapture_slot_info(struct pgconn *src, const char *slot, struct pgcapture_
 bool pgcapture_drop_slot(struct pgconn *src, const char *slot, struct err *err)
 {
 	const char *params[] = {slot};
-	PGresult *r = pgconn_query(src,
-				   "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-				   "WHERE slot_name = $1",
-				   1, params, err);
-	if (r == NULL)
-		return false;
-	PQclear(r);
-	return true;
+	return pgconn_exec_params(src,
+				  "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+				  "WHERE slot_name = $1",
+				  1, params, err);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "pos.h"
 
 /* Appends " key='value'" with libpq conninfo quoting. */
 static void append_kv(char **s, const char *key, const char *value)
@@ -109,6 +110,28 @@ PGresult *pgconn_query(struct pgconn *c, const char *sql, int nparams, const cha
 		return NULL;
 	}
 	return r;
+}
+
+bool pgconn_exec_params(struct pgconn *c, const char *sql, int nparams, const char *const *params,
+			struct err *err)
+{
+	PGresult *r = pgconn_query(c, sql, nparams, params, err);
+	if (r == NULL)
+		return false;
+	PQclear(r);
+	return true;
+}
+
+bool pgconn_current_lsn(struct pgconn *c, uint64_t *lsn, struct err *err)
+{
+	char *v = pgconn_query_value(c, "SELECT pg_current_wal_lsn()::text", 0, NULL, err);
+	if (v == NULL)
+		return false;
+	bool ok = pos_lsn_parse(v, lsn);
+	if (!ok)
+		err_set(err, "%s: unparsable WAL position '%s'", c->label, v);
+	free(v);
+	return ok;
 }
 
 char *pgconn_query_value(struct pgconn *c, const char *sql, int nparams,

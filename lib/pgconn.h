@@ -12,6 +12,7 @@
 
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "util.h"
 
@@ -42,6 +43,14 @@ bool pgconn_exec(struct pgconn *c, const char *sql, struct err *err)
  */
 PGresult *pgconn_query(struct pgconn *c, const char *sql, int nparams, const char *const *params,
 		       struct err *err) __attribute__((warn_unused_result));
+
+/* A statement with text parameters whose result is not needed. */
+bool pgconn_exec_params(struct pgconn *c, const char *sql, int nparams, const char *const *params,
+			struct err *err) __attribute__((warn_unused_result));
+
+/* The server's current WAL position (pg_current_wal_lsn()). */
+bool pgconn_current_lsn(struct pgconn *c, uint64_t *lsn, struct err *err)
+	__attribute__((warn_unused_result));
 
 /* First column of the first row as a new string (caller frees), or NULL + err. */
 char *pgconn_query_value(struct pgconn *c, const char *sql, int nparams,

@@ -33,16 +33,6 @@ static char *roles_array(const char *roles)
 	return out;
 }
 
-static bool exec_params(struct pgconn *c, const char *sql, int n, const char *const *p,
-			struct err *err)
-{
-	PGresult *r = pgconn_query(c, sql, n, p, err);
-	if (r == NULL)
-		return false;
-	PQclear(r);
-	return true;
-}
-
 /* Records then revokes one role's write grants on one table. */
 static bool freeze_table(struct pgconn *db, const char *side, struct pgconn *store,
 			 const char *name, const char *role, const char *qname, const char *tname,
@@ -60,7 +50,7 @@ static bool freeze_table(struct pgconn *db, const char *side, struct pgconn *sto
 	bool ok = true;
 	for (int i = 0; ok && i < PQntuples(r); i++) {
 		const char *q[] = {name, side, role, tname, PQgetvalue(r, i, 0)};
-		ok = exec_params(store,
+		ok = pgconn_exec_params(store,
 				 "INSERT INTO migd.freeze_grants (name, side, role, table_name, privilege) "
 				 "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
 				 5, q, err);
@@ -200,7 +190,7 @@ bool pgfreeze_lift(struct pgconn *db, const char *side, struct pgconn *store, co
 	}
 	PQclear(r);
 	/* Forgotten only once all are back: a crash in between grants again (harmless). */
-	return ok && exec_params(store, "DELETE FROM migd.freeze_grants WHERE name = $1 AND side = $2",
+	return ok && pgconn_exec_params(store, "DELETE FROM migd.freeze_grants WHERE name = $1 AND side = $2",
 				 2, p, err);
 }
 

@@ -132,14 +132,10 @@ bool pgstore_create(struct pgconn *tgt, const char *name, const char *source_eng
 		    const char *slot, const char *publication, struct err *err)
 {
 	const char *params[] = {name, source_engine, slot, publication};
-	PGresult *r = pgconn_query(tgt,
-				   "INSERT INTO migd.migration (name, source_engine, slot_name, "
-				   "publication) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
-				   4, params, err);
-	if (r == NULL)
-		return false;
-	PQclear(r);
-	return true;
+	return pgconn_exec_params(tgt,
+				  "INSERT INTO migd.migration (name, source_engine, slot_name, "
+				  "publication) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
+				  4, params, err);
 }
 
 static const char *const journal_sql =
@@ -161,11 +157,7 @@ static bool journal(struct pgconn *tgt, const char *name, enum phase from, enum 
 				pos_format(dst ? dst : &none, tp, sizeof(tp)),
 				owner_name(phase_owner(from)),
 				owner_name(phase_owner(to))};
-	PGresult *r = pgconn_query(tgt, journal_sql, 9, params, err);
-	if (r == NULL)
-		return false;
-	PQclear(r);
-	return true;
+	return pgconn_exec_params(tgt, journal_sql, 9, params, err);
 }
 
 bool pgstore_set_phase(struct pgconn *tgt, const char *name, enum phase from, enum phase to,
@@ -176,15 +168,13 @@ bool pgstore_set_phase(struct pgconn *tgt, const char *name, enum phase from, en
 				to == PHASE_CATCHING_UP ? "t" : "f"};
 	if (!pgconn_exec(tgt, "BEGIN", err))
 		return false;
-	PGresult *r = pgconn_query(tgt,
-				   "UPDATE migd.migration SET phase = $2, owner = $3, updated_at = now(),"
-				   "  backfill_done_at = CASE WHEN $4::bool THEN now() "
-				   "                     ELSE backfill_done_at END "
-				   "WHERE name = $1",
-				   4, params, err);
-	if (r == NULL)
+	if (!pgconn_exec_params(tgt,
+				"UPDATE migd.migration SET phase = $2, owner = $3, updated_at = now(),"
+				"  backfill_done_at = CASE WHEN $4::bool THEN now() "
+				"                     ELSE backfill_done_at END "
+				"WHERE name = $1",
+				4, params, err))
 		goto err;
-	PQclear(r);
 	if (!journal(tgt, name, from, to, actor, reason, source_pos, target_pos, err))
 		goto err;
 	return pgconn_exec(tgt, "COMMIT", err);
@@ -201,13 +191,11 @@ bool pgstore_set_captured(struct pgconn *tgt, const char *name, const struct pos
 	const char *params[] = {name, pos_format(consistent, p, sizeof(p))};
 	if (!pgconn_exec(tgt, "BEGIN", err))
 		return false;
-	PGresult *r = pgconn_query(tgt,
-				   "UPDATE migd.migration SET consistent_pos = $2, captured_at = now(), "
-				   "  phase = 'captured', updated_at = now() WHERE name = $1",
-				   2, params, err);
-	if (r == NULL)
+	if (!pgconn_exec_params(tgt,
+				"UPDATE migd.migration SET consistent_pos = $2, captured_at = now(), "
+				"  phase = 'captured', updated_at = now() WHERE name = $1",
+				2, params, err))
 		goto err;
-	PQclear(r);
 	if (!journal(tgt, name, PHASE_INIT, PHASE_CAPTURED, "migd",
 		     "logical slot created; consistent position recorded", consistent, NULL, err))
 		goto err;
@@ -223,15 +211,11 @@ bool pgstore_set_pending(struct pgconn *tgt, const char *name, const char *op,
 {
 	char fp[POS_TEXT_MAX];
 	const char *params[] = {name, op, freeze_pos ? pos_format(freeze_pos, fp, sizeof(fp)) : NULL};
-	PGresult *r = pgconn_query(tgt,
-				   "UPDATE migd.migration SET pending_op = $2, "
-				   "  freeze_pos = coalesce($3, freeze_pos), updated_at = now() "
-				   "WHERE name = $1",
-				   3, params, err);
-	if (r == NULL)
-		return false;
-	PQclear(r);
-	return true;
+	return pgconn_exec_params(tgt,
+				  "UPDATE migd.migration SET pending_op = $2, "
+				  "  freeze_pos = coalesce($3, freeze_pos), updated_at = now() "
+				  "WHERE name = $1",
+				  3, params, err);
 }
 
 bool pgstore_applied(struct pgconn *tgt, const char *name, struct pos *applied,
@@ -267,12 +251,8 @@ bool pgstore_set_reverse(struct pgconn *tgt, const char *name, const struct pos 
 {
 	char p[POS_TEXT_MAX];
 	const char *params[] = {name, pos_format(rev, p, sizeof(p))};
-	PGresult *r = pgconn_query(tgt,
-				   "UPDATE migd.migration SET reverse_pos = $2, updated_at = now() "
-				   "WHERE name = $1",
-				   2, params, err);
-	if (r == NULL)
-		return false;
-	PQclear(r);
-	return true;
+	return pgconn_exec_params(tgt,
+				  "UPDATE migd.migration SET reverse_pos = $2, updated_at = now() "
+				  "WHERE name = $1",
+				  2, params, err);
 }

@@ -100,18 +100,6 @@ static bool ensure(struct pgconn *c, const char *label, const char *ci, struct e
 	return pgconn_open(c, label, ci, err);
 }
 
-static bool current_lsn(struct vctx *v, uint64_t *lsn, struct err *err)
-{
-	char *s = pgconn_query_value(&v->src, "SELECT pg_current_wal_lsn()::text", 0, NULL, err);
-	if (s == NULL)
-		return false;
-	bool ok = pos_lsn_parse(s, lsn);
-	free(s);
-	if (!ok)
-		err_set(err, "source: unparsable WAL position");
-	return ok;
-}
-
 /* Waits until the target holds everything up to lsn; false on timeout or stop. */
 static bool wait_applied(struct vctx *v, uint64_t lsn)
 {
@@ -186,7 +174,7 @@ static bool fenced_compare(struct vctx *v, const struct mig_table *t, const char
 {
 	for (int64_t attempt = 0; attempt <= rechecks && !*v->o->stop; attempt++) {
 		if (!digest(&v->src, t->qname, rowexpr, pred, counts_only, s, err) ||
-		    !current_lsn(v, fence, err))
+		    !pgconn_current_lsn(&v->src, fence, err))
 			return false;
 		if (!wait_applied(v, *fence)) {
 			if (*v->o->stop)
@@ -381,7 +369,7 @@ static bool diff_rows(struct vctx *v, const struct mig_table *t, const char *row
 	free(karr);
 	uint64_t fence = 0;
 	PGresult *a = pgconn_query(&v->src, sql_s, 0, NULL, err), *b = NULL;
-	if (a != NULL && current_lsn(v, &fence, err)) {
+	if (a != NULL && pgconn_current_lsn(&v->src, &fence, err)) {
 		if (wait_applied(v, fence))
 			b = pgconn_query(&v->tgt, sql_t, 0, NULL, err);
 		else if (!*v->o->stop)
@@ -703,7 +691,7 @@ static bool run_check(struct vctx *v, const struct conf_check *ck, struct err *e
 		     attempt++) {
 			struct rows a = {0}, b = {0};
 			uint64_t fence = 0;
-			ok = run_sql(&v->src, ck->source_sql, &a, err) && current_lsn(v, &fence, err);
+			ok = run_sql(&v->src, ck->source_sql, &a, err) && pgconn_current_lsn(&v->src, &fence, err);
 			if (ok && !wait_applied(v, fence)) {
 				err_set(err, "the applier did not reach the check's position in time");
 				ok = false;
