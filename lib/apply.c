@@ -144,6 +144,20 @@ static void log_change_keys(struct applier *a, const struct change_event *ev)
 }
 
 /*
+ * Whether the transaction that commits at final is in the target already.
+ * A PostgreSQL commit LSN may equal the previous transaction's end LSN, so
+ * only "before" counts there; a GTID final position is the state the
+ * transaction completes, which equals the applied state once it is applied.
+ */
+static bool already_applied(const struct pos *final, const struct pos *applied)
+{
+	if (pos_is_none(applied))
+		return false;
+	enum pos_cmp c = pos_compare(final, applied);
+	return c == POS_LT || (c == POS_EQ && final->kind == POS_MARIADB_GTID);
+}
+
+/*
  * A change committed after the freeze position is a freeze violation: it is
  * applied (the source is the truth) and recorded in the same target
  * transaction, once per source transaction, so the count survives crashes.
@@ -238,8 +252,7 @@ static bool handle(struct applier *a, const struct change_event *ev, struct err 
 		a->txn_origin[0] = '\0';
 		a->txn_violation_seen = false;
 		/* Already in the target: its commit is before the applied end. */
-		a->skip_txn = !pos_is_none(&a->applied) &&
-			      pos_compare(&ev->begin.final_pos, &a->applied) == POS_LT;
+		a->skip_txn = already_applied(&ev->begin.final_pos, &a->applied);
 		if (a->skip_txn || a->open)
 			return true;
 		a->ntxns = a->nbytes = 0;

@@ -2,7 +2,8 @@
  * change: the engine-neutral change model (see change.h) -- the binary
  * encoding used by the spool and spill files, and the relation cache.
  *
- * Encoded event, format version 1.  "uv" is an unsigned LEB128 varint
+ * Encoded event, format version 2 (version 1 records, which have no
+ * RELATION problem and no 'x' values, still decode).  "uv" is an unsigned LEB128 varint
  * (7 bits per byte, least significant group first, high bit = more; at most
  * 10 bytes), "sv" a signed value zigzag-mapped to a uv ((v << 1) ^ (v >> 63)),
  * "u8" one byte.  Fields narrower than 64 bits are range-checked on decode.
@@ -12,6 +13,7 @@
  *   COMMIT   = pos commit_pos  pos end_pos  sv commit_time_us
  *   RELATION = uv relid  str schema  str name  u8 replident  uv ncols
  *              ncols * (str name  uv type_oid  sv type_mod  u8 flags)
+ *              str problem (version 2; "" for none)
  *   INSERT   = uv relid  u8 old_kind  [tuple old, if old_kind != 0]  tuple new
  *   UPDATE   = as INSERT
  *   DELETE   = uv relid  u8 old_kind  [tuple old, if old_kind != 0]
@@ -20,6 +22,7 @@
  *
  *   tuple    = uv ncols  ncols * value
  *   value    = 'n' (NULL) | 'u' (unchanged TOAST) | 't' uv len  len bytes
+ *              | 'x' uv len  len bytes (version 2: unmappable, the reason)
  *              (text values are opaque bytes and may contain NULs)
  *   str      = uv len  len bytes  0x00  (no NUL inside; the trailing NUL
  *              lets decode hand out C strings that borrow from the input;
@@ -43,7 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHANGE_FORMAT_VERSION 1
+#define CHANGE_FORMAT_VERSION 2
 
 static const char *const kind_names[CHG__MAX] = {
     [CHG_BEGIN] = "begin",	 [CHG_COMMIT] = "commit", [CHG_RELATION] = "relation",
@@ -167,8 +170,8 @@ static void put_tuple(struct change_buf *b, const struct change_tuple *t)
 	put_uv(b, t->ncols);
 	for (uint16_t i = 0; i < t->ncols; i++) {
 		const struct change_value *v = &t->vals[i];
-		if (v->kind == CHV_TEXT) {
-			put_u8(b, CHV_TEXT);
+		if (v->kind == CHV_TEXT || v->kind == CHV_BAD) {
+			put_u8(b, v->kind);
 			put_uv(b, v->len);
 			put_bytes(b, v->data, v->len);
 		} else {
@@ -205,6 +208,7 @@ void change_encode(const struct change_event *ev, struct change_buf *out)
 			put_sv(out, c->type_mod);
 			put_u8(out, c->flags);
 		}
+		put_str(out, ev->rel.problem);
 		break;
 	case CHG_INSERT:
 	case CHG_UPDATE:
@@ -236,6 +240,7 @@ void change_encode(const struct change_event *ev, struct change_buf *out)
 /* A cursor over the input; the first error sticks and later reads return 0. */
 struct rd {
 	const uint8_t *p, *end;
+	uint8_t version; /* of the record being decoded */
 	const char *err; /* static; NULL while all is well */
 };
 
@@ -399,7 +404,7 @@ static uint16_t get_tuple(struct rd *r, struct change_scratch *s, size_t first)
 		struct change_value *v = &s->vals[first + i];
 		memset(v, 0, sizeof(*v));
 		v->kind = get_u8(r);
-		if (v->kind == CHV_TEXT) {
+		if (v->kind == CHV_TEXT || (v->kind == CHV_BAD && r->version >= 2)) {
 			uint64_t len = get_uv_max(r, UINT32_MAX);
 			if (len > left(r)) {
 				fail(r, "truncated value");
@@ -459,6 +464,11 @@ static void get_relation(struct rd *r, struct change_relation *rel, struct chang
 	}
 	rel->ncols = (uint16_t)n;
 	rel->cols = n ? s->cols : NULL;
+	rel->problem = NULL;
+	if (r->version >= 2) {
+		const char *p = get_str(r, NULL);
+		rel->problem = *p ? p : NULL;
+	}
 }
 
 static void get_truncate(struct rd *r, struct change_event *ev, struct change_scratch *s)
@@ -486,7 +496,8 @@ bool change_decode(const uint8_t *data, size_t len, struct change_event *ev,
 		*err = "empty event";
 		return false;
 	}
-	if (get_u8(&r) != CHANGE_FORMAT_VERSION) {
+	r.version = get_u8(&r);
+	if (r.version < 1 || r.version > CHANGE_FORMAT_VERSION) {
 		*err = "unsupported event format version";
 		return false;
 	}
@@ -604,6 +615,7 @@ static struct change_rel *rel_copy(const struct change_relation *rel)
 	size_t slen = strlen(nz(rel->schema)) + 1 + strlen(nz(rel->name)) + 1;
 	for (uint16_t i = 0; i < rel->ncols; i++)
 		slen += strlen(nz(rel->cols[i].name)) + 1;
+	slen += strlen(nz(rel->problem)) + 1;
 	size_t colsz = (size_t)rel->ncols * sizeof(struct change_column);
 	struct change_rel *r = xmalloc(sizeof(*r) + colsz + slen);
 	struct change_column *cols = (struct change_column *)(r + 1);
@@ -621,6 +633,8 @@ static struct change_rel *rel_copy(const struct change_relation *rel)
 	} while (0)
 	COPY_STR(r->desc.schema, rel->schema);
 	COPY_STR(r->desc.name, rel->name);
+	if (rel->problem != NULL)
+		COPY_STR(r->desc.problem, rel->problem);
 	for (uint16_t i = 0; i < rel->ncols; i++) {
 		cols[i] = rel->cols[i];
 		COPY_STR(cols[i].name, rel->cols[i].name);
@@ -637,7 +651,7 @@ static struct change_rel *rel_copy(const struct change_relation *rel)
  */
 static bool same_columns(const struct change_relation *a, const struct change_relation *b)
 {
-	if (a->ncols != b->ncols)
+	if (a->ncols != b->ncols || strcmp(nz(a->problem), nz(b->problem)) != 0)
 		return false;
 	for (uint16_t i = 0; i < a->ncols; i++) {
 		const struct change_column *x = &a->cols[i], *y = &b->cols[i];

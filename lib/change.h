@@ -45,12 +45,18 @@ enum change_value_kind {
 	CHV_NULL = 'n',
 	CHV_UNCHANGED = 'u', /* unchanged TOAST: the value is not in the stream */
 	CHV_TEXT = 't',
+	/*
+	 * A value the source reader could not render faithfully (a zero date,
+	 * bytes invalid in the column's charset): data is a short reason.  A
+	 * sink must never apply it; the change becomes a failed record.
+	 */
+	CHV_BAD = 'x',
 };
 
 struct change_value {
 	uint8_t kind;     /* enum change_value_kind */
-	uint32_t len;     /* CHV_TEXT only */
-	const char *data; /* borrowed; not NUL-terminated; CHV_TEXT only */
+	uint32_t len;     /* CHV_TEXT, CHV_BAD */
+	const char *data; /* borrowed; not NUL-terminated; CHV_TEXT, CHV_BAD */
 };
 
 struct change_tuple {
@@ -74,6 +80,12 @@ struct change_relation {
 	char replident;     /* 'd' default, 'n' nothing, 'f' full, 'i' index */
 	uint16_t ncols;
 	struct change_column *cols; /* borrowed */
+	/*
+	 * NULL, or why the source reader cannot deliver this relation's
+	 * changes faithfully (DDL seen, a row image that is not FULL): a sink
+	 * stops applying it (schema error) with this reason.  Borrowed.
+	 */
+	const char *problem;
 };
 
 struct change_event {

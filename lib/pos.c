@@ -21,6 +21,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define STR_(x) #x
@@ -467,6 +468,18 @@ int64_t pos_distance_bytes(const struct pos *a, const struct pos *b)
 	if (a->kind == POS_BINLOG && b->kind == POS_BINLOG && strcmp(a->file, b->file) == 0)
 		return (int64_t)(b->offset - a->offset);
 	return -1;
+}
+
+uint64_t pos_scalar(const struct pos *p)
+{
+	size_t base_len;
+	if (p->kind == POS_PG_LSN)
+		return p->lsn;
+	if ((p->kind != POS_BINLOG && p->kind != POS_MARIADB_GTID) || !p->has_binlog)
+		return 0;
+	const char *n = binlog_number(p->file, &base_len);
+	uint64_t seq = n ? strtoull(n, NULL, 10) : 0;
+	return seq << 32 | (p->offset & 0xffffffffu);
 }
 
 /* ---- GTID apply --------------------------------------------------------- */

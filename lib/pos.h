@@ -96,6 +96,15 @@ bool pos_is_none(const struct pos *p);
  */
 int64_t pos_distance_bytes(const struct pos *a, const struct pos *b);
 
+/*
+ * One number that orders the positions of a single source, for progress,
+ * fences and lag arithmetic: the LSN for PostgreSQL; for a binlog
+ * coordinate (also the one a GTID position carries) the file's sequence
+ * number << 32 | offset (binlog files stay under 4 GiB: max_binlog_size is
+ * at most 1 GiB).  0 for none or a GTID position without a coordinate.
+ */
+uint64_t pos_scalar(const struct pos *p);
+
 /* For a MariaDB GTID position: applies one transaction's GTID (advances its domain). */
 bool pos_gtid_advance(struct pos *p, uint32_t domain, uint32_t server, uint64_t seq)
 	__attribute__((warn_unused_result));

@@ -262,7 +262,7 @@ START_TEST(test_round_trip_every_kind)
 	for (int i = 0; i < NSAMPLES; i++) {
 		change_buf_reset(&buf);
 		change_encode(&samples[i], &buf);
-		ck_assert_uint_eq(buf.data[0], 1); /* format version */
+		ck_assert_uint_eq(buf.data[0], 2); /* format version */
 		ck_assert_uint_eq(buf.data[1], samples[i].kind);
 		ck_assert_msg(change_decode(buf.data, buf.len, &out, &scratch, &err),
 			      "sample %d: %s", i, err);
@@ -321,6 +321,52 @@ START_TEST(test_null_strings_encode_empty)
 }
 END_TEST
 
+START_TEST(test_problem_and_bad_value_round_trip)
+{
+	struct change_column pcols[1] = {{.name = "id", .type_oid = 23, .type_mod = -1, .flags = CHC_KEY}};
+	struct change_event rel = {.kind = CHG_RELATION};
+	rel.rel = (struct change_relation){.relid = 7, .schema = "s", .name = "t", .replident = 'd',
+					   .ncols = 1, .cols = pcols, .problem = "DDL seen"};
+	struct change_value v[1] = {{.kind = CHV_BAD, .len = 9, .data = "zero date"}};
+	struct change_event ins = {.kind = CHG_INSERT};
+	ins.row.relid = 7;
+	ins.row.new_tuple = (struct change_tuple){1, v};
+	struct change_buf buf = {0};
+	struct change_scratch scratch = {0};
+	struct change_event out;
+	const char *err = NULL;
+
+	change_encode(&rel, &buf);
+	ck_assert(change_decode(buf.data, buf.len, &out, &scratch, &err));
+	ck_assert_str_eq(out.rel.problem, "DDL seen");
+	struct change_relcache *rc = change_relcache_new();
+	bool changed = false;
+	change_relcache_put(rc, &out.rel, &changed);
+	rel.rel.problem = NULL;
+	change_buf_reset(&buf);
+	change_encode(&rel, &buf);
+	ck_assert(change_decode(buf.data, buf.len, &out, &scratch, &err));
+	ck_assert_ptr_null(out.rel.problem);
+	const struct change_rel *cr = change_relcache_put(rc, &out.rel, &changed);
+	ck_assert_msg(changed, "a problem that goes away is a change of shape");
+	ck_assert_ptr_null(cr->desc.problem);
+	change_relcache_free(rc);
+
+	change_buf_reset(&buf);
+	change_encode(&ins, &buf);
+	ck_assert(change_decode(buf.data, buf.len, &out, &scratch, &err));
+	ck_assert_int_eq(out.row.new_tuple.vals[0].kind, CHV_BAD);
+	ck_assert_int_eq(out.row.new_tuple.vals[0].len, 9);
+	ck_assert(memcmp(out.row.new_tuple.vals[0].data, "zero date", 9) == 0);
+
+	/* A version 1 record knows no 'x' value. */
+	buf.data[0] = 1;
+	ck_assert(!change_decode(buf.data, buf.len, &out, &scratch, &err));
+	change_buf_free(&buf);
+	change_scratch_free(&scratch);
+}
+END_TEST
+
 START_TEST(test_decode_rejects_malformed)
 {
 	struct change_scratch scratch = {0};
@@ -330,7 +376,7 @@ START_TEST(test_decode_rejects_malformed)
 
 	ck_assert(!change_decode((const uint8_t *)"", 0, &out, &scratch, &err));
 	ck_assert_str_eq(err, "empty event");
-	ck_assert(!change_decode((const uint8_t *)"\x02\x01\x00", 3, &out, &scratch, &err));
+	ck_assert(!change_decode((const uint8_t *)"\x03\x01\x00", 3, &out, &scratch, &err));
 	ck_assert_str_eq(err, "unsupported event format version");
 	ck_assert(!change_decode((const uint8_t *)"\x01\x63\x00", 3, &out, &scratch, &err));
 	ck_assert_str_eq(err, "unknown event kind");
@@ -644,6 +690,7 @@ int main(void)
 	tcase_add_test(tc, test_values_borrow_from_input);
 	tcase_add_test(tc, test_null_strings_encode_empty);
 	tcase_add_test(tc, test_decode_rejects_malformed);
+	tcase_add_test(tc, test_problem_and_bad_value_round_trip);
 	tcase_add_test(tc, test_decode_fuzz);
 	tcase_add_test(tc, test_scratch_reuse);
 	tcase_add_test(tc, test_relcache_put_get_deep_copy);

@@ -432,6 +432,25 @@ START_TEST(test_compare_is_antisymmetric)
 }
 END_TEST
 
+START_TEST(test_scalar_orders_like_compare)
+{
+	const char *const texts[] = {"binlog:mariadb-bin.000009:4", "binlog:mariadb-bin.000009:999",
+				     "binlog:mariadb-bin.000010:4", "gtid:0-1-5@mariadb-bin.000010:77",
+				     "binlog:mariadb-bin.1000000:4"};
+	struct pos p[5];
+	const char *e;
+	for (int i = 0; i < 5; i++)
+		ck_assert_msg(pos_parse(texts[i], &p[i], &e), "%s: %s", texts[i], e);
+	for (int i = 0; i + 1 < 5; i++)
+		ck_assert_uint_lt(pos_scalar(&p[i]), pos_scalar(&p[i + 1]));
+	ck_assert_uint_eq(pos_scalar(&p[3]), (10ull << 32) | 77);
+	struct pos l = pos_from_lsn(0x16B374D848ull), g;
+	ck_assert_uint_eq(pos_scalar(&l), 0x16B374D848ull);
+	ck_assert(pos_parse("gtid:0-1-5", &g, &e));
+	ck_assert_uint_eq(pos_scalar(&g), 0); /* no coordinate: no order by bytes */
+}
+END_TEST
+
 START_TEST(test_distance)
 {
 	ck_assert_int_eq(dist_text("pg:0/100", "pg:0/180"), 0x80);
@@ -517,6 +536,7 @@ int main(void)
 	tcase_add_test(tc, test_compare_kinds_and_none);
 	tcase_add_test(tc, test_compare_is_antisymmetric);
 	tcase_add_test(tc, test_distance);
+	tcase_add_test(tc, test_scalar_orders_like_compare);
 	tcase_add_test(tc, test_gtid_advance);
 	tcase_add_test(tc, test_gtid_advance_full_table);
 	suite_add_tcase(s, tc);
