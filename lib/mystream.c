@@ -316,24 +316,91 @@ static const char *shape_problem(const struct tmap *m, char *buf, size_t n)
 	return NULL;
 }
 
-/* Emits t's relation (with problem) when it differs from what the spool last got. */
-static bool emit_relation(struct stream *s, struct mig_table *t, int tidx, const char *problem,
-			  struct err *err)
+/* The PostgreSQL type a binlog column maps to by default (docs/type-mapping.md). */
+static uint32_t default_oid(const struct binlog_column *c)
 {
-	struct change_column *cols = xcalloc((size_t)t->ncols + 1, sizeof(*cols));
-	for (int i = 0; i < t->ncols; i++)
-		cols[i] = (struct change_column){.name = t->cols[i].name,
-						 .type_oid = t->cols[i].type_oid,
-						 .type_mod = -1,
-						 .flags = t->cols[i].key_pos ? CHC_KEY : 0};
-	if (problem == NULL)
+	switch (c->type) {
+	case BINLOG_T_TINY:
+	case BINLOG_T_YEAR:
+		return OID_INT2;
+	case BINLOG_T_SHORT:
+		return c->is_unsigned ? OID_INT4 : OID_INT2;
+	case BINLOG_T_INT24:
+		return OID_INT4;
+	case BINLOG_T_LONG:
+		return c->is_unsigned ? OID_INT8 : OID_INT4;
+	case BINLOG_T_LONGLONG:
+		return c->is_unsigned ? OID_NUMERIC : OID_INT8;
+	case BINLOG_T_NEWDECIMAL:
+		return OID_NUMERIC;
+	case BINLOG_T_FLOAT:
+		return OID_FLOAT4;
+	case BINLOG_T_DOUBLE:
+		return OID_FLOAT8;
+	case BINLOG_T_DATE:
+	case BINLOG_T_NEWDATE:
+		return OID_DATE;
+	case BINLOG_T_TIME:
+	case BINLOG_T_TIME2:
+		return OID_INTERVAL;
+	case BINLOG_T_DATETIME:
+	case BINLOG_T_DATETIME2:
+		return OID_TIMESTAMP;
+	case BINLOG_T_TIMESTAMP:
+	case BINLOG_T_TIMESTAMP2:
+		return OID_TIMESTAMPTZ;
+	case BINLOG_T_BIT:
+		return OID_BIT;
+	case BINLOG_T_GEOMETRY:
+		return OID_BYTEA;
+	default:
+		if (c->real_type == BINLOG_T_ENUM || c->real_type == BINLOG_T_SET)
+			return OID_TEXT;
+		if (c->collation == 63)
+			return OID_BYTEA;
+		return c->type == BINLOG_T_VARCHAR || c->real_type == BINLOG_T_STRING ? OID_VARCHAR
+										      : OID_TEXT;
+	}
+}
+
+/*
+ * Emits t's relation when it differs from what the spool last got: the
+ * captured shape, or -- when the binlog's table map no longer matches it
+ * (m given) -- the binlog's own columns, so the rows still decode and the
+ * sink can hold them back (parked) instead of losing them.  A DDL problem
+ * seen for the table stays in force.
+ */
+static bool emit_relation(struct stream *s, struct mig_table *t, int tidx, const struct tmap *m,
+			  const char *problem, struct err *err)
+{
+	int n = m ? (int)m->tm.ncols : t->ncols;
+	struct change_column *cols = xcalloc((size_t)n + 1, sizeof(*cols));
+	char(*names)[24] = m ? xcalloc((size_t)n + 1, sizeof(*names)) : NULL;
+	for (int i = 0; i < n; i++) {
+		if (m == NULL) {
+			cols[i] = (struct change_column){.name = t->cols[i].name,
+							 .type_oid = t->cols[i].type_oid,
+							 .type_mod = -1,
+							 .flags = t->cols[i].key_pos ? CHC_KEY : 0};
+			continue;
+		}
+		const struct binlog_column *c = &m->tm.cols[i];
+		snprintf(names[i], sizeof(names[i]), "column%d", i + 1);
+		cols[i] = (struct change_column){.name = c->name ? c->name : names[i],
+						 .type_oid = default_oid(c),
+						 .type_mod = -1};
+		for (int k = 0; k < t->ncols; k++)
+			if (t->cols[k].key_pos && strcmp(t->cols[k].name, cols[i].name) == 0)
+				cols[i].flags = CHC_KEY;
+	}
+	if (s->ddl_problem[tidx] != NULL)
 		problem = s->ddl_problem[tidx];
 	struct change_event ev = {.kind = CHG_RELATION};
 	ev.rel = (struct change_relation){.relid = mystream_relid(t->schema, t->name),
 					  .schema = t->schema,
 					  .name = t->name,
 					  .replident = 'f',
-					  .ncols = (uint16_t)t->ncols,
+					  .ncols = (uint16_t)n,
 					  .cols = cols,
 					  .problem = problem};
 	const struct change_rel *prev = change_relcache_get(s->emitted, ev.rel.relid);
@@ -348,6 +415,7 @@ static bool emit_relation(struct stream *s, struct mig_table *t, int tidx, const
 				  t->schema, t->name, problem);
 	}
 	free(cols);
+	free(names);
 	return ok;
 }
 
@@ -448,11 +516,16 @@ static bool on_rows(struct stream *s, uint8_t type, const uint8_t *body, size_t 
 			  "session that writes this table): its changes are held back";
 	if (problem == NULL)
 		mark_ext(m);
-	if (!begin_group(s, err) || !emit_relation(s, t, m->tidx, problem, err))
+	/* A table map that no longer matches the captured shape describes its own rows. */
+	bool own_shape = problem != NULL && m->tm.unsupported == NULL;
+	if (!begin_group(s, err) ||
+	    !emit_relation(s, t, m->tidx, own_shape ? m : NULL, problem, err))
 		return false;
-	if (m->tm.unsupported != NULL || (problem != NULL && (int)m->tm.ncols != t->ncols)) {
-		/* Rows that cannot be decoded or matched to columns: the relation says why. */
+	if (m->tm.unsupported != NULL) {
+		/* Rows nothing can decode: the relation says why, loudly. */
 		s->skipped_rows++;
+		log_event(LOG_LVL_ERROR, "rows_skipped", "table=%s.%s reason=\"%s\"", t->schema,
+			  t->name, m->tm.unsupported);
 		return true;
 	}
 	uint32_t relid = mystream_relid(t->schema, t->name);
@@ -539,7 +612,8 @@ static bool on_query(struct stream *s, const MARIADB_RPL_EVENT *ev, uint64_t nex
 							  .xid = (uint32_t)s->gtid.seq};
 				te.truncate.nrelids = 1;
 				te.truncate.relids = &relid;
-				if (!emit_relation(s, t, i, NULL, err) || !append(s, &te, err))
+				if (!emit_relation(s, t, i, NULL, NULL, err) ||
+				    !append(s, &te, err))
 					return false;
 				continue;
 			}
@@ -549,7 +623,7 @@ static bool on_query(struct stream *s, const MARIADB_RPL_EVENT *ev, uint64_t nex
 				      (int)(len > 160 ? 160 : len), sql);
 			log_event(LOG_LVL_ERROR, "ddl", "table=%s.%s kind=%s", t->schema, t->name,
 				  myddl_kind_name(k));
-			if (!emit_relation(s, t, i, NULL, err))
+			if (!emit_relation(s, t, i, NULL, NULL, err))
 				return false;
 		}
 	}
@@ -648,9 +722,12 @@ static bool on_event(struct stream *s, MARIADB_RPL_EVENT *ev, struct err *err)
 	}
 
 	switch ((int)ev->event_type) {
-	case EV_ROTATE:
-		snprintf(s->file, sizeof(s->file), "%.*s", (int)ev->event.rotate.filename.length,
-			 ev->event.rotate.filename.str);
+	case EV_ROTATE: /* position (8) | file name; libmariadb's own parse can cut the name */
+		if (blen < 8 || blen - 8 >= sizeof(s->file)) {
+			err_set(err, "source: bad ROTATE event (%zu bytes)", blen);
+			return false;
+		}
+		snprintf(s->file, sizeof(s->file), "%.*s", (int)(blen - 8), (const char *)body + 8);
 		return true;
 	case EV_HEARTBEAT: {
 		struct pos at = {.kind = POS_BINLOG, .has_binlog = true, .offset = next};
