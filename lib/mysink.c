@@ -3,9 +3,10 @@
  *
  * One blocking connection.  A batch is one InnoDB transaction
  * (START TRANSACTION ... progress row; COMMIT).  Row changes are turned
- * into SQL text with literals converted per target column (mytext.h: the
- * types come from information_schema at open) and gathered into one
- * pending statement per run of same-kind changes of one table:
+ * into SQL text with literals converted per target column (mytext.h; the
+ * target's column types and unique indexes come from mytarget.h, read at
+ * every open) and gathered into one pending statement per run of
+ * same-kind changes of one table:
  *
  *   upserts  INSERT INTO t (c...) VALUES (..),(..) ON DUPLICATE KEY UPDATE c = VALUES(c), ...
  *   deletes  DELETE FROM t WHERE k IN (..)  /  WHERE (k1, k2) IN ((..),(..))
@@ -48,32 +49,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "log.h"
 #include "myconn.h"
 #include "mystore.h"
+#include "mytarget.h"
 #include "mytext.h"
 
 #define STMT_MAX_BYTES (1024 * 1024)
 #define STMT_MAX_ROWS  1000
 #define KEYSET_SIZE    2048 /* power of two, > 2 * STMT_MAX_ROWS */
-
-/* A target table as information_schema describes it (reloaded at open). */
-struct tcol {
-	char *name; /* owned */
-	struct mytext_col type;
-};
-
-struct ttable {
-	char *db, *name; /* owned: target database and table */
-	char *qname;	 /* owned: `db`.`name` */
-	bool found;	 /* the table exists on the target */
-	int ncols;
-	struct tcol *cols; /* owned */
-	int nuniq;
-	char ***uniq; /* owned: per unique index, its column names, NULL-terminated */
-};
 
 struct rel {
 	uint32_t relid;
@@ -100,10 +85,10 @@ enum pend_kind {
 
 struct mysink {
 	struct sink base;
-	char *dsn;		 /* owned; secret */
-	char *name;		 /* owned; pipeline name in migd.progress */
-	struct mig_tableset *ts; /* borrowed */
-	struct ttable *tt;	 /* owned: target side of ts->t[i], same index */
+	char *dsn;		   /* owned; secret */
+	char *name;		   /* owned; pipeline name in migd.progress */
+	struct mig_tableset *ts;   /* borrowed */
+	struct mytarget_table *tt; /* owned: target side of ts->t[i], same index */
 	struct myconn c;
 	struct rel **rels; /* owned (each, and the array): pointers stay valid */
 	int nrels;
@@ -137,188 +122,12 @@ static bool exec(struct mysink *s, const char *sql, struct err *err)
 	return ok;
 }
 
-static MYSQL_RES *query(struct mysink *s, const char *sql, struct err *err)
-{
-	MYSQL_RES *r = myconn_query(&s->c, sql, err);
-	if (r == NULL && myconn_is_broken(&s->c))
-		s->base.broken = true;
-	return r;
-}
-
 static void quote(struct mytext_buf *b, const char *s)
 {
 	mytext_quote(b, s, strlen(s));
 }
 
 /* --- target tables ------------------------------------------------------------------ */
-
-/* One identifier of a qualified name: "x" / `x` (doubled quotes) or bare, up to '.'. */
-static char *qname_part(const char **p)
-{
-	struct mytext_buf b = {0};
-	char q = **p;
-	if (q == '"' || q == '`') {
-		for ((*p)++; **p; (*p)++) {
-			if (**p == q && (*p)[1] == q)
-				(*p)++;
-			else if (**p == q)
-				break;
-			mytext_buf_addc(&b, **p);
-		}
-		if (**p == q)
-			(*p)++;
-	} else {
-		for (; **p && **p != '.'; (*p)++)
-			mytext_buf_addc(&b, **p);
-	}
-	mytext_buf_addc(&b, '\0');
-	return b.data;
-}
-
-/* The target database and table of t, from tgt_qname ("a"."b", `a`.`b` or a.b). */
-static void target_names(const struct mig_table *t, char **db, char **name)
-{
-	const char *p = t->tgt_qname ? t->tgt_qname : "";
-	char *a = qname_part(&p);
-	if (*p == '.') {
-		p++;
-		char *b2 = qname_part(&p);
-		if (*p == '\0' && a[0] && b2[0]) {
-			*db = a;
-			*name = b2;
-			return;
-		}
-		free(b2);
-	} else if (*p == '\0' && a[0]) {
-		*db = xstrdup(t->schema);
-		*name = a;
-		return;
-	}
-	free(a);
-	*db = xstrdup(t->schema);
-	*name = xstrdup(t->name);
-}
-
-static void ttables_free(struct mysink *s)
-{
-	for (int i = 0; s->tt && i < s->ts->n; i++) {
-		struct ttable *x = &s->tt[i];
-		for (int c = 0; c < x->ncols; c++)
-			free(x->cols[c].name);
-		free(x->cols);
-		for (int u = 0; u < x->nuniq; u++) {
-			for (char **n = x->uniq[u]; *n; n++)
-				free(*n);
-			free(x->uniq[u]);
-		}
-		free(x->uniq);
-		free(x->db);
-		free(x->name);
-		free(x->qname);
-	}
-	free(s->tt);
-	s->tt = NULL;
-}
-
-static struct ttable *ttable_find(struct mysink *s, const char *db, const char *name)
-{
-	for (int i = 0; i < s->ts->n; i++)
-		if (strcmp(s->tt[i].db, db) == 0 && strcmp(s->tt[i].name, name) == 0)
-			return &s->tt[i];
-	return NULL;
-}
-
-static uint64_t num(const char *v)
-{
-	return v ? strtoull(v, NULL, 10) : 0;
-}
-
-/* Reads every target table's columns and unique indexes from information_schema. */
-static bool load_targets(struct mysink *s, struct err *err)
-{
-	ttables_free(s);
-	s->tt = xcalloc((size_t)s->ts->n + 1, sizeof(*s->tt));
-	struct mytext_buf in = {0};
-	for (int i = 0; i < s->ts->n; i++) {
-		struct ttable *x = &s->tt[i];
-		target_names(&s->ts->t[i], &x->db, &x->name);
-		char *d = myconn_ident(x->db), *n = myconn_ident(x->name);
-		x->qname = xasprintf("%s.%s", d, n);
-		free(d);
-		free(n);
-		mytext_buf_adds(&in, i ? ",(" : "(");
-		quote(&in, x->db);
-		mytext_buf_addc(&in, ',');
-		quote(&in, x->name);
-		mytext_buf_addc(&in, ')');
-	}
-	if (s->ts->n == 0) {
-		mytext_buf_free(&in);
-		return true;
-	}
-	char *sql =
-	    xasprintf("SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, "
-		      "CHARACTER_MAXIMUM_LENGTH, CHARACTER_OCTET_LENGTH, NUMERIC_PRECISION, "
-		      "NUMERIC_SCALE, DATETIME_PRECISION FROM information_schema.COLUMNS "
-		      "WHERE (TABLE_SCHEMA, TABLE_NAME) IN (%s) ORDER BY ORDINAL_POSITION",
-		      in.data);
-	MYSQL_RES *r = query(s, sql, err);
-	free(sql);
-	if (r == NULL)
-		goto fail;
-	MYSQL_ROW row;
-	while ((row = mysql_fetch_row(r)) != NULL) {
-		struct ttable *x = ttable_find(s, row[0], row[1]);
-		if (x == NULL)
-			continue;
-		x->found = true;
-		x->cols = xrealloc(x->cols, (size_t)(x->ncols + 1) * sizeof(*x->cols));
-		struct tcol *c = &x->cols[x->ncols++];
-		c->name = xstrdup(row[2]);
-		mytext_col_init(&c->type, row[3], row[4], num(row[5]), num(row[6]),
-				(unsigned)num(row[7]), (unsigned)num(row[8]),
-				(unsigned)num(row[9]));
-	}
-	mysql_free_result(r);
-
-	/* Unique indexes, one row per column: (db, table, index) groups in order. */
-	sql = xasprintf("SELECT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, COLUMN_NAME "
-			"FROM information_schema.STATISTICS WHERE NON_UNIQUE = 0 AND "
-			"(TABLE_SCHEMA, TABLE_NAME) IN (%s) "
-			"ORDER BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX",
-			in.data);
-	r = query(s, sql, err);
-	free(sql);
-	if (r == NULL)
-		goto fail;
-	char *prev = NULL;
-	struct ttable *px = NULL;
-	int ncol = 0;
-	while ((row = mysql_fetch_row(r)) != NULL) {
-		struct ttable *x = ttable_find(s, row[0], row[1]);
-		if (x == NULL)
-			continue;
-		if (x != px || prev == NULL || strcmp(prev, row[2]) != 0) {
-			x->uniq = xrealloc(x->uniq, (size_t)(x->nuniq + 1) * sizeof(*x->uniq));
-			x->uniq[x->nuniq++] = xcalloc(1, sizeof(char *));
-			ncol = 0;
-			free(prev);
-			prev = xstrdup(row[2]);
-			px = x;
-		}
-		char ***u = &x->uniq[x->nuniq - 1];
-		*u = xrealloc(*u, (size_t)(ncol + 2) * sizeof(char *));
-		(*u)[ncol++] = xstrdup(row[3]);
-		(*u)[ncol] = NULL;
-	}
-	free(prev);
-	mysql_free_result(r);
-	mytext_buf_free(&in);
-	return true;
-fail:
-	mytext_buf_free(&in);
-	return false;
-}
 
 /* --- relations -------------------------------------------------------------------- */
 
@@ -370,19 +179,6 @@ static bool is_key_col(const struct rel *r, int i)
 	return false;
 }
 
-/* Every column of unique index u is a key column: equal keys conflict. */
-static bool uniq_within_key(const struct rel *r, char **u)
-{
-	for (; *u; u++) {
-		bool in = false;
-		for (int k = 0; k < r->t->nkey && !in; k++)
-			in = strcasecmp(r->colnames[r->key_ev[k]], *u) == 0;
-		if (!in)
-			return false;
-	}
-	return true;
-}
-
 /*
  * Binds r's event columns to the target table: types for conversion and
  * the statement heads.  A missing table or column, or no unique index to
@@ -390,7 +186,7 @@ static bool uniq_within_key(const struct rel *r, char **u)
  */
 static void bind_target(struct mysink *s, struct rel *r)
 {
-	const struct ttable *x = &s->tt[r->tidx];
+	const struct mytarget_table *x = &s->tt[r->tidx];
 	char why[240] = "";
 	free(r->ins_head);
 	free(r->ins_tail);
@@ -399,10 +195,7 @@ static void bind_target(struct mysink *s, struct rel *r)
 	if (!x->found)
 		snprintf(why, sizeof(why), "table %s does not exist on the target", x->qname);
 	for (int i = 0; i < r->ncols && !why[0]; i++) {
-		const struct tcol *tc = NULL;
-		for (int j = 0; j < x->ncols && !tc; j++)
-			if (strcasecmp(x->cols[j].name, r->colnames[i]) == 0)
-				tc = &x->cols[j];
+		const struct mytarget_col *tc = mytarget_col(x, r->colnames[i]);
 		if (tc == NULL)
 			snprintf(why, sizeof(why), "column %s does not exist in target table %s",
 				 r->colnames[i], x->qname);
@@ -410,9 +203,11 @@ static void bind_target(struct mysink *s, struct rel *r)
 			r->types[i] = tc->type;
 	}
 	if (!why[0] && r->t->nkey > 0) {
-		bool ok = false;
-		for (int u = 0; u < x->nuniq && !ok; u++)
-			ok = uniq_within_key(r, x->uniq[u]);
+		char **keys = xcalloc((size_t)r->t->nkey, sizeof(char *));
+		for (int k = 0; k < r->t->nkey; k++)
+			keys[k] = r->colnames[r->key_ev[k]];
+		bool ok = mytarget_unique_within(x, keys, r->t->nkey);
+		free(keys);
 		if (!ok)
 			snprintf(why, sizeof(why),
 				 "target table %s has no PRIMARY KEY or UNIQUE index on the key "
@@ -849,7 +644,10 @@ static bool op_open(struct sink *b, struct pos *applied, int64_t *commit_us, str
 		return false;
 	if (!myconn_exec(&s->c, "SET SESSION foreign_key_checks = 0, unique_checks = 1", err) ||
 	    !mystore_init_sink(&s->c, err) ||
-	    !mystore_applied(&s->c, s->name, applied, commit_us, err) || !load_targets(s, err))
+	    !mystore_applied(&s->c, s->name, applied, commit_us, err))
+		goto fail;
+	mytarget_free(s->tt, s->ts->n);
+	if (!mytarget_load(&s->c, s->ts, &s->tt, err))
 		goto fail;
 	char *map = myconn_query_value(&s->c, "SELECT @@max_allowed_packet", err);
 	if (map == NULL)
@@ -1114,7 +912,7 @@ static void op_free(struct sink *b)
 		free(s->rels[i]);
 	}
 	free(s->rels);
-	ttables_free(s);
+	mytarget_free(s->tt, s->ts->n);
 	mytext_buf_free(&s->sql);
 	mytext_buf_free(&s->row);
 	mytext_buf_free(&s->key);
