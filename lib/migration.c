@@ -206,13 +206,20 @@ static bool setup(struct migration *m, struct pgstore_migration *row, struct err
 		return false;
 	json_t *reh = rt ? json_loads(rt, 0, NULL) : NULL;
 	free(rt);
+	/*
+	 * The freeze position stays the source's final position through the
+	 * flip and the watch: a cutover or rollback finished after a restart
+	 * hands it to its hook and journals the source standing there.
+	 */
+	bool frozen_or_flipped = row->phase == PHASE_FROZEN || row->phase == PHASE_CUTOVER ||
+				 row->phase == PHASE_WATCHING || row->phase == PHASE_ROLLING_BACK;
 	pthread_mutex_lock(&m->lock);
 	m->ntables = m->ts.n;
 	m->phase = row->phase;
 	m->consistent = row->consistent;
-	m->freeze_lsn = row->phase == PHASE_FROZEN && row->freeze_pos.kind == POS_PG_LSN
-				? row->freeze_pos.lsn
-				: 0;
+	m->freeze_lsn = 0;
+	if (frozen_or_flipped && row->freeze_pos.kind == POS_PG_LSN)
+		m->freeze_lsn = row->freeze_pos.lsn;
 	json_decref(m->rehearsal);
 	m->rehearsal = reh;
 	pthread_mutex_unlock(&m->lock);
