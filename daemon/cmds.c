@@ -264,8 +264,9 @@ void migd_op_done(struct migd *d)
 	}
 	json_t *r = ctl_reply_ok();
 	json_object_set_new(r, "phase", json_string(phase_name(migd_phase(d))));
-	/* A dry run on a closed gate is "not ready" (migctl exits 5). */
-	if (json_is_false(json_object_get(res, "would_flip")))
+	/* A dry run on a closed gate, a failed rehearsal: "not ready" (migctl exits 5). */
+	if (json_is_false(json_object_get(res, "would_flip")) ||
+	    json_is_false(json_object_get(res, "passed")))
 		json_object_set_new(r, "ready", json_false());
 	json_object_set_new(r, "result", res);
 	ctl_call_reply(call, r);
@@ -317,6 +318,25 @@ static json_t *cmd_complete(void *ctx, struct ctl_call *call)
 static json_t *cmd_abort(void *ctx, struct ctl_call *call)
 {
 	return start_op(ctx, call, "abort");
+}
+
+/* Not an operation of the coordinator (it may be backfilling) but answered the same way. */
+static json_t *cmd_rehearse(void *ctx, struct ctl_call *call)
+{
+	struct migd *d = ctx;
+	const char *err = NULL;
+	if (d->migration == NULL)
+		return ctl_reply_error(CTL_ERR_FAILED, "no migration is running");
+	if (d->op_call != NULL)
+		return ctl_reply_error(CTL_ERR_BUSY, "another operation is in progress");
+	d->op_call = call;
+	if (!migration_rehearse(d->migration, op_finished, d, &err)) {
+		d->op_call = NULL;
+		return ctl_reply_error(CTL_ERR_FAILED, "cannot rehearse: %s", err);
+	}
+	log_event(LOG_LVL_NOTICE, "operator", "cmd=rehearse uid=%u pid=%d",
+		  (unsigned)call->peer.uid, (int)call->peer.pid);
+	return NULL; /* answered by migd_op_done() */
 }
 
 static json_t *cmd_gate(void *ctx, struct ctl_call *call)
@@ -389,6 +409,9 @@ const struct ctl_cmd migd_commands[] = {
 	{"lag", cmd_lag, false, "lag", "replication lag in seconds and bytes, with positions"},
 	{"phase", cmd_phase, false, "phase", "the phase, the owner and the legal next phases"},
 	{"ping", cmd_ping, false, "ping", "check that the daemon answers"},
+	{"rehearse", cmd_rehearse, true, "rehearse",
+	 "prove the reverse path before the flip: checks, then a probe row target -> source "
+	 "(exit 5 when a step fails)"},
 	{"rollback", cmd_rollback, true, "rollback",
 	 "freeze the target, drain reverse replication, flip ownership back to the source"},
 	{"reload", cmd_reload, true, "reload",

@@ -232,6 +232,11 @@ static void print_migration(FILE *out, const json_t *m)
 	fprintf(out, "tables     %lld\n", jint(m, "tables"));
 	print_backfill(out, json_object_get(m, "backfill"));
 	print_lag(out, m);
+	const json_t *reh = json_object_get(m, "rehearsal");
+	if (json_is_object(reh))
+		fprintf(out, "rehearsal  %s at %s (phase %s)\n",
+			json_is_true(json_object_get(reh, "passed")) ? "passed" : "FAILED",
+			jstr(reh, "at"), jstr(reh, "phase"));
 	const json_t *r = json_object_get(m, "reverse");
 	if (json_is_object(r)) {
 		const json_t *rs = json_object_get(r, "stream");
@@ -361,6 +366,33 @@ static void print_op(FILE *out, const json_t *r)
 	}
 }
 
+static void print_rehearsal(FILE *out, const json_t *rep)
+{
+	size_t i;
+	json_t *s;
+	bool passed = json_is_true(json_object_get(rep, "passed"));
+	fprintf(out, "rehearsal  %s at %s (phase %s), %.2fs\n",
+		passed ? "PASSED: the reverse path target -> source works" : "FAILED",
+		jstr(rep, "at"), jstr(rep, "phase"),
+		json_number_value(json_object_get(rep, "seconds")));
+	json_array_foreach(json_object_get(rep, "steps"), i, s)
+	{
+		const char *v = jstr(s, "verdict");
+		if (strcmp(v, "passed") == 0)
+			v = "ok";
+		else if (strcmp(v, "failed") == 0)
+			v = "FAILED";
+		fprintf(out, "  %-7s %-24s %7.3fs  %s\n", v, jstr(s, "name"),
+			json_number_value(json_object_get(s, "seconds")), jstr(s, "detail"));
+	}
+}
+
+static void print_rehearse(FILE *out, const json_t *r)
+{
+	fprintf(out, "phase      %s\n", jstr(r, "phase"));
+	print_rehearsal(out, json_object_get(r, "result"));
+}
+
 static void print_phase(FILE *out, const json_t *r)
 {
 	size_t i;
@@ -450,6 +482,7 @@ static const struct view views[] = {
 	{"rollback", print_op},
 	{"complete", print_op},
 	{"abort", print_op},
+	{"rehearse", print_rehearse},
 	{"phase", print_phase},
 	{"journal", print_journal},
 	{"validation", print_validation},

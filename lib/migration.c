@@ -201,15 +201,27 @@ static bool setup(struct migration *m, struct pgstore_migration *row, struct err
 	if (!pgstore_create(&m->tgt, m->name, "postgresql", m->slot, m->pub, err) ||
 	    !pgstore_load(&m->tgt, m->name, row, err))
 		return false;
-	if (!load_journal(m, err))
+	char *rt = NULL;
+	if (!load_journal(m, err) || !pgstore_last_rehearsal(&m->tgt, m->name, &rt, err))
 		return false;
+	json_t *reh = rt ? json_loads(rt, 0, NULL) : NULL;
+	free(rt);
+	/*
+	 * The freeze position stays the source's final position through the
+	 * flip and the watch: a cutover or rollback finished after a restart
+	 * hands it to its hook and journals the source standing there.
+	 */
+	bool frozen_or_flipped = row->phase == PHASE_FROZEN || row->phase == PHASE_CUTOVER ||
+				 row->phase == PHASE_WATCHING || row->phase == PHASE_ROLLING_BACK;
 	pthread_mutex_lock(&m->lock);
 	m->ntables = m->ts.n;
 	m->phase = row->phase;
 	m->consistent = row->consistent;
-	m->freeze_lsn = row->phase == PHASE_FROZEN && row->freeze_pos.kind == POS_PG_LSN
-				? row->freeze_pos.lsn
-				: 0;
+	m->freeze_lsn = 0;
+	if (frozen_or_flipped && row->freeze_pos.kind == POS_PG_LSN)
+		m->freeze_lsn = row->freeze_pos.lsn;
+	json_decref(m->rehearsal);
+	m->rehearsal = reh;
 	pthread_mutex_unlock(&m->lock);
 	return true;
 }
@@ -573,6 +585,7 @@ static void *coordinator(void *arg)
 	mig_clear_error(m)
 
 	RETRY(setup(m, &row, &err));
+	mig_rehearse_leftovers(m);
 	if (row.phase == PHASE_INIT) {
 		RETRY(capture(m, &err));
 	}
@@ -768,6 +781,9 @@ struct migration *migration_start(const struct migd_conf *c, struct metrics_regi
 	m->freeze_roles = xstrdup(c->freeze_roles ? c->freeze_roles : "");
 	m->rev_slot = xasprintf("migd_%s_reverse", c->name);
 	m->rev_pub = xasprintf("migd_%s_reverse", c->name);
+	m->rehearse_slot = xasprintf("migd_%s_rehearse", c->name);
+	const char *crash_at = getenv("MIGD_CRASH_AT"); /* test-only hook, read once */
+	m->crash_at = crash_at && crash_at[0] ? xstrdup(crash_at) : NULL;
 	m->hook_flip = c->hook_flip ? xstrdup(c->hook_flip) : NULL;
 	m->hook_rollback = c->hook_rollback ? xstrdup(c->hook_rollback) : NULL;
 	m->hook_timeout_ms = c->hook_timeout_ms;
@@ -793,6 +809,8 @@ void migration_stop(struct migration *m)
 	m->fwd_stop = true;
 	m->rev_stop = true;
 	pthread_join(m->coord, NULL);
+	if (m->rehearse_started)
+		pthread_join(m->rehearse_th, NULL);
 	if (m->validate_started)
 		pthread_join(m->validate_th, NULL);
 	json_decref(m->vrun.results);
@@ -824,6 +842,9 @@ void migration_stop(struct migration *m)
 	free(m->freeze_roles);
 	json_decref(m->freeze_report);
 	json_decref(m->reverse_ready);
+	json_decref(m->rehearsal);
+	free(m->rehearse_slot);
+	free(m->crash_at);
 	json_decref(m->journal);
 	free(m->src_ci);
 	free(m->repl_ci);
@@ -998,6 +1019,8 @@ json_t *migration_status(struct migration *m)
 	pthread_mutex_lock(&m->lock);
 	if (m->flip_report)
 		json_object_set(o, "flip", m->flip_report);
+	if (m->rehearsal)
+		json_object_set_new(o, "rehearsal", json_deep_copy(m->rehearsal));
 	pthread_mutex_unlock(&m->lock);
 	return o;
 }

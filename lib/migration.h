@@ -77,6 +77,17 @@ bool migration_applied_past(struct migration *m, uint64_t lsn);
 bool migration_request(struct migration *m, const char *op, const struct migd_conf *conf,
 		       bool dry_run, void (*done)(void *, json_t *), void *arg, const char **err);
 
+/*
+ * Starts a rehearsal of the reverse path (rehearse.h) on a thread of its
+ * own, in phases captured to frozen; it changes nothing in the migration.
+ * done(arg, report) is called from that thread with a new JSON object
+ * ({passed, steps, ...}); the report is kept for the gate and in the
+ * target's migd.rehearsal.  False with *err when the phase does not allow
+ * it, a cutover is in progress or a rehearsal is already running.
+ */
+bool migration_rehearse(struct migration *m, void (*done)(void *, json_t *), void *arg,
+			const char **err);
+
 /* The gate: {ready, phase, criteria: [{name, ok, value, threshold, detail}]}. */
 json_t *migration_gate(struct migration *m, const struct migd_conf *conf);
 

@@ -282,6 +282,9 @@ bool migration_request(struct migration *m, const char *op, const struct migd_co
 		return false;
 	pthread_mutex_lock(&m->lock);
 	bool busy = m->op != OP_NONE;
+	/* The flip waits for a running rehearsal: the gate reads its verdict. */
+	bool rehearsing = !busy && o == OP_CUTOVER && m->rehearse_running;
+	busy |= rehearsing;
 	if (!busy) {
 		m->op = o;
 		m->op_done = done;
@@ -299,7 +302,8 @@ bool migration_request(struct migration *m, const char *op, const struct migd_co
 	}
 	pthread_mutex_unlock(&m->lock);
 	if (busy) {
-		*err = "another operation is in progress";
+		*err = rehearsing ? "a rehearsal of the reverse path is running: cut over after it"
+				  : "another operation is in progress";
 		return false;
 	}
 	return true;
@@ -339,6 +343,50 @@ json_t *migration_gate(struct migration *m, const struct migd_conf *c)
 	return mig_gate_eval(m, &l);
 }
 
+/*
+ * reverse_path_ready: the latest rehearsal (migctl rehearse) decides when
+ * there is one; without one, the preconditions checked at freeze, and the
+ * value says "not rehearsed".  rev: the freeze's check (or NULL), reh: the
+ * rehearsal's report (or NULL).
+ */
+static void reverse_path(json_t *cr, bool *ready, json_t *rev, json_t *reh)
+{
+	char buf[700];
+	bool pre_ok = rev && json_is_true(json_object_get(rev, "ok"));
+	const char *pre = rev ? json_string_value(json_object_get(rev, "detail")) : NULL;
+	if (reh == NULL) {
+		snprintf(buf, sizeof(buf), "%s; not rehearsed (migctl rehearse proves the path)",
+			 pre ? pre : "checked at freeze");
+		criterion(cr, ready, "reverse_path_ready", pre_ok, json_string("not rehearsed"),
+			  "the target can replicate back", buf);
+		return;
+	}
+	bool passed = json_is_true(json_object_get(reh, "passed"));
+	const char *at = json_string_value(json_object_get(reh, "at"));
+	const char *phase = json_string_value(json_object_get(reh, "phase"));
+	size_t i;
+	json_t *s, *bad = NULL;
+	json_array_foreach(json_object_get(reh, "steps"), i, s)
+	{
+		const char *v = json_string_value(json_object_get(s, "verdict"));
+		if (bad == NULL && strcmp(v, "passed") != 0)
+			bad = s;
+	}
+	if (!passed)
+		snprintf(buf, sizeof(buf), "the rehearsal at %s failed at %s: %s", at ? at : "?",
+			 bad ? json_string_value(json_object_get(bad, "name")) : "?",
+			 bad ? json_string_value(json_object_get(bad, "detail")) : "?");
+	else if (rev && !pre_ok)
+		snprintf(buf, sizeof(buf), "rehearsed at %s, but the check at freeze failed: %s",
+			 at ? at : "?", pre ? pre : "?");
+	else
+		snprintf(buf, sizeof(buf), "rehearsed at %s (phase %s): every step passed",
+			 at ? at : "?", phase ? phase : "?");
+	criterion(cr, ready, "reverse_path_ready", passed && (rev == NULL || pre_ok),
+		  json_string(passed ? "rehearsal passed" : "rehearsal failed"),
+		  "the target can replicate back", buf);
+}
+
 json_t *mig_gate_eval(struct migration *m, const struct gate_limits *c)
 {
 	struct numbers n;
@@ -354,6 +402,7 @@ json_t *mig_gate_eval(struct migration *m, const struct gate_limits *c)
 	pthread_mutex_lock(&m->lock);
 	json_t *fr = m->freeze_report ? json_incref(m->freeze_report) : NULL;
 	json_t *rev = m->reverse_ready ? json_incref(m->reverse_ready) : NULL;
+	json_t *reh = m->rehearsal ? json_incref(m->rehearsal) : NULL;
 	int64_t retained = m->slot_retained;
 	pthread_mutex_unlock(&m->lock);
 	bool enforced = fr && json_is_true(json_object_get(fr, "enforced"));
@@ -446,14 +495,13 @@ json_t *mig_gate_eval(struct migration *m, const struct gate_limits *c)
 	}
 	free(req);
 
-	bool rok = rev && json_is_true(json_object_get(rev, "ok"));
-	criterion(cr, &ready, "reverse_path_ready", rok, json_boolean(rok), "the target can replicate back",
-		  rev ? json_string_value(json_object_get(rev, "detail")) : "checked at freeze");
+	reverse_path(cr, &ready, rev, reh);
 	snprintf(thr, sizeof(thr), "<= %lld", (long long)c->max_slot);
 	criterion(cr, &ready, "slot_retention", retained >= 0 && retained <= c->max_slot,
 		  json_integer(retained), thr, retained < 0 ? "unknown" : NULL);
 	json_decref(fr);
 	json_decref(rev);
+	json_decref(reh);
 	return json_pack("{s:b, s:s, s:o}", "ready", ready, "phase", phase_name(n.phase), "criteria",
 			 cr);
 }

@@ -101,6 +101,20 @@ struct migration {
 	json_t *freeze_report;    /* owned; last freeze's enforcement, drain, inventory */
 	json_t *journal;          /* owned; migd.journal rows, oldest first */
 	json_t *reverse_ready;    /* owned; can the target host the reverse slot (checked at freeze) */
+
+	/* rehearsal of the reverse path: its own thread (the coordinator may be backfilling) */
+	char *rehearse_slot; /* owned; rehearsal slot and publication name on the target */
+	pthread_t rehearse_th;
+	bool rehearse_started; /* a thread to join (event loop thread only) */
+	bool rehearse_running; /* under lock: no cutover meanwhile */
+	void (*rehearse_done)(void *arg, json_t *report);
+	void *rehearse_arg;
+	json_t *rehearsal; /* owned; the latest report, this run's or loaded from the target */
+	/*
+	 * Test-only: MIGD_CRASH_AT, read once at start; migd kills itself at
+	 * that named point (crash_point() in util.h).  Owned; NULL when unset.
+	 */
+	char *crash_at;
 	/* latest validation result per kind (bit index), for the gate */
 	struct vsummary {
 		bool have;
@@ -166,6 +180,8 @@ void mig_stop_reverse(struct migration *m);
 /* rts from ts: the target's names as the reverse source, the source's as its sink. */
 void mig_build_reverse_tables(struct migration *m);
 void mig_free_checks(struct migration *m);
+/* Removes what a rehearsal cut off by a crash left on the target (best effort, logged). */
+void mig_rehearse_leftovers(struct migration *m);
 void mig_validation_metrics(struct migration *m);
 
 #endif

@@ -3,7 +3,13 @@
  * coordinator thread: freeze, unfreeze, cutover (the flip), rollback,
  * complete and abort.  Each journals its intent (migd.migration.pending_op
  * and the phase) before its first irreversible step, so a restart in the
- * middle finishes it deterministically.
+ * middle finishes it deterministically.  The rehearsal of the reverse path
+ * runs on a thread of its own (it changes nothing and may run while the
+ * coordinator is still backfilling).
+ *
+ * Test-only crash points (MIGD_CRASH_AT, see crash_point() in util.h):
+ * freeze-intent, cutover-intent, cutover-hook-done, rollback-intent, each
+ * right after the step its name says and before the next one.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +20,10 @@
 #include "hook.h"
 #include "pgcapture.h"
 #include "pgfreeze.h"
+#include "rehearse.h"
 #include "util.h"
+
+#define REHEARSE_TIMEOUT_MS 30000
 
 /* --- freeze / unfreeze -------------------------------------------------------- */
 
@@ -25,10 +34,9 @@ static json_t *reverse_preconditions(struct migration *m)
 	char *rs = xasprintf("migd_%s_reverse", m->name);
 	bool ok = pgcapture_check(&m->tgt, rs, &err);
 	free(rs);
-	return json_pack("{s:b, s:s}", "ok", ok, "detail",
-			 ok ? "the target can host the reverse slot (wal_level=logical, replication "
-			      "role, free slot); rehearsal comes with the cutover work"
-			    : err.msg);
+	const char *yes = "the target can host the reverse slot (wal_level=logical, replication "
+			  "role, free slot)";
+	return json_pack("{s:b, s:s}", "ok", ok, "detail", ok ? yes : err.msg);
 }
 
 static json_t *do_freeze(struct migration *m, struct err *err)
@@ -43,6 +51,7 @@ static json_t *do_freeze(struct migration *m, struct err *err)
 	if (!mig_ensure(&m->src, "source", m->src_ci, err) || !mig_ensure(&m->tgt, "target", m->tgt_ci, err) ||
 	    !pgstore_set_pending(&m->tgt, m->name, "freeze", NULL, err))
 		return NULL;
+	crash_point(m->crash_at, "freeze-intent");
 	mig_activity(m, "freezing writes");
 	int64_t t0 = now_mono_usec();
 	final = m->freeze_lsn; /* enforcing again after a restart keeps the freeze position */
@@ -279,6 +288,7 @@ static json_t *do_cutover(struct migration *m, struct err *err)
 		if (!pgstore_set_pending(&m->tgt, m->name, "cutover", NULL, err) ||
 		    !mig_set_phase_at(m, PHASE_CUTOVER, "cutover starts: the gate is open", m->freeze_lsn))
 			return NULL;
+		crash_point(m->crash_at, "cutover-intent");
 	}
 	mig_activity(m, "cutover: capturing the target's position");
 	mig_stop_forward(m); /* the source is frozen and drained: nothing more to carry */
@@ -290,6 +300,7 @@ static json_t *do_cutover(struct migration *m, struct err *err)
 	mig_activity(m, "cutover: running the flip hook");
 	if (!run_hook(m, "flip", m->hook_flip, "cutover", "target", err))
 		goto back;
+	crash_point(m->crash_at, "cutover-hook-done");
 	snprintf(why, sizeof(why), "flipped: the target owns the data from %s (reverse slot at %s)",
 		 pos_lsn_format(m->freeze_lsn, l1, sizeof(l1)),
 		 pos_lsn_format(m->rev_consistent, l2, sizeof(l2)));
@@ -348,10 +359,12 @@ static json_t *do_rollback(struct migration *m, struct err *err)
 	if (!mig_ensure(&m->src, "source", m->src_ci, err) ||
 	    !mig_ensure(&m->tgt, "target", m->tgt_ci, err))
 		return NULL;
-	if (ph == PHASE_WATCHING &&
-	    (!pgstore_set_pending(&m->tgt, m->name, "rollback", NULL, err) ||
-	     !mig_set_phase(m, PHASE_ROLLING_BACK, "rollback starts: freezing the target")))
-		return NULL;
+	if (ph == PHASE_WATCHING) {
+		if (!pgstore_set_pending(&m->tgt, m->name, "rollback", NULL, err) ||
+		    !mig_set_phase(m, PHASE_ROLLING_BACK, "rollback starts: freezing the target"))
+			return NULL;
+		crash_point(m->crash_at, "rollback-intent");
+	}
 	if (!mig_start_reverse(m, err))
 		goto back;
 	mig_activity(m, "rollback: freezing the target");
@@ -467,6 +480,113 @@ static json_t *do_abort(struct migration *m, struct err *err)
 	mig_activity(m, "aborted; the source is untouched and the owner");
 	return json_pack("{s:s, s:i, s:i}", "phase", "aborted", "grants_restored_source", rs,
 			 "grants_restored_target", rt);
+}
+
+/* --- rehearsal of the reverse path ------------------------------------------------- */
+
+static char *rehearse_spool_dir(struct migration *m)
+{
+	return xasprintf("%s/spool-%s-rehearse", m->state_dir, m->name);
+}
+
+static void *rehearse_thread(void *arg)
+{
+	struct migration *m = arg;
+	enum phase ph = migration_phase(m);
+	char *dir = rehearse_spool_dir(m);
+	struct rehearse_opts o = {
+		.name = m->name,
+		.src_ci = m->src_ci,
+		.tgt_ci = m->tgt_ci,
+		.tgt_repl_ci = m->tgt_repl_ci,
+		.slot = m->rehearse_slot,
+		.publication = m->rehearse_slot,
+		.spool_dir = dir,
+		.ts = &m->ts,
+		.batch_txns = m->batch_txns,
+		.batch_bytes = m->batch_bytes,
+		.batch_delay_ms = m->batch_delay_ms,
+		.timeout_ms = REHEARSE_TIMEOUT_MS,
+		.stop = &m->stop,
+		.crash_at = m->crash_at,
+	};
+	json_t *rep = rehearse_run(&o);
+	free(dir);
+	json_object_set_new(rep, "phase", json_string(phase_name(ph)));
+	/* Kept on the target too, so the gate still has it after a restart. */
+	struct pgconn c = {0};
+	struct err err;
+	char *text = json_dumps(rep, JSON_COMPACT);
+	if (!pgconn_open(&c, "target", m->tgt_ci, &err) ||
+	    !pgstore_add_rehearsal(&c, m->name, phase_name(ph),
+				   json_is_true(json_object_get(rep, "passed")), text, &err))
+		log_warn("rehearse: recording the result on the target: %s", err.msg);
+	pgconn_close(&c);
+	free(text);
+	pthread_mutex_lock(&m->lock);
+	json_decref(m->rehearsal);
+	m->rehearsal = json_deep_copy(rep); /* the caller's copy goes to another thread */
+	void (*done)(void *, json_t *) = m->rehearse_done;
+	void *darg = m->rehearse_arg;
+	m->rehearse_done = NULL;
+	m->rehearse_running = false;
+	pthread_mutex_unlock(&m->lock);
+	if (done)
+		done(darg, rep);
+	else
+		json_decref(rep);
+	return NULL;
+}
+
+bool migration_rehearse(struct migration *m, void (*done)(void *, json_t *), void *arg,
+			const char **err)
+{
+	enum phase ph = migration_phase(m);
+	*err = NULL;
+	if (ph == PHASE_INIT)
+		*err = "nothing is captured yet: a rehearsal needs phase captured or later";
+	else if (ph == PHASE_ABORTED)
+		*err = "the migration is aborted";
+	else if (ph > PHASE_FROZEN)
+		*err = "a rehearsal proves the reverse path before the flip, and the flip has "
+		       "happened (migctl status shows reverse replication)";
+	if (*err != NULL)
+		return false;
+	pthread_mutex_lock(&m->lock);
+	if (m->rehearse_running)
+		*err = "a rehearsal is already running";
+	else if (m->op == OP_CUTOVER)
+		*err = "a cutover is in progress";
+	if (*err == NULL) {
+		m->rehearse_running = true;
+		m->rehearse_done = done;
+		m->rehearse_arg = arg;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (*err != NULL)
+		return false;
+	if (m->rehearse_started)
+		pthread_join(m->rehearse_th, NULL); /* the last one, finished */
+	m->rehearse_started = true;
+	pthread_create(&m->rehearse_th, NULL, rehearse_thread, m);
+	return true;
+}
+
+void mig_rehearse_leftovers(struct migration *m)
+{
+	struct err err;
+	bool found = false;
+	char *dir = rehearse_spool_dir(m);
+	if (!rehearse_drop_leftovers(&m->tgt, m->name, m->rehearse_slot, m->rehearse_slot, dir,
+				     &found, &err))
+		log_warn("rehearse: removing what a rehearsal cut off by a crash left: %s (drop "
+			 "slot and publication %s on the target by hand)",
+			 err.msg, m->rehearse_slot);
+	else if (found)
+		log_event(LOG_LVL_NOTICE, "rehearse",
+			  "status=leftovers_removed slot=%s (a rehearsal was cut off by a crash)",
+			  m->rehearse_slot);
+	free(dir);
 }
 
 /* Runs a requested operation and hands its result to whoever asked. */

@@ -92,6 +92,53 @@ static bool load_columns(struct pgconn *src, struct mig_table *t, struct err *er
 	return true;
 }
 
+/* A table's names, catalog facts (oid, replica identity, row estimate as text), columns, key. */
+static bool fill_table(struct pgconn *c, struct mig_table *t, const char *schema, const char *name,
+		       const char *oid, const char *replident, const char *reltuples,
+		       struct err *err)
+{
+	t->schema = xstrdup(schema);
+	t->name = xstrdup(name);
+	t->qname = pgconn_qualified(schema, name);
+	t->tgt_qname = pgconn_qualified(schema, name);
+	t->src_relid = (uint32_t)strtoul(oid, NULL, 10);
+	t->replident = replident[0];
+	t->est_rows = strtod(reltuples, NULL);
+	return load_columns(c, t, err);
+}
+
+bool pgmeta_load_table(struct pgconn *c, const char *schema, const char *name,
+		       struct mig_tableset *out, struct err *err)
+{
+	char *q = pgconn_qualified(schema, name);
+	const char *params[] = {q};
+	memset(out, 0, sizeof(*out));
+	PGresult *r = pgconn_query(c,
+				   "SELECT oid, relreplident, reltuples FROM pg_class "
+				   "WHERE oid = to_regclass($1)",
+				   1, params, err);
+	free(q);
+	if (r == NULL)
+		return false;
+	if (PQntuples(r) != 1) {
+		err_set(err, "%s: table %s.%s does not exist", c->label, schema, name);
+		PQclear(r);
+		return false;
+	}
+	out->t = xcalloc(2, sizeof(*out->t));
+	out->n = 1;
+	bool ok = fill_table(c, &out->t[0], schema, name, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
+			     PQgetvalue(r, 0, 2), err);
+	PQclear(r);
+	if (ok && out->t[0].nkey == 0) {
+		err_set(err, "%s: table %s.%s has no primary key", c->label, schema, name);
+		ok = false;
+	}
+	if (!ok)
+		tableset_free(out);
+	return ok;
+}
+
 bool pgmeta_load_source(struct pgconn *src, const char *include, const char *exclude,
 			const char *insert_only, struct mig_tableset *out, struct err *err)
 {
@@ -112,14 +159,8 @@ bool pgmeta_load_source(struct pgconn *src, const char *include, const char *exc
 			continue;
 		}
 		struct mig_table *t = &out->t[out->n++];
-		t->schema = xstrdup(schema);
-		t->name = xstrdup(name);
-		t->qname = pgconn_qualified(schema, name);
-		t->tgt_qname = pgconn_qualified(schema, name);
-		t->src_relid = (uint32_t)strtoul(PQgetvalue(r, i, 0), NULL, 10);
-		t->replident = PQgetvalue(r, i, 3)[0];
-		t->est_rows = strtod(PQgetvalue(r, i, 4), NULL);
-		if (!load_columns(src, t, err)) {
+		if (!fill_table(src, t, schema, name, PQgetvalue(r, i, 0), PQgetvalue(r, i, 3),
+				PQgetvalue(r, i, 4), err)) {
 			PQclear(r);
 			tableset_free(out);
 			return false;

@@ -24,6 +24,15 @@ bool pgmeta_load_source(struct pgconn *src, const char *include, const char *exc
 			const char *insert_only, struct mig_tableset *out, struct err *err)
 	__attribute__((warn_unused_result));
 
+/*
+ * One table by schema and name, in any schema (migd's own included, which
+ * pgmeta_load_source() leaves out): out holds exactly that table.  False
+ * with err when it does not exist or has no primary key.
+ */
+bool pgmeta_load_table(struct pgconn *c, const char *schema, const char *name,
+		       struct mig_tableset *out, struct err *err)
+	__attribute__((warn_unused_result));
+
 bool pgmeta_check_target(struct pgconn *tgt, struct mig_tableset *ts, struct err *err)
 	__attribute__((warn_unused_result));
 

@@ -65,6 +65,10 @@ static const char *const schema_sql =
 	"  id bigserial PRIMARY KEY, name text NOT NULL, freeze_pos text NOT NULL,"
 	"  source_pos text NOT NULL, xid bigint, origin text, table_name text,"
 	"  detected_at timestamptz NOT NULL DEFAULT now());"
+	"CREATE TABLE IF NOT EXISTS migd.rehearsal ("
+	"  id bigserial PRIMARY KEY, name text NOT NULL, phase text NOT NULL,"
+	"  passed bool NOT NULL, report jsonb NOT NULL,"
+	"  finished_at timestamptz NOT NULL DEFAULT now());"
 	"ALTER TABLE migd.migration ADD COLUMN IF NOT EXISTS freeze_pos text;"
 	"ALTER TABLE migd.migration ADD COLUMN IF NOT EXISTS pending_op text;"
 	"ALTER TABLE migd.migration ADD COLUMN IF NOT EXISTS reverse_pos text;";
@@ -255,4 +259,30 @@ bool pgstore_set_reverse(struct pgconn *tgt, const char *name, const struct pos 
 				  "UPDATE migd.migration SET reverse_pos = $2, updated_at = now() "
 				  "WHERE name = $1",
 				  2, params, err);
+}
+
+bool pgstore_add_rehearsal(struct pgconn *tgt, const char *name, const char *phase, bool passed,
+			   const char *report, struct err *err)
+{
+	const char *params[] = {name, phase, passed ? "t" : "f", report};
+	return pgconn_exec_params(tgt,
+				  "INSERT INTO migd.rehearsal (name, phase, passed, report) "
+				  "VALUES ($1, $2, $3, $4)",
+				  4, params, err);
+}
+
+bool pgstore_last_rehearsal(struct pgconn *tgt, const char *name, char **report, struct err *err)
+{
+	const char *params[] = {name};
+	*report = NULL;
+	PGresult *r = pgconn_query(tgt,
+				   "SELECT report::text FROM migd.rehearsal WHERE name = $1 "
+				   "ORDER BY id DESC LIMIT 1",
+				   1, params, err);
+	if (r == NULL)
+		return false;
+	if (PQntuples(r) == 1)
+		*report = xstrdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return true;
 }

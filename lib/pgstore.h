@@ -16,6 +16,7 @@
  *   migd.failed_records  changes the target refused (never dropped)
  *   migd.validation validation runs: kinds, mismatches, positions, results
  *   migd.freeze_grants  write grants a freeze took away, to give them back
+ *   migd.rehearsal  every rehearsal of the reverse path: phase, verdict, report
  * Blocking (worker threads only).
  */
 #ifndef MIGD_PGSTORE_H
@@ -81,6 +82,14 @@ bool pgstore_set_reverse(struct pgconn *tgt, const char *name, const struct pos 
  */
 bool pgstore_applied(struct pgconn *tgt, const char *name, struct pos *applied,
 		     int64_t *commit_us, struct err *err) __attribute__((warn_unused_result));
+
+/* Records a rehearsal of the reverse path (report: its JSON text). */
+bool pgstore_add_rehearsal(struct pgconn *tgt, const char *name, const char *phase, bool passed,
+			   const char *report, struct err *err) __attribute__((warn_unused_result));
+
+/* The last rehearsal's report as JSON text (caller frees), or *report NULL when none ran. */
+bool pgstore_last_rehearsal(struct pgconn *tgt, const char *name, char **report, struct err *err)
+	__attribute__((warn_unused_result));
 
 /*
  * The statement that records progress, for the applier to pipeline inside

@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <ctype.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,6 +126,15 @@ void sleep_interruptible(int ms, const volatile bool *stop)
 		nanosleep(&ts, NULL);
 		ms -= step;
 	}
+}
+
+void crash_point(const char *armed, const char *point)
+{
+	if (armed == NULL || strcmp(armed, point) != 0)
+		return;
+	log_event(LOG_LVL_ERROR, "crash_point", "point=%s (MIGD_CRASH_AT test hook: SIGKILL)",
+		  point);
+	raise(SIGKILL);
 }
 
 void sb_addf(struct strbuf *b, const char *fmt, ...)

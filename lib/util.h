@@ -51,6 +51,14 @@ void err_prefix(struct err *e, const char *fmt, ...) __attribute__((format(print
 /* Sleeps up to ms milliseconds, waking early when *stop becomes true. */
 void sleep_interruptible(int ms, const volatile bool *stop);
 
+/*
+ * Test-only hook (never set in production): armed is the value of the
+ * environment variable MIGD_CRASH_AT, read once at start.  When it equals
+ * point, logs the point and dies by SIGKILL right there, so a test can prove
+ * what a restart does after a crash at that exact step.  armed NULL: no-op.
+ */
+void crash_point(const char *armed, const char *point);
+
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif
