@@ -121,9 +121,9 @@ enum binlog_col_type {
 	BINLOG_T_TIMESTAMP2 = 17,
 	BINLOG_T_DATETIME2 = 18,
 	BINLOG_T_TIME2 = 19,
-	BINLOG_T_VARCHAR_COMPRESSED = 140, /* MariaDB COMPRESSED columns: unsupported */
-	BINLOG_T_BLOB_COMPRESSED = 141,
-	BINLOG_T_JSON = 245, /* MySQL binary JSON: unsupported */
+	BINLOG_T_BLOB_COMPRESSED = 140,	   /* MariaDB COMPRESSED columns: unsupported */
+	BINLOG_T_VARCHAR_COMPRESSED = 141, /* (10.11: 141 + 2 meta bytes, 140 + 1) */
+	BINLOG_T_JSON = 245,		   /* MySQL binary JSON: unsupported */
 	BINLOG_T_NEWDECIMAL = 246,
 	BINLOG_T_ENUM = 247,
 	BINLOG_T_SET = 248,

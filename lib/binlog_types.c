@@ -35,6 +35,7 @@
  *               + WKB)
  */
 #include "binlog_rows.h"
+#include "mytypes.h"
 
 #include "util.h"
 
@@ -532,7 +533,6 @@ static bool out_decimal(struct change_buf *b, const struct binlog_column *c, con
 		groups[ng].ndig = scale % 9, groups[ng++].frac = true;
 
 	size_t int_digits = 0;
-	bool nonzero = false;
 	for (int g = 0; g < ng; g++) {
 		int nb = groups[g].ndig == 9 ? 4 : dig2bytes[groups[g].ndig];
 		uint32_t v = (uint32_t)be_uint(buf + at, nb);
@@ -541,23 +541,14 @@ static bool out_decimal(struct change_buf *b, const struct binlog_column *c, con
 			*err = "DECIMAL digit group out of range";
 			return false;
 		}
-		nonzero |= v != 0;
 		nd += (size_t)snprintf(digits + nd, sizeof(digits) - nd, "%0*u", groups[g].ndig, v);
 		if (!groups[g].frac)
 			int_digits = nd;
 	}
-	if (neg && nonzero)
-		out_char(b, '-');
-	size_t i = 0;
-	while (i < int_digits && digits[i] == '0')
-		i++;
-	if (i == int_digits)
-		out_char(b, '0');
-	else
-		out_bytes(b, digits + i, int_digits - i);
-	if (scale > 0) {
-		out_char(b, '.');
-		out_bytes(b, digits + int_digits, nd - int_digits);
+	if (!mytypes_decimal(b, neg, digits, int_digits, digits + int_digits, nd - int_digits,
+			     scale)) {
+		*err = "BUG: DECIMAL digits not rendered";
+		return false;
 	}
 	*used = size;
 	return true;
@@ -958,11 +949,10 @@ static enum binlog_value_status out_int(struct change_buf *b, const struct binlo
 {
 	uint64_t u = le_uint(p, (int)n);
 	if (c->is_unsigned) {
-		out_fmt(b, "%llu", (unsigned long long)u);
+		mytypes_uint(b, u);
 	} else {
 		int shift = 64 - 8 * (int)n;
-		int64_t s = (int64_t)(u << shift) >> shift; /* sign-extend */
-		out_fmt(b, "%lld", (long long)s);
+		mytypes_int(b, (int64_t)(u << shift) >> shift); /* sign-extend */
 	}
 	return BINLOG_VAL_OK;
 }
@@ -981,12 +971,7 @@ static bool out_fixed(struct change_buf *b, const struct binlog_column *c, const
 		*st = out_int(b, c, p, n);
 		return true;
 	case BINLOG_T_YEAR:
-		if (p[0] == 0) {
-			out_str(b, "0000");
-			*st = BINLOG_VAL_ZERO_DATE;
-		} else {
-			out_fmt(b, "%u", 1900u + p[0]);
-		}
+		*st = mytypes_year(b, p[0] ? 1900u + p[0] : 0);
 		return true;
 	case BINLOG_T_FLOAT: {
 		uint32_t u = (uint32_t)le_uint(p, 4);
@@ -1005,9 +990,7 @@ static bool out_fixed(struct change_buf *b, const struct binlog_column *c, const
 	case BINLOG_T_DATE:
 	case BINLOG_T_NEWDATE: {
 		uint32_t v = (uint32_t)le_uint(p, 3);
-		unsigned d = v & 31, m = v >> 5 & 15, y = v >> 9;
-		*st = date_status(y, m, d);
-		out_fmt(b, "%04u-%02u-%02u", y, m, d);
+		*st = mytypes_date(b, v >> 9, v >> 5 & 15, v & 31);
 		return true;
 	}
 	case BINLOG_T_TIME: {
@@ -1068,15 +1051,9 @@ static bool out_fixed(struct change_buf *b, const struct binlog_column *c, const
 		size_t used;
 		return out_decimal(b, c, p, n, &used, err);
 	}
-	case BINLOG_T_BIT: {
-		/* the n-byte big-endian number, its low c->bits bits */
-		out_reserve(b, c->bits);
-		for (int i = c->bits - 1; i >= 0; i--) {
-			uint8_t byte = p[n - 1 - (size_t)i / 8];
-			out_char(b, (byte >> (i % 8) & 1) ? '1' : '0');
-		}
+	case BINLOG_T_BIT:
+		mytypes_bits(b, p, n, c->bits);
 		return true;
-	}
 	default: /* ENUM / SET */
 		*st = out_members(b, c, le_uint(p, (int)n));
 		return true;
@@ -1216,9 +1193,136 @@ bool binlog_value_decode(const struct binlog_column *c, const uint8_t *p, size_t
 		else if (c->ext == BINLOG_EXT_INET6)
 			out_inet6(out, v);
 		else
-			out_fmt(out, "%u.%u.%u.%u", v[0], v[1], v[2], v[3]);
+			mytypes_inet4(out, v);
 		return true;
 	}
 	out_bytea(out, s, sn, fixed_binary ? c->max_len : 0);
 	return true;
+}
+
+/* --- mytypes.h: the renderers, for the snapshot reader too --------------------------- */
+
+void mytypes_int(struct change_buf *b, int64_t v)
+{
+	out_fmt(b, "%lld", (long long)v);
+}
+
+void mytypes_uint(struct change_buf *b, uint64_t v)
+{
+	out_fmt(b, "%llu", (unsigned long long)v);
+}
+
+enum binlog_value_status mytypes_year(struct change_buf *b, unsigned year)
+{
+	if (year == 0) {
+		out_str(b, "0000");
+		return BINLOG_VAL_ZERO_DATE;
+	}
+	out_fmt(b, "%u", year);
+	return BINLOG_VAL_OK;
+}
+
+void mytypes_float(struct change_buf *b, double v, bool is_float)
+{
+	out_float(b, v, is_float);
+}
+
+static bool all_digits(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+bool mytypes_decimal(struct change_buf *b, bool neg, const char *int_digits, size_t nint,
+		     const char *frac_digits, size_t nfrac, int scale)
+{
+	if (scale < 0 || !all_digits(int_digits, nint) || !all_digits(frac_digits, nfrac))
+		return false;
+	for (size_t i = (size_t)scale; i < nfrac; i++)
+		if (frac_digits[i] != '0')
+			return false;
+	bool nonzero = false;
+	for (size_t i = 0; i < nint && !nonzero; i++)
+		nonzero = int_digits[i] != '0';
+	for (size_t i = 0; i < nfrac && i < (size_t)scale && !nonzero; i++)
+		nonzero = frac_digits[i] != '0';
+	if (neg && nonzero)
+		out_char(b, '-');
+	size_t i = 0;
+	while (i < nint && int_digits[i] == '0')
+		i++;
+	if (i == nint)
+		out_char(b, '0');
+	else
+		out_bytes(b, int_digits + i, nint - i);
+	if (scale > 0) {
+		out_char(b, '.');
+		size_t keep = nfrac < (size_t)scale ? nfrac : (size_t)scale;
+		out_bytes(b, frac_digits, keep);
+		for (size_t k = keep; k < (size_t)scale; k++)
+			out_char(b, '0');
+	}
+	return true;
+}
+
+enum binlog_value_status mytypes_date(struct change_buf *b, unsigned y, unsigned m, unsigned d)
+{
+	enum binlog_value_status st = date_status(y, m, d);
+	out_fmt(b, "%04u-%02u-%02u", y, m, d);
+	return st;
+}
+
+enum binlog_value_status mytypes_time(struct change_buf *b, bool neg, unsigned h, unsigned mi,
+				      unsigned s, uint32_t usec)
+{
+	return out_time(b, neg, h, mi, s, usec);
+}
+
+enum binlog_value_status mytypes_datetime(struct change_buf *b, unsigned y, unsigned mo, unsigned d,
+					  unsigned h, unsigned mi, unsigned s, uint32_t usec)
+{
+	return out_datetime(b, y, mo, d, h, mi, s, usec);
+}
+
+enum binlog_value_status mytypes_timestamp(struct change_buf *b, uint32_t secs, uint32_t usec)
+{
+	return out_timestamp(b, secs, usec);
+}
+
+enum binlog_value_status mytypes_text(struct change_buf *b, enum binlog_charset cs,
+				      const uint8_t *s, size_t n)
+{
+	return out_text(b, cs, s, n);
+}
+
+void mytypes_bytea(struct change_buf *b, const uint8_t *p, size_t n, size_t pad_to)
+{
+	out_bytea(b, p, n, pad_to);
+}
+
+void mytypes_bits(struct change_buf *b, const uint8_t *p, size_t n, unsigned bits)
+{
+	out_reserve(b, bits);
+	for (int i = (int)bits - 1; i >= 0; i--) {
+		size_t back = (size_t)i / 8;
+		uint8_t byte = back < n ? p[n - 1 - back] : 0;
+		out_char(b, (byte >> (i % 8) & 1) ? '1' : '0');
+	}
+}
+
+void mytypes_uuid(struct change_buf *b, const uint8_t p[16])
+{
+	out_uuid(b, p);
+}
+
+void mytypes_inet6(struct change_buf *b, const uint8_t p[16])
+{
+	out_inet6(b, p);
+}
+
+void mytypes_inet4(struct change_buf *b, const uint8_t p[4])
+{
+	out_fmt(b, "%u.%u.%u.%u", p[0], p[1], p[2], p[3]);
 }

@@ -396,6 +396,8 @@ void mig_build_reverse_tables(struct migration *m)
 			r->cols[c] = f->cols[c];
 			r->cols[c].name = xstrdup(f->cols[c].name);
 			r->cols[c].type = xstrdup(f->cols[c].type);
+			r->cols[c].src_type =
+			    f->cols[c].src_type ? xstrdup(f->cols[c].src_type) : NULL;
 		}
 		r->key_idx = xcalloc((size_t)f->nkey + 1, sizeof(int));
 		memcpy(r->key_idx, f->key_idx, (size_t)f->nkey * sizeof(int));

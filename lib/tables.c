@@ -15,6 +15,7 @@ void tableset_free(struct mig_tableset *ts)
 		for (int c = 0; c < t->ncols; c++) {
 			free(t->cols[c].name);
 			free(t->cols[c].type);
+			free(t->cols[c].src_type);
 		}
 		free(t->cols);
 		free(t->key_idx);

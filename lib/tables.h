@@ -1,7 +1,8 @@
 /*
  * tables: the set of tables a migration moves, engine-neutral.
  *
- * Built once at start from the source's catalog (pgmeta for PostgreSQL),
+ * Built once at start from the source's catalog (pgmeta for PostgreSQL,
+ * mymeta for MySQL/MariaDB: there the types are the mapped PostgreSQL ones),
  * checked against the target (the schema contract), then shared read-only
  * by backfill, apply and status.  Owns every string and array in it; free
  * with tableset_free().
@@ -18,6 +19,11 @@ struct mig_column {
 	uint32_t type_oid;
 	bool not_null;
 	int key_pos; /* 0: not in the key; else 1-based position within the key */
+	/* MySQL/MariaDB sources only (mymeta); NULL / 0 for PostgreSQL: */
+	char *src_type; /* owned; information_schema COLUMN_TYPE, "decimal(10,6) unsigned" */
+	uint32_t src_collation; /* character, ENUM and SET columns: collation id, else 0 */
+	uint8_t src_ext; /* enum binlog_ext_type: UUID/INET6/INET4 (BINARY(n) in the binlog) */
+	uint8_t src_fsp; /* TIME/DATETIME/TIMESTAMP: fractional second digits */
 };
 
 struct mig_table {

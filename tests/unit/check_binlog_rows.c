@@ -1109,6 +1109,41 @@ static size_t build_map(uint8_t *out, const uint8_t *types, size_t ntypes, const
 	return n + nopt;
 }
 
+/*
+ * TABLE_MAPs MariaDB 10.11 wrote for (id INT PRIMARY KEY, c VARCHAR(10)
+ * COMPRESSED) and (id INT PRIMARY KEY, c BLOB COMPRESSED): type 141 with a
+ * 2-byte maximum length, type 140 with a 1-byte length size.  They parse,
+ * and their values are unsupported.
+ */
+START_TEST(test_compressed_maps)
+{
+	static const uint8_t varchar_map[] = {
+	    0xfc, 0x36, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x04, 0x74, 0x65, 0x73, 0x74, 0x00,
+	    0x03, 0x74, 0x6d, 0x79, 0x00, 0x02, 0x03, 0x8d, 0x02, 0x29, 0x00, 0x02, 0x01, 0x01,
+	    0x00, 0x02, 0x01, 0x2d, 0x04, 0x05, 0x02, 0x69, 0x64, 0x01, 0x63, 0x08, 0x01, 0x00};
+	static const uint8_t blob_map[] = {
+	    0xfd, 0x36, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x04, 0x74, 0x65, 0x73, 0x74, 0x00,
+	    0x03, 0x74, 0x6d, 0x79, 0x00, 0x02, 0x03, 0x8c, 0x01, 0x02, 0x02, 0x01, 0x01, 0x00,
+	    0x02, 0x01, 0x3f, 0x04, 0x05, 0x02, 0x69, 0x64, 0x01, 0x63, 0x08, 0x01, 0x00};
+	struct binlog_tablemap tm;
+	const char *err = NULL;
+	ck_assert_msg(
+	    binlog_tablemap_parse(varchar_map, sizeof(varchar_map), BINLOG_MARIADB, &tm, &err),
+	    "%s", err);
+	ck_assert_uint_eq(tm.cols[1].type, BINLOG_T_VARCHAR_COMPRESSED);
+	ck_assert_uint_eq(tm.cols[1].max_len, 41);
+	ck_assert_str_eq(tm.cols[1].name, "c");
+	ck_assert_ptr_nonnull(binlog_value_unsupported(&tm.cols[1]));
+	binlog_tablemap_free(&tm);
+	ck_assert_msg(binlog_tablemap_parse(blob_map, sizeof(blob_map), BINLOG_MARIADB, &tm, &err),
+		      "%s", err);
+	ck_assert_uint_eq(tm.cols[1].type, BINLOG_T_BLOB_COMPRESSED);
+	ck_assert_uint_eq(tm.cols[1].len_bytes, 2);
+	ck_assert_ptr_nonnull(binlog_value_unsupported(&tm.cols[1]));
+	binlog_tablemap_free(&tm);
+}
+END_TEST
+
 /* MySQL binary JSON and other columns whose values are skipped, not rendered. */
 START_TEST(test_unsupported_columns)
 {
@@ -1473,6 +1508,7 @@ int main(void)
 	tcase_add_test(tc, test_temporal);
 	tcase_add_test(tc, test_text);
 	tcase_add_test(tc, test_enum_set_bit);
+	tcase_add_test(tc, test_compressed_maps);
 	tcase_add_test(tc, test_unsupported_columns);
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_bounded_memory);
