@@ -21,6 +21,9 @@
 #include "pgsink.h"
 #include "pgstore.h"
 #include "pgstream.h"
+#include "mycapture.h"
+#include "mymeta.h"
+#include "mystream.h"
 #include "spool.h"
 #include "util.h"
 #include "validate.h"
@@ -63,6 +66,33 @@ enum phase migration_phase(struct migration *m)
 	return p;
 }
 
+struct pos mig_src_pos(const struct migration *m, uint64_t v)
+{
+	return pos_from_scalar(&m->consistent, v);
+}
+
+const char *mig_src_text(const struct migration *m, uint64_t v, char *buf, size_t n)
+{
+	if (!mig_binlog_source(m))
+		return pos_lsn_format(v, buf, n);
+	struct pos p = mig_src_pos(m, v);
+	return pos_format(&p, buf, n);
+}
+
+static bool my_ensure(struct myconn *c, const char *label, const struct migration *m,
+		      struct err *err)
+{
+	if (!myconn_is_broken(c))
+		return true;
+	myconn_close(c);
+	struct myconn_params p;
+	if (!myconn_parse_dsn(m->src_dsn, m->src_password, &p, err))
+		return false;
+	bool ok = myconn_open(c, label, &p, err);
+	myconn_params_free(&p);
+	return ok;
+}
+
 bool mig_ensure(struct pgconn *c, const char *label, const char *ci, struct err *err)
 {
 	if (c->conn != NULL && !pgconn_is_broken(c))
@@ -78,7 +108,7 @@ bool mig_ensure(struct pgconn *c, const char *label, const char *ci, struct err 
 static void journal_append(struct migration *m, enum phase from, enum phase to,
 			   const char *reason, uint64_t src_lsn, const struct pos *tgt)
 {
-	char at[32], l[32];
+	char at[32], l[POS_TEXT_MAX];
 	time_t now = time(NULL);
 	struct tm tm;
 	gmtime_r(&now, &tm);
@@ -88,7 +118,7 @@ static void journal_append(struct migration *m, enum phase from, enum phase to,
 			      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "at", at, "from",
 					phase_name(from), "to", phase_name(to), "actor", "migd",
 					"reason", reason, "source_pos",
-					pos_lsn_format(src_lsn, l, sizeof(l)), "owner_before",
+					mig_src_text(m, src_lsn, l, sizeof(l)), "owner_before",
 					owner_name(phase_owner(from)), "owner_after",
 					owner_name(phase_owner(to))));
 	if (tgt != NULL && tgt->kind == POS_PG_LSN) {
@@ -112,7 +142,7 @@ bool mig_set_phase_at(struct migration *m, enum phase to, const char *reason, ui
 		return false;
 	}
 	struct err err;
-	struct pos src = pos_from_lsn(src_lsn);
+	struct pos src = mig_src_pos(m, src_lsn);
 	/* After the flip the target's position matters too: where it stood. */
 	pthread_mutex_lock(&m->lock);
 	uint64_t tl = m->target_lsn > m->rev_consistent ? m->target_lsn : m->rev_consistent;
@@ -133,10 +163,10 @@ bool mig_set_phase_at(struct migration *m, enum phase to, const char *reason, ui
 	m->phase = to;
 	pthread_mutex_unlock(&m->lock);
 	journal_append(m, from, to, reason, src_lsn, &tgt);
-	char l[32];
+	char l[POS_TEXT_MAX];
 	log_event(LOG_LVL_NOTICE, "phase", "from=%s to=%s owner=%s source_pos=%s reason=\"%s\"",
 		  phase_name(from), phase_name(to), owner_name(phase_owner(to)),
-		  pos_lsn_format(src_lsn, l, sizeof(l)), reason);
+		  mig_src_text(m, src_lsn, l, sizeof(l)), reason);
 	return true;
 }
 
@@ -145,8 +175,8 @@ bool mig_set_phase(struct migration *m, enum phase to, const char *reason)
 	pthread_mutex_lock(&m->sp.lock);
 	uint64_t at = m->sp.received_lsn;
 	pthread_mutex_unlock(&m->sp.lock);
-	if (at < m->consistent.lsn)
-		at = m->consistent.lsn; /* nothing streamed yet: we stand at the capture */
+	if (at < pos_scalar(&m->consistent))
+		at = pos_scalar(&m->consistent); /* nothing streamed yet: we stand at the capture */
 	if (migration_phase(m) >= PHASE_CUTOVER && m->freeze_lsn)
 		at = m->freeze_lsn; /* after the flip the source stands still at the freeze */
 	return mig_set_phase_at(m, to, reason, at);
@@ -191,14 +221,20 @@ static bool load_journal(struct migration *m, struct err *err)
 static bool setup(struct migration *m, struct pgstore_migration *row, struct err *err)
 {
 	mig_activity(m, "connecting and checking the schema contract");
-	if (!mig_ensure(&m->tgt, "target", m->tgt_ci, err) || !pgstore_init(&m->tgt, err) ||
-	    !mig_ensure(&m->src, "source", m->src_ci, err))
+	if (!mig_ensure(&m->tgt, "target", m->tgt_ci, err) || !pgstore_init(&m->tgt, err))
 		return false;
 	tableset_free(&m->ts);
-	if (!pgmeta_load_source(&m->src, m->include, m->exclude, m->insert_only, &m->ts, err) ||
-	    !pgmeta_check_target(&m->tgt, &m->ts, err))
+	if (mig_binlog_source(m)) {
+		if (!my_ensure(&m->mysrc, "source", m, err) ||
+		    !mymeta_load_source(&m->mysrc, m->include, m->exclude, m->insert_only, &m->ts, err))
+			return false;
+	} else if (!mig_ensure(&m->src, "source", m->src_ci, err) ||
+		   !pgmeta_load_source(&m->src, m->include, m->exclude, m->insert_only, &m->ts, err)) {
 		return false;
-	if (!pgstore_create(&m->tgt, m->name, "postgresql", m->slot, m->pub, err) ||
+	}
+	if (!pgmeta_check_target(&m->tgt, &m->ts, err))
+		return false;
+	if (!pgstore_create(&m->tgt, m->name, engine_name(m->src_engine), m->slot, m->pub, err) ||
 	    !pgstore_load(&m->tgt, m->name, row, err))
 		return false;
 	char *rt = NULL;
@@ -226,10 +262,61 @@ static bool setup(struct migration *m, struct pgstore_migration *row, struct err
 	return true;
 }
 
+/* Records the consistent position and enters captured (journaled). */
+static bool captured(struct migration *m, const struct pos *p, const char *reason, struct err *err)
+{
+	if (!pgstore_set_captured(&m->tgt, m->name, p, err))
+		return false;
+	pthread_mutex_lock(&m->lock);
+	m->phase = PHASE_CAPTURED;
+	m->consistent = *p;
+	pthread_mutex_unlock(&m->lock);
+	journal_append(m, PHASE_INIT, PHASE_CAPTURED, reason, pos_scalar(p), NULL);
+	char buf[POS_TEXT_MAX];
+	log_event(LOG_LVL_NOTICE, "phase", "from=init to=captured consistent=%s",
+		  pos_format(p, buf, sizeof(buf)));
+	return true;
+}
+
+/* The snapshot the backfill reads in, once it has done its job (or failed). */
+static void release_snapshot(struct migration *m)
+{
+	pgcapture_release(&m->cap);
+	myconn_close(&m->mysnap);
+}
+
+/*
+ * init -> captured for a binlog source: preconditions, then a consistent
+ * snapshot held open on its own connection, at its exact binlog position.
+ */
+static bool capture_binlog(struct migration *m, struct err *err)
+{
+	json_t *info = NULL;
+	struct pos p;
+	mig_activity(m, "capturing the source binlog position");
+	if (!mycapture_check(&m->mysrc, m->server_id, &info, err))
+		return false;
+	pthread_mutex_lock(&m->lock);
+	json_decref(m->source_info);
+	m->source_info = info;
+	pthread_mutex_unlock(&m->lock);
+	myconn_close(&m->mysnap);
+	if (!my_ensure(&m->mysnap, "source (snapshot)", m, err) ||
+	    !mycapture_snapshot(&m->mysnap, &p, err))
+		return false;
+	if (!captured(m, &p, "consistent snapshot taken; its binlog position recorded", err)) {
+		release_snapshot(m);
+		return false;
+	}
+	return true;
+}
+
 /* init -> captured: publication, slot with exported snapshot, position journaled. */
 static bool capture(struct migration *m, struct err *err)
 {
 	struct pgcapture_slot info;
+	if (mig_binlog_source(m))
+		return capture_binlog(m, err);
 	mig_activity(m, "capturing the source position");
 	if (!pgcapture_check(&m->src, m->slot, err) ||
 	    !pgcapture_publication(&m->src, m->pub, &m->ts, err) ||
@@ -241,19 +328,46 @@ static bool capture(struct migration *m, struct err *err)
 	if (!pgcapture_create_slot(m->repl_ci, m->slot, &m->cap, err))
 		return false;
 	struct pos p = pos_from_lsn(m->cap.consistent_lsn);
-	if (!pgstore_set_captured(&m->tgt, m->name, &p, err)) {
-		pgcapture_release(&m->cap);
+	if (!captured(m, &p, "logical slot created; consistent position recorded", err)) {
+		release_snapshot(m);
 		return false;
 	}
-	pthread_mutex_lock(&m->lock);
-	m->phase = PHASE_CAPTURED;
-	m->consistent = p;
-	pthread_mutex_unlock(&m->lock);
-	journal_append(m, PHASE_INIT, PHASE_CAPTURED,
-		       "logical slot created; consistent position recorded", p.lsn, NULL);
-	char buf[POS_TEXT_MAX];
-	log_event(LOG_LVL_NOTICE, "phase", "from=init to=captured slot=%s consistent=%s", m->slot,
-		  pos_format(&p, buf, sizeof(buf)));
+	return true;
+}
+
+/* Where a binlog stream resumes: the newest of the capture and what the target holds. */
+static struct pos binlog_resume_pos(struct migration *m, struct err *err, bool *ok)
+{
+	struct pos applied, from = m->consistent;
+	*ok = pgstore_applied(&m->tgt, m->name, &applied, NULL, err);
+	if (*ok && applied.has_binlog && pos_compare(&applied, &from) == POS_GT)
+		from = applied;
+	return from;
+}
+
+/*
+ * The binlog holds nothing back for us (there is no slot): the file the
+ * stream resumes in must still be on the server, or changes are gone.
+ */
+static bool binlog_still_there(struct migration *m, struct err *err)
+{
+	bool ok, present = false;
+	int64_t bytes;
+	struct pos from = binlog_resume_pos(m, err, &ok);
+	struct pos d = spool_durable_pos(m->spool);
+	if (d.has_binlog && pos_compare(&d, &from) == POS_GT)
+		from = d;
+	if (!ok || !my_ensure(&m->mysrc, "source", m, err) ||
+	    !mycapture_retained(&m->mysrc, from.file, &bytes, &present, err))
+		return false;
+	if (!present && migration_phase(m) <= PHASE_FROZEN) {
+		char b[POS_TEXT_MAX];
+		err_set(err, "source: binlog %s is gone (purged: binlog_expire_logs_seconds or PURGE "
+			     "BINARY LOGS); the changes since %s cannot be recovered (abort and start "
+			     "the migration again)",
+			from.file, pos_format(&from, b, sizeof(b)));
+		return false;
+	}
 	return true;
 }
 
@@ -277,6 +391,12 @@ static bool open_spool(struct migration *m, struct err *err)
 		free(e);
 		free(dir);
 		return false;
+	}
+	if (mig_binlog_source(m)) {
+		if (!binlog_still_there(m, err))
+			goto fail;
+		free(dir);
+		return true;
 	}
 	struct pgcapture_slot info;
 	struct pos applied;
@@ -317,6 +437,26 @@ fail:
 
 static void start_stream(struct migration *m)
 {
+	if (mig_binlog_source(m)) {
+		struct err err;
+		bool ok;
+		struct pos from = binlog_resume_pos(m, &err, &ok);
+		if (!ok)
+			from = m->consistent; /* the spool's end, when newer, still wins */
+		m->myopts = (struct mystream_opts){
+			.dsn = m->src_dsn,
+			.password = m->src_password,
+			.server_id = m->server_id,
+			.start = from,
+			.ts = &m->ts,
+			.spool = m->spool,
+			.stop = &m->fwd_stop,
+			.prog = &m->sp,
+		};
+		pthread_create(&m->stream_th, NULL, mystream_thread, &m->myopts);
+		m->stream_started = true;
+		return;
+	}
 	m->sopts = (struct pgstream_opts){
 		.repl_conninfo = m->repl_ci,
 		.slot = m->slot,
@@ -501,46 +641,74 @@ static bool run_backfill(struct migration *m, struct err *err)
 }
 
 /*
- * Bytes the target is behind the source's WAL (0 when everything is
- * applied).  The source end is the newer of what the stream last heard and
- * what the coordinator polled: a walsender busy decoding a backlog sends no
- * keepalives, and lag measured against its stale end would be a lie.
- */
-/*
  * Bytes a pipeline's sink is behind its source: the source's end (the newer
- * of what the stream last heard and what was polled) minus what is applied,
- * which is at least where the pipeline started and, when the applier is
- * idle, what the stream confirmed (the rest decodes to nothing for us).
+ * of what the stream last heard and what was polled: a walsender busy
+ * decoding a backlog sends no keepalives) minus what is applied, which is
+ * at least where the pipeline started and, when the applier is idle, what
+ * the stream confirmed (the rest decodes to nothing for us).  Positions are
+ * pos_scalar() values; across binlog files the older file's remainder is
+ * unknown here, so the lag counts the newer file's bytes only (never 0).
  */
 static int64_t pipeline_lag_bytes(uint64_t heard_end, uint64_t polled_end, uint64_t start,
 				  const struct pos *applied, bool idle, uint64_t confirmed)
 {
 	uint64_t end = heard_end > polled_end ? heard_end : polled_end;
-	uint64_t a = applied->kind == POS_PG_LSN ? applied->lsn : 0;
+	uint64_t a = pos_scalar(applied);
 	if (a < start)
 		a = start;
 	if (idle && confirmed > a)
 		a = confirmed;
-	return end > a ? (int64_t)(end - a) : 0;
+	if (end <= a)
+		return 0;
+	if (applied->kind != POS_PG_LSN && end >> 32 != a >> 32)
+		return (int64_t)(end & 0xffffffffu) + 1;
+	return (int64_t)(end - a);
 }
 
 int64_t mig_lag_bytes_locked(struct migration *m, bool *idle)
 {
 	*idle = m->ap.idle && m->apply_started;
-	return pipeline_lag_bytes(m->sp.server_wal_end, m->source_lsn, m->consistent.lsn,
+	return pipeline_lag_bytes(m->sp.server_wal_end, m->source_lsn, pos_scalar(&m->consistent),
 				  &m->ap.applied, *idle, m->sp.flushed_lsn);
 }
 
-/* Polls the slot and the source's WAL end every second, in every phase. */
+/*
+ * A binlog source's end, and the binlog bytes it still holds from the file
+ * the stream would resume in (nothing is retained for us: no slot).
+ */
+static void poll_binlog(struct migration *m, struct myconn *mc)
+{
+	struct err err;
+	struct pos end;
+	int64_t bytes = -1;
+	bool present = false;
+	pthread_mutex_lock(&m->ap.lock);
+	struct pos from = m->ap.applied.has_binlog ? m->ap.applied : m->consistent;
+	pthread_mutex_unlock(&m->ap.lock);
+	if (!my_ensure(mc, "source (monitor)", m, &err) || !mycapture_binlog_end(mc, &end, &err) ||
+	    !mycapture_retained(mc, from.file, &bytes, &present, &err)) {
+		myconn_close(mc);
+		return;
+	}
+	pthread_mutex_lock(&m->lock);
+	m->source_lsn = pos_scalar(&end);
+	m->slot_retained = present ? bytes : -1;
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Polls the slot (binlog) and the source's WAL end every second, in every phase. */
 static void *monitor(void *arg)
 {
 	struct migration *m = arg;
 	struct pgconn c = {0}, t = {0};
 	struct pgcapture_slot info;
 	struct err err;
+	struct myconn mc = {0};
 	while (!m->stop) {
-		if (mig_ensure(&c, "source (monitor)", m->src_ci, &err) &&
-		    pgcapture_slot_info(&c, m->slot, &info, &err)) {
+		if (mig_binlog_source(m)) {
+			poll_binlog(m, &mc);
+		} else if (mig_ensure(&c, "source (monitor)", m->src_ci, &err) &&
+			   pgcapture_slot_info(&c, m->slot, &info, &err)) {
 			pthread_mutex_lock(&m->lock);
 			m->slot_retained = info.exists && info.current_lsn >= info.restart_lsn
 						   ? (int64_t)(info.current_lsn - info.restart_lsn)
@@ -565,6 +733,7 @@ static void *monitor(void *arg)
 	}
 	pgconn_close(&c);
 	pgconn_close(&t);
+	myconn_close(&mc);
 	return NULL;
 }
 
@@ -621,11 +790,11 @@ static void *coordinator(void *arg)
 			if (m->stop)
 				goto out;
 			mig_clear_error(m);
-			pgcapture_release(&m->cap); /* the snapshot has done its job */
+			release_snapshot(m); /* the snapshot has done its job */
 			if (!mig_set_phase(m, PHASE_CATCHING_UP, "every backfill chunk is done"))
 				goto out;
 		}
-		pgcapture_release(&m->cap);
+		release_snapshot(m);
 		start_apply(m);
 		mig_activity(m, m->phase == PHASE_FROZEN ? "frozen; applying the last changes"
 							 : "applying changes");
@@ -669,7 +838,7 @@ loop:
 	}
 out:
 #undef RETRY
-	pgcapture_release(&m->cap);
+	release_snapshot(m);
 	return NULL;
 }
 
@@ -742,11 +911,23 @@ static void register_metrics(struct migration *m, struct metrics_registry *reg)
 struct migration *migration_start(const struct migd_conf *c, struct metrics_registry *reg,
 				  char **err)
 {
-	if (c->source.engine != ENGINE_POSTGRESQL || c->target.engine != ENGINE_POSTGRESQL) {
-		*err = xasprintf("the %s -> %s pair is not built yet (PostgreSQL -> PostgreSQL is)",
+	bool pair_built = c->target.engine == ENGINE_POSTGRESQL &&
+			  (c->source.engine == ENGINE_POSTGRESQL || c->source.engine == ENGINE_MARIADB);
+	if (!pair_built) {
+		*err = xasprintf("the %s -> %s pair is not built yet (PostgreSQL -> PostgreSQL and "
+				 "MariaDB -> PostgreSQL are)",
 				 engine_name((enum migd_engine)c->source.engine),
 				 engine_name((enum migd_engine)c->target.engine));
 		return NULL;
+	}
+	if (c->source.engine == ENGINE_MARIADB) {
+		struct myconn_params p;
+		struct err e;
+		if (!myconn_parse_dsn(c->source.dsn, c->source.password, &p, &e)) {
+			*err = xasprintf("[source] dsn: %s", e.msg);
+			return NULL;
+		}
+		myconn_params_free(&p);
 	}
 	struct migration *m = xcalloc(1, sizeof(*m));
 	pthread_mutex_init(&m->lock, NULL);
@@ -770,6 +951,10 @@ struct migration *migration_start(const struct migd_conf *c, struct metrics_regi
 	m->tgt_ci = pgconn_conninfo(c->target.dsn, c->target.password, app, false);
 	m->tgt_repl_ci = pgconn_conninfo(c->target.dsn, c->target.password, app, true);
 	free(app);
+	m->src_engine = (enum migd_engine)c->source.engine;
+	m->src_dsn = xstrdup(c->source.dsn);
+	m->src_password = c->source.password ? xstrdup(c->source.password) : NULL;
+	m->server_id = mycapture_server_id(c->name);
 	m->parallel = (int)c->backfill_parallel;
 	m->chunk_rows = c->backfill_chunk_rows;
 	m->batch_txns = c->apply_batch_txns;
@@ -832,6 +1017,11 @@ void migration_stop(struct migration *m)
 	spool_close(m->spool);
 	pgconn_close(&m->src);
 	pgconn_close(&m->tgt);
+	myconn_close(&m->mysrc);
+	myconn_close(&m->mysnap);
+	free(m->src_dsn);
+	free(m->src_password);
+	json_decref(m->source_info);
 	tableset_free(&m->ts);
 	free(m->name);
 	free(m->state_dir);
@@ -967,10 +1157,19 @@ json_t *migration_status(struct migration *m)
 	json_object_set_new(o, "activity", json_string(m->activity));
 	json_object_set_new(o, "last_error", m->last_error[0] ? json_string(m->last_error) : json_null());
 	json_object_set_new(o, "tables", json_integer(m->ntables));
-	json_object_set_new(o, "capture",
-			    json_pack("{s:s, s:s, s:s, s:I}", "slot", m->slot, "publication", m->pub,
-				      "consistent_pos", pos_format(&m->consistent, p1, sizeof(p1)),
-				      "slot_retained_bytes", (json_int_t)m->slot_retained));
+	if (mig_binlog_source(m))
+		json_object_set_new(
+			o, "capture",
+			json_pack("{s:s, s:I, s:s, s:I, s:O?}", "source", "binlog", "server_id",
+				  (json_int_t)m->server_id, "consistent_pos",
+				  pos_format(&m->consistent, p1, sizeof(p1)), "binlog_retained_bytes",
+				  (json_int_t)m->slot_retained, "source_info", m->source_info));
+	else
+		json_object_set_new(o, "capture",
+				    json_pack("{s:s, s:s, s:s, s:I}", "slot", m->slot, "publication",
+					      m->pub, "consistent_pos",
+					      pos_format(&m->consistent, p1, sizeof(p1)),
+					      "slot_retained_bytes", (json_int_t)m->slot_retained));
 	pthread_mutex_unlock(&m->lock);
 
 	pthread_mutex_lock(&m->bf.lock);
@@ -987,9 +1186,9 @@ json_t *migration_status(struct migration *m)
 	pthread_mutex_lock(&m->sp.lock);
 	json_t *st = json_pack(
 		"{s:b, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s?}", "connected", m->sp.connected,
-		"received_pos", pos_lsn_format(m->sp.received_lsn, p1, sizeof(p1)), "server_wal_end",
-		pos_lsn_format(m->sp.server_wal_end, p2, sizeof(p2)), "confirmed_pos",
-		pos_lsn_format(m->sp.flushed_lsn, p3, sizeof(p3)), "transactions",
+		"received_pos", mig_src_text(m, m->sp.received_lsn, p1, sizeof(p1)), "server_wal_end",
+		mig_src_text(m, m->sp.server_wal_end, p2, sizeof(p2)), "confirmed_pos",
+		mig_src_text(m, m->sp.flushed_lsn, p3, sizeof(p3)), "transactions",
 		(json_int_t)m->sp.txns, "reconnects", (json_int_t)m->sp.reconnects, "spool_bytes",
 		(json_int_t)n.spool.bytes_on_disk, "spool_segments", (json_int_t)n.spool.segments,
 		"last_error", m->sp.last_error[0] ? m->sp.last_error : NULL);

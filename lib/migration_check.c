@@ -100,6 +100,11 @@ bool migration_validate_start(struct migration *m, unsigned kinds, const char *t
 			      const struct conf_check *checks, int nchecks, const char *since,
 			      void (*done)(void *), void *arg, const char **err)
 {
+	if (mig_binlog_source(m)) {
+		*err = "validation of a MariaDB source is not built yet (counts and checksums need "
+		       "the canonical row form on both engines)";
+		return false;
+	}
 	uint64_t since_lsn = m->consistent.lsn;
 	if (since != NULL) {
 		struct pos p;
@@ -278,6 +283,9 @@ bool migration_request(struct migration *m, const char *op, const struct migd_co
 		*err = "unknown operation";
 		break;
 	}
+	if (*err == NULL && mig_binlog_source(m) && o != OP_ABORT)
+		*err = "with a MariaDB source only abort is built so far (freeze, cutover and "
+		       "rollback need read_only enforcement and the reverse sink)";
 	if (*err != NULL)
 		return false;
 	pthread_mutex_lock(&m->lock);

@@ -12,6 +12,8 @@
 #include "apply.h"
 #include "backfill.h"
 #include "migration.h"
+#include "myconn.h"
+#include "mystream.h"
 #include "pgcapture.h"
 #include "pgconn.h"
 #include "pgstore.h"
@@ -38,6 +40,9 @@ struct migration {
 	char *include, *exclude, *insert_only; /* owned; [tables] lists */
 	char *keylog_path;                     /* owned; state_dir/touched-<name>.log */
 	char *src_ci, *tgt_ci, *repl_ci; /* owned; secret: never logged */
+	enum migd_engine src_engine;
+	char *src_dsn, *src_password; /* owned; secret: a MySQL/MariaDB source's dsn as configured */
+	uint32_t server_id;           /* ours as a binlog replica */
 	int parallel;
 	int64_t chunk_rows, batch_txns, batch_bytes, batch_delay_ms, spool_segment;
 
@@ -60,6 +65,9 @@ struct migration {
 	struct mig_tableset ts; /* coordinator-owned; read-only once threads start */
 	struct pgconn src, tgt; /* coordinator's own connections */
 	struct pgcapture cap;
+	struct myconn mysrc, mysnap;  /* MySQL/MariaDB source: coordinator's link; the snapshot */
+	struct mystream_opts myopts;
+	json_t *source_info;          /* owned; what the capture check found (retention, ...) */
 	struct spool *spool;
 	struct sink *sink;
 	struct backfill_progress bf;
@@ -157,6 +165,15 @@ struct numbers {
 	struct spool_stats spool;
 	bool have_spool;
 };
+
+/* The source is MySQL/MariaDB (binlog), not PostgreSQL (slot). */
+static inline bool mig_binlog_source(const struct migration *m)
+{
+	return m->src_engine != ENGINE_POSTGRESQL;
+}
+/* A source position scalar (pos_scalar) as text, in the source's own form. */
+const char *mig_src_text(const struct migration *m, uint64_t v, char *buf, size_t n);
+struct pos mig_src_pos(const struct migration *m, uint64_t v);
 
 void mig_activity(struct migration *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void mig_report(struct migration *m, const struct err *err);

@@ -465,11 +465,23 @@ static json_t *do_abort(struct migration *m, struct err *err)
 			phase_name(ph));
 		return NULL;
 	}
+	int rs = 0, rt = 0;
+	if (mig_binlog_source(m)) { /* a binlog source holds nothing for us: no slot to drop */
+		if (!mig_ensure(&m->tgt, "target", m->tgt_ci, err))
+			return NULL;
+		mig_stop_forward(m);
+		if (!pgfreeze_lift(&m->tgt, "target", &m->tgt, m->name, &rt, err))
+			return NULL;
+		if (!mig_set_phase(m, PHASE_ABORTED, "aborted by the operator; the source stays the owner"))
+			return NULL;
+		mig_activity(m, "aborted; the source is untouched and the owner");
+		return json_pack("{s:s, s:i, s:i}", "phase", "aborted", "grants_restored_source", rs,
+				 "grants_restored_target", rt);
+	}
 	if (!mig_ensure(&m->src, "source", m->src_ci, err) ||
 	    !mig_ensure(&m->tgt, "target", m->tgt_ci, err))
 		return NULL;
 	mig_stop_forward(m);
-	int rs = 0, rt = 0;
 	if (!pgcapture_drop_slot(&m->src, m->slot, err) || !drop_publication(&m->src, m->pub, err) ||
 	    !pgfreeze_lift(&m->src, "source", &m->tgt, m->name, &rs, err) ||
 	    !pgfreeze_lift(&m->tgt, "target", &m->tgt, m->name, &rt, err))

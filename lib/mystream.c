@@ -110,7 +110,7 @@ static void publish(struct stream *s)
 	p->received_lsn = s->received;
 	if (s->server_end > p->server_wal_end || s->server_end == 0)
 		p->server_wal_end = s->server_end > s->received ? s->server_end : s->received;
-	if (!s->dirty && !s->in_group)
+	if (!s->dirty && !s->in_group && pos_scalar(&s->state) > p->flushed_lsn)
 		p->flushed_lsn = pos_scalar(&s->state); /* all we read is spooled or ours to skip */
 	p->last_msg_usec = now_mono_usec();
 	pthread_mutex_unlock(&p->lock);
@@ -733,7 +733,15 @@ static bool on_event(struct stream *s, MARIADB_RPL_EVENT *ev, struct err *err)
 		struct pos at = {.kind = POS_BINLOG, .has_binlog = true, .offset = next};
 		snprintf(at.file, sizeof(at.file), "%s", s->file);
 		s->server_end = pos_scalar(&at);
-		return !s->dirty || s->in_group || sync_spool(s, err);
+		if (s->dirty && !s->in_group && !sync_spool(s, err))
+			return false;
+		/* A heartbeat means we have read all there is: nothing past here is ours. */
+		if (!s->dirty && !s->in_group) {
+			pthread_mutex_lock(&s->o->prog->lock);
+			s->o->prog->flushed_lsn = s->server_end;
+			pthread_mutex_unlock(&s->o->prog->lock);
+		}
+		return true;
 	}
 	case EV_GTID:
 		if (s->in_group) {

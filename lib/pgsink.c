@@ -369,7 +369,9 @@ static json_t *tuple_json(const struct rel *r, const struct change_tuple *t, boo
 		json_object_set_new(o, r->colnames[i],
 				    v->kind == CHV_NULL	       ? json_null()
 				    : v->kind == CHV_UNCHANGED ? json_pack("{s:b}", "unchanged", 1)
-							       : json_stringn(v->data, v->len));
+				    : v->kind == CHV_BAD ? json_pack("{s:s%}", "unmappable", v->data,
+								     (size_t)v->len)
+							 : json_stringn(v->data, v->len));
 	}
 	return o;
 }
@@ -476,7 +478,9 @@ static bool op_relation(struct sink *b, const struct change_relation *rel, struc
 
 	/* The schema contract: same columns, same types, as at capture. */
 	char why[200] = "";
-	if (rel->ncols != r->t->ncols)
+	if (rel->problem != NULL) /* the source reader could not deliver it faithfully */
+		snprintf(why, sizeof(why), "%s", rel->problem);
+	else if (rel->ncols != r->t->ncols)
 		snprintf(why, sizeof(why), "the source now has %d columns, %d at capture",
 			 rel->ncols, r->t->ncols);
 	for (int i = 0; i < rel->ncols && !why[0]; i++) {
@@ -509,6 +513,17 @@ static bool op_relation(struct sink *b, const struct change_relation *rel, struc
 	return true;
 }
 
+/* The first value of ev the source reader could not render (CHV_BAD), or NULL. */
+static const struct change_value *bad_value(const struct change_event *ev)
+{
+	const struct change_tuple *ts[2] = {&ev->row.old_tuple, &ev->row.new_tuple};
+	for (int k = 0; k < 2; k++)
+		for (uint16_t i = 0; i < ts[k]->ncols; i++)
+			if (ts[k]->vals[i].kind == CHV_BAD)
+				return &ts[k]->vals[i];
+	return NULL;
+}
+
 static bool op_change(struct sink *b, const struct change_event *ev, const struct pos *src_pos,
 		      struct err *err)
 {
@@ -538,6 +553,22 @@ static bool op_change(struct sink *b, const struct change_event *ev, const struc
 	if (r->schema_error) {
 		s->batch.parked++;
 		return record_row(s, parked_sql, r, ev, src_pos, r->reason, err);
+	}
+	const struct change_value *bad = bad_value(ev);
+	if (bad != NULL) {
+		/* Never applied: in a normal batch that fails it, isolated it is a failed record. */
+		char why[300];
+		snprintf(why, sizeof(why), "unmappable value from the source: %.*s", (int)bad->len,
+			 bad->data);
+		if (!s->isolate) {
+			err_set(err, "%s.%s: %s", r->t->schema, rel_name(r), why);
+			return false;
+		}
+		log_event(LOG_LVL_ERROR, "failed_record", "table=%s.%s pos=%s error=\"%s\"",
+			  r->t->schema, rel_name(r),
+			  pos_format(src_pos, (char[POS_TEXT_MAX]){0}, POS_TEXT_MAX), why);
+		s->batch.failed++;
+		return record_row(s, failed_sql, r, ev, src_pos, why, err) && pipe_sync(s, err);
 	}
 	if (!r->prepared && !prepare_rel(s, r, err))
 		return false;

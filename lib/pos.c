@@ -482,6 +482,21 @@ uint64_t pos_scalar(const struct pos *p)
 	return seq << 32 | (p->offset & 0xffffffffu);
 }
 
+struct pos pos_from_scalar(const struct pos *like, uint64_t v)
+{
+	size_t base_len = 0;
+	if (v == 0)
+		return pos_none();
+	if (like->kind == POS_PG_LSN || !like->has_binlog)
+		return pos_from_lsn(v);
+	const char *n = binlog_number(like->file, &base_len);
+	int width = n ? (int)strlen(n) : 6;
+	struct pos p = {.kind = POS_BINLOG, .has_binlog = true, .offset = v & 0xffffffffu};
+	snprintf(p.file, sizeof(p.file), "%.*s.%0*llu", (int)(n ? base_len : strlen(like->file)),
+		 like->file, width < 6 ? 6 : width, (unsigned long long)(v >> 32));
+	return p;
+}
+
 /* ---- GTID apply --------------------------------------------------------- */
 
 /*

@@ -105,6 +105,13 @@ int64_t pos_distance_bytes(const struct pos *a, const struct pos *b);
  */
 uint64_t pos_scalar(const struct pos *p);
 
+/*
+ * The position a pos_scalar() value stands for, in the form of `like` (a
+ * position of the same source): an LSN, or a binlog coordinate in like's
+ * binlog (its base name and number width).  none for 0.
+ */
+struct pos pos_from_scalar(const struct pos *like, uint64_t v);
+
 /* For a MariaDB GTID position: applies one transaction's GTID (advances its domain). */
 bool pos_gtid_advance(struct pos *p, uint32_t domain, uint32_t server, uint64_t seq)
 	__attribute__((warn_unused_result));

@@ -448,6 +448,17 @@ START_TEST(test_scalar_orders_like_compare)
 	ck_assert_uint_eq(pos_scalar(&l), 0x16B374D848ull);
 	ck_assert(pos_parse("gtid:0-1-5", &g, &e));
 	ck_assert_uint_eq(pos_scalar(&g), 0); /* no coordinate: no order by bytes */
+
+	/* And back, in the binlog of a position of the same source. */
+	char buf[POS_TEXT_MAX];
+	struct pos b = pos_from_scalar(&p[3], (11ull << 32) | 4);
+	ck_assert_str_eq(pos_format(&b, buf, sizeof(buf)), "binlog:mariadb-bin.000011:4");
+	b = pos_from_scalar(&p[0], pos_scalar(&p[4]));
+	ck_assert_str_eq(pos_format(&b, buf, sizeof(buf)), "binlog:mariadb-bin.1000000:4");
+	b = pos_from_scalar(&l, 0x16B374D848ull);
+	ck_assert_str_eq(pos_format(&b, buf, sizeof(buf)), "pg:16/B374D848");
+	b = pos_from_scalar(&l, 0);
+	ck_assert(pos_is_none(&b));
 }
 END_TEST
 

@@ -1,0 +1,142 @@
+/* myfreeze: read_only write freeze on MySQL/MariaDB (see myfreeze.h). */
+#include "myfreeze.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+
+/* "a, b" -> "'a','b'" for an IN list; "" when users is empty.  Caller frees. */
+static char *user_list(struct myconn *c, const char *users)
+{
+	struct strbuf b = {0};
+	char *copy = xstrdup(users ? users : ""), *save = NULL;
+	for (char *u = strtok_r(copy, ", ", &save); u; u = strtok_r(NULL, ", ", &save)) {
+		char *lit = myconn_literal(c, u, strlen(u));
+		sb_addf(&b, "%s%s", b.len ? "," : "", lit);
+		free(lit);
+	}
+	free(copy);
+	char *s = sb_take(&b);
+	return s ? s : xstrdup("");
+}
+
+json_t *myfreeze_inventory(struct myconn *c, const char *users, struct err *err)
+{
+	char *in = user_list(c, users);
+	char *sql = xasprintf(
+	    "SELECT p.USER, p.HOST, COALESCE(p.DB, ''), p.COMMAND, p.TIME, "
+	    "  COALESCE(t.trx_rows_modified, 0), COALESCE(t.trx_started, '') "
+	    "FROM information_schema.PROCESSLIST p "
+	    "LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID "
+	    "WHERE p.ID <> CONNECTION_ID() AND p.COMMAND NOT IN ('Daemon', 'Binlog Dump') "
+	    "  AND (t.trx_rows_modified > 0%s%s%s) ORDER BY p.ID",
+	    *in ? " OR p.USER IN (" : "", in, *in ? ")" : "");
+	free(in);
+	MYSQL_RES *r = myconn_query(c, sql, err);
+	free(sql);
+	if (r == NULL)
+		return NULL;
+	json_t *a = json_array();
+	MYSQL_ROW row;
+	while ((row = mysql_fetch_row(r)) != NULL)
+		json_array_append_new(
+		    a, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "user",
+				 row[0] ? row[0] : "", "client", row[1] ? row[1] : "", "db", row[2],
+				 "command", row[3] ? row[3] : "", "seconds",
+				 (json_int_t)(row[4] ? strtoll(row[4], NULL, 10) : 0),
+				 "rows_modified", (json_int_t)strtoll(row[5], NULL, 10),
+				 "transaction_started", row[6]));
+	mysql_free_result(r);
+	return a;
+}
+
+/* Users whose grants let them write through read_only. */
+static json_t *still_writable(struct myconn *c, struct err *err)
+{
+	MYSQL_RES *r = myconn_query(
+	    c,
+	    "SELECT GRANTEE, PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES "
+	    "WHERE PRIVILEGE_TYPE IN ('READ_ONLY ADMIN', 'SUPER') "
+	    "  AND GRANTEE NOT IN (CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''',"
+	    "                             SUBSTRING_INDEX(CURRENT_USER(), '@', -1), ''''), "
+	    "                      '''root''@''localhost''', '''mariadb.sys''@''localhost''') "
+	    "ORDER BY GRANTEE",
+	    err);
+	if (r == NULL)
+		return NULL;
+	json_t *a = json_array();
+	MYSQL_ROW row;
+	while ((row = mysql_fetch_row(r)) != NULL)
+		json_array_append_new(a,
+				      json_pack("{s:s, s:s}", "user", row[0] ? row[0] : "", "why",
+						row[1] && strcmp(row[1], "SUPER") == 0
+						    ? "has SUPER (writes through read_only on "
+						      "servers before 10.11)"
+						    : "has READ_ONLY ADMIN: writes through "
+						      "read_only"));
+	mysql_free_result(r);
+	return a;
+}
+
+bool myfreeze_enforce(struct myconn *c, const char *users, json_t **report, struct err *err)
+{
+	*report = NULL;
+	if (!myconn_exec(c, "SET GLOBAL read_only = ON", err))
+		return false;
+	/* End the application's sessions: an open transaction would otherwise commit later. */
+	int ended = 0;
+	char *in = user_list(c, users);
+	if (*in) {
+		char *sql = xasprintf("SELECT ID FROM information_schema.PROCESSLIST "
+				      "WHERE ID <> CONNECTION_ID() AND USER IN (%s)",
+				      in);
+		MYSQL_RES *r = myconn_query(c, sql, err);
+		free(sql);
+		if (r == NULL) {
+			free(in);
+			return false;
+		}
+		MYSQL_ROW row;
+		while ((row = mysql_fetch_row(r)) != NULL) {
+			char *k = xasprintf("KILL CONNECTION %s", row[0]);
+			struct err e;
+			/* Gone already (1094 unknown thread) is as good as ended. */
+			if (myconn_exec(c, k, &e) || strstr(e.msg, "1094") != NULL)
+				ended++;
+			else
+				log_warn("freeze: %s", e.msg);
+			free(k);
+		}
+		mysql_free_result(r);
+	}
+	free(in);
+	char *ro = myconn_query_value(c, "SELECT @@global.read_only", err);
+	if (ro == NULL)
+		return false;
+	bool on = strcmp(ro, "1") == 0 || strcasecmp(ro, "ON") == 0;
+	free(ro);
+	if (!on) {
+		err_set(err, "%s: read_only did not stay on (another client turned it off?)",
+			c->label);
+		return false;
+	}
+	json_t *sw = still_writable(c, err);
+	if (sw == NULL)
+		return false;
+	json_t *inv = myfreeze_inventory(c, users, err);
+	if (inv == NULL) {
+		json_decref(sw);
+		return false;
+	}
+	*report = json_pack("{s:b, s:i, s:o, s:o}", "read_only", on, "sessions_ended", ended,
+			    "still_writable", sw, "inventory", inv);
+	return true;
+}
+
+bool myfreeze_lift(struct myconn *c, struct err *err)
+{
+	return myconn_exec(c, "SET GLOBAL read_only = OFF", err);
+}
