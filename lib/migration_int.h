@@ -39,6 +39,7 @@ struct migration {
 	char *keylog_path;                     /* owned; state_dir/touched-<name>.log */
 	char *src_ci, *tgt_ci, *repl_ci; /* owned; secret: never logged */
 	int parallel;
+	bool defer_indexes;
 	int64_t chunk_rows, batch_txns, batch_bytes, batch_delay_ms, spool_segment;
 
 	pthread_t coord;
