@@ -13,6 +13,8 @@
  */
 #include "backfill.h"
 
+#include "bfsource.h"
+
 #include <endian.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,40 +80,6 @@ struct worker_arg {
 
 /* --- planning ---------------------------------------------------------------- */
 
-/* Key of the row chunk_rows past `after` (NULL: from the start), as a text[] literal. */
-static char *next_boundary(struct pgconn *src, const struct mig_table *t, const char *after,
-			   int64_t chunk_rows, bool *end, struct err *err)
-{
-	char *keys = table_key_list(t);
-	struct strbuf b = {0};
-	for (int i = 0; i < t->nkey; i++) {
-		char *id = pgconn_ident(t->cols[t->key_idx[i]].name);
-		sb_addf(&b, "%s%s::text", i ? ", " : "", id);
-		free(id);
-	}
-	char *texts = sb_take(&b);
-	char *where = keyrange_pred(t, after, NULL);
-	/*
-	 * The array is built outside the OFFSET: in the scan's own target list
-	 * it would be built for every skipped row (twice the time).
-	 */
-	char *sql =
-		xasprintf("SELECT ARRAY[%s]::text[] FROM (SELECT %s FROM %s WHERE %s ORDER BY %s "
-			  "OFFSET %lld LIMIT 1) b",
-			  texts, keys, t->qname, where, keys, (long long)(chunk_rows - 1));
-	PGresult *r = pgconn_query(src, sql, 0, NULL, err);
-	free(sql);
-	free(where);
-	free(keys);
-	free(texts);
-	if (r == NULL)
-		return NULL;
-	*end = PQntuples(r) == 0;
-	char *out = *end ? xstrdup("") : xstrdup(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return out;
-}
-
 static bool insert_chunk(struct pgconn *tgt, const char *name, const struct mig_table *t, int no,
 			 const char *lo, const char *hi, bool target_empty, struct err *err)
 {
@@ -176,7 +144,7 @@ static bool prepare_target(struct pgconn *tgt, const struct backfill_opts *o,
 			   err);
 }
 
-static bool plan_table(struct pgconn *src, struct pgconn *tgt, const struct backfill_opts *o,
+static bool plan_table(struct bfsource *src, struct pgconn *tgt, const struct backfill_opts *o,
 		       const struct mig_table *t, struct err *err)
 {
 	char *tname = xasprintf("%s.%s", t->schema, t->name);
@@ -207,7 +175,7 @@ static bool plan_table(struct pgconn *src, struct pgconn *tgt, const struct back
 		int no = 0;
 		for (;;) {
 			bool end = false;
-			char *b = next_boundary(src, t, prev, o->chunk_rows, &end, err);
+			char *b = bfsource_next_boundary(src, t, prev, o->chunk_rows, &end, err);
 			if (b == NULL) {
 				ok = false;
 				break;
@@ -262,7 +230,7 @@ bool backfill_load_totals(struct pgconn *tgt, const char *name, struct backfill_
 	return true;
 }
 
-bool backfill_plan(struct pgconn *src, struct pgconn *tgt, const struct backfill_opts *o,
+bool backfill_plan(struct bfsource *src, struct pgconn *tgt, const struct backfill_opts *o,
 		   struct backfill_progress *prog, struct err *err)
 {
 	int64_t est = 0;
@@ -346,28 +314,91 @@ static bool mark_done(struct pgconn *tgt, const char *name, const struct chunk *
 	return true;
 }
 
+/* What a chunk copy's callbacks need: the target, the hash, the rows the target cannot take. */
+struct copy_ctx {
+	struct pgconn *tgt;
+	uint64_t sum;
+	int64_t lines;
+	struct run *run;
+	char **bad_keys, **bad_why; /* owned; rows recorded as failed records */
+	int nbad;
+	struct err err;
+};
+
+#define MAX_BAD_ROWS 1000 /* per chunk; more means the data needs fixing, not records */
+
+static bool put_line(void *arg, const char *buf, size_t len)
+{
+	struct copy_ctx *x = arg;
+	x->sum += row_hash(buf, len);
+	if (PQputCopyData(x->tgt->conn, buf, (int)len) != 1) {
+		err_set(&x->err, "target: %s", pgconn_error(x->tgt));
+		return false;
+	}
+	if (++x->lines % 8192 == 0)
+		add_rows(x->run, 8192);
+	return true;
+}
+
+static bool keep_bad(void *arg, const char *key, const char *why)
+{
+	struct copy_ctx *x = arg;
+	if (x->nbad == MAX_BAD_ROWS)
+		return false;
+	x->bad_keys = xrealloc(x->bad_keys, (size_t)(x->nbad + 1) * sizeof(char *));
+	x->bad_why = xrealloc(x->bad_why, (size_t)(x->nbad + 1) * sizeof(char *));
+	x->bad_keys[x->nbad] = xstrdup(key);
+	x->bad_why[x->nbad++] = xstrdup(why);
+	return true;
+}
+
+/* Rows the source could not render: failed records, in the chunk's transaction. */
+static bool record_bad(struct copy_ctx *x, const struct backfill_opts *o, const struct chunk *c,
+		       struct err *err)
+{
+	char *tname = xasprintf("%s.%s", c->t->schema, c->t->name);
+	bool ok = true;
+	for (int i = 0; i < x->nbad && ok; i++) {
+		const char *p[] = {o->name, tname, o->source_pos ? o->source_pos : "none",
+				   x->bad_keys[i], x->bad_why[i]};
+		ok = pgconn_exec_params(
+			x->tgt,
+			"INSERT INTO migd.failed_records (name, table_name, source_pos, key, change, "
+			"  error) VALUES ($1, $2, $3, to_jsonb($4::text[]), "
+			"  jsonb_build_object('op', 'backfill'), $5)",
+			5, p, err);
+		log_event(LOG_LVL_ERROR, "failed_record", "table=%s key=%s phase=backfill error=\"%s\"",
+			  tname, x->bad_keys[i], x->bad_why[i]);
+	}
+	free(tname);
+	return ok;
+}
+
+static void free_bad(struct copy_ctx *x)
+{
+	for (int i = 0; i < x->nbad; i++) {
+		free(x->bad_keys[i]);
+		free(x->bad_why[i]);
+	}
+	free(x->bad_keys);
+	free(x->bad_why);
+}
+
 /* One attempt at a chunk: true when it is done (by this attempt or an earlier one). */
-static bool copy_chunk(struct run *run, struct pgconn *src, struct pgconn *tgt, struct chunk *c,
+static bool copy_chunk(struct run *run, struct bfsource *src, struct pgconn *tgt, struct chunk *c,
 		       struct err *err)
 {
 	const struct backfill_opts *o = run->o;
 	char *pred = keyrange_pred(c->t, c->lo, c->hi);
 	char *cols = table_column_list(c->t);
-	bool ok = false, src_in_copy = false, tgt_in_copy = false, already = false;
+	bool ok = false, tgt_in_copy = false, already = false;
+	struct copy_ctx x = {.tgt = tgt, .run = run};
 	int64_t rows = 0;
-	uint64_t sum = 0;
 	char *sql;
 
-	/* Source: a read-only repeatable-read transaction, in the snapshot when we have one. */
-	if (!pgconn_exec(src, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err))
+	/* Source: a read-only snapshot transaction (the exported one when we have it). */
+	if (!bfsource_begin(src, o->snapshot, err))
 		goto out;
-	if (o->snapshot != NULL && o->snapshot[0] != '\0') {
-		sql = xasprintf("SET TRANSACTION SNAPSHOT '%s'", o->snapshot);
-		bool s = pgconn_exec(src, sql, err);
-		free(sql);
-		if (!s)
-			goto out;
-	}
 	/*
 	 * Target: one transaction fills the range and records it; committed
 	 * asynchronously (see backfill.h for why that is safe).
@@ -381,19 +412,8 @@ static bool copy_chunk(struct run *run, struct pgconn *src, struct pgconn *tgt, 
 		if (!d)
 			goto out;
 	}
-
-	sql = xasprintf("COPY (SELECT %s FROM %s WHERE %s) TO STDOUT", cols, c->t->qname, pred);
-	PGresult *r = PQexec(src->conn, sql);
-	free(sql);
-	if (PQresultStatus(r) != PGRES_COPY_OUT) {
-		err_set(err, "source: %s", PQresultErrorMessage(r));
-		PQclear(r);
-		goto out;
-	}
-	PQclear(r);
-	src_in_copy = true;
 	sql = xasprintf("COPY %s (%s) FROM STDIN", c->t->tgt_qname, cols);
-	r = PQexec(tgt->conn, sql);
+	PGresult *r = PQexec(tgt->conn, sql);
 	free(sql);
 	if (PQresultStatus(r) != PGRES_COPY_IN) {
 		err_set(err, "target: %s", PQresultErrorMessage(r));
@@ -402,33 +422,13 @@ static bool copy_chunk(struct run *run, struct pgconn *src, struct pgconn *tgt, 
 	}
 	PQclear(r);
 	tgt_in_copy = true;
-
-	char *buf;
-	int n;
-	while ((n = PQgetCopyData(src->conn, &buf, 0)) > 0) {
-		sum += row_hash(buf, (size_t)n);
-		int w = PQputCopyData(tgt->conn, buf, n);
-		PQfreemem(buf);
-		if (w != 1) {
-			err_set(err, "target: %s", pgconn_error(tgt));
-			goto out;
-		}
-		if (++rows % 8192 == 0)
-			add_rows(run, 8192);
-	}
-	src_in_copy = false;
-	if (n == -2) {
-		err_set(err, "source: %s", pgconn_error(src));
+	if (!bfsource_copy(src, c->t, c->lo, c->hi, put_line, keep_bad, &x, &rows, err)) {
+		if (x.err.msg[0])
+			*err = x.err; /* the target's reason is the real one */
+		else if (x.nbad == MAX_BAD_ROWS)
+			err_prefix(err, "more than %d rows cannot be copied; ", MAX_BAD_ROWS);
 		goto out;
 	}
-	r = PQgetResult(src->conn);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		err_set(err, "source: %s", PQresultErrorMessage(r));
-		PQclear(r);
-		goto out;
-	}
-	PQclear(r);
-	drain(src);
 	tgt_in_copy = false;
 	if (PQputCopyEnd(tgt->conn, NULL) != 1) {
 		err_set(err, "target: %s", pgconn_error(tgt));
@@ -443,8 +443,10 @@ static bool copy_chunk(struct run *run, struct pgconn *src, struct pgconn *tgt, 
 	}
 	PQclear(r);
 	drain(tgt);
+	if (!record_bad(&x, o, c, err))
+		goto out;
 
-	if (!mark_done(tgt, o->name, c, rows, sum, &already, err))
+	if (!mark_done(tgt, o->name, c, rows, x.sum, &already, err))
 		goto out;
 	if (already) {
 		log_notice(
@@ -455,8 +457,7 @@ static bool copy_chunk(struct run *run, struct pgconn *src, struct pgconn *tgt, 
 		goto out;
 	}
 	ok = pgconn_exec(tgt, "COMMIT", err);
-	if (!pgconn_exec(src, "COMMIT", &(struct err){{0}})) {
-	}
+	bfsource_end(src);
 	if (ok)
 		add_rows(run, rows % 8192);
 out:
@@ -466,14 +467,12 @@ out:
 			}
 			drain(tgt);
 		}
-		if (src_in_copy && src->conn != NULL)
-			pgconn_close(src); /* cannot cancel a COPY OUT cheaply: reconnect */
-		if (src->conn != NULL && !pgconn_exec(src, "ROLLBACK", &(struct err){{0}})) {
-		}
+		bfsource_end(src);
 		if (tgt->conn != NULL && !pgconn_exec(tgt, "ROLLBACK", &(struct err){{0}})) {
 		}
-		add_rows(run, -(rows - rows % 8192));
+		add_rows(run, -(x.lines - x.lines % 8192));
 	}
+	free_bad(&x);
 	free(pred);
 	free(cols);
 	return ok;
@@ -501,22 +500,21 @@ static void record_failure(struct pgconn *tgt, const struct backfill_opts *o, co
 }
 
 /*
- * (Re)connects a worker's connection and sets its session up.  Source:
- * no JIT (compiling costs more than it saves on a plain range scan).
- * Target: triggers and FK checks off (they fired on the source already,
- * like PG's apply worker); a backend whose client died (migd killed in the
- * middle of an index build) notices within seconds instead of finishing
- * the build and holding its locks against the restarted migd.
+ * (Re)connects a worker's target connection and sets its session up:
+ * triggers and FK checks off (they fired on the source already, like PG's
+ * apply worker); a backend whose client died (migd killed in the middle of
+ * an index build) notices within seconds instead of finishing the build
+ * and holding its locks against the restarted migd.
  */
-static bool ensure_conn(struct pgconn *c, bool target, const char *conninfo,
-			const volatile bool *stop, struct err *err)
+static bool ensure_conn(struct pgconn *c, const char *conninfo, const volatile bool *stop,
+			struct err *err)
 {
 	int backoff = 500;
 	if (c->conn != NULL && !pgconn_is_broken(c))
 		return true;
 	for (;;) {
 		pgconn_close(c);
-		if (pgconn_open(c, target ? "target" : "source", conninfo, err))
+		if (pgconn_open(c, "target", conninfo, err))
 			break;
 		log_warn("backfill: %s; retrying in %d ms", err->msg, backoff);
 		sleep_interruptible(backoff, stop);
@@ -525,11 +523,6 @@ static bool ensure_conn(struct pgconn *c, bool target, const char *conninfo,
 		backoff = backoff < 8000 ? backoff * 2 : 8000;
 	}
 	struct err e;
-	if (!target) {
-		if (!pgconn_exec(c, "SET jit = off", &e))
-			log_debug("backfill: %s", e.msg);
-		return true;
-	}
 	if (!pgconn_exec(c, "SET session_replication_role = replica", &e))
 		log_warn("backfill: %s (triggers and FKs stay active on the target)", e.msg);
 	if (!pgconn_exec(c, "SET client_connection_check_interval = '2s'", &e))
@@ -595,7 +588,7 @@ static void show_error(struct run *run, const char *what, const char *msg)
 	pthread_mutex_unlock(&run->prog->lock);
 }
 
-static void do_chunk(struct run *run, struct pgconn *src, struct pgconn *tgt, struct chunk *c)
+static void do_chunk(struct run *run, struct bfsource *src, struct pgconn *tgt, struct chunk *c)
 {
 	const struct backfill_opts *o = run->o;
 	struct err err;
@@ -606,14 +599,14 @@ static void do_chunk(struct run *run, struct pgconn *src, struct pgconn *tgt, st
 	pthread_mutex_unlock(&run->prog->lock);
 	bool done = false, final = false;
 	while (!done && !*o->stop) {
-		if (!ensure_conn(src, false, o->src_conninfo, o->stop, &err) ||
-		    !ensure_conn(tgt, true, o->tgt_conninfo, o->stop, &err))
+		if (!bfsource_ensure(src, o->stop, &err) ||
+		    !ensure_conn(tgt, o->tgt_conninfo, o->stop, &err))
 			break;
 		done = copy_chunk(run, src, tgt, c, &err);
 		if (done)
 			break;
 		c->attempts++;
-		bool lost = pgconn_is_broken(src) || pgconn_is_broken(tgt);
+		bool lost = bfsource_is_broken(src) || pgconn_is_broken(tgt);
 		show_error(run, what, err.msg);
 		/* A lost connection is not the chunk's fault: retry it without limit. */
 		if (!lost && c->attempts >= o->max_attempts) {
@@ -662,7 +655,7 @@ static void do_index(struct run *run, int slot, struct pgconn *tgt, struct index
 	snprintf(what, sizeof(what), "rebuilding %s on %s", j->ix->index_name, j->tr->table_name);
 	bool done = false;
 	while (!*o->stop) {
-		if (!ensure_conn(tgt, true, o->tgt_conninfo, o->stop, &err))
+		if (!ensure_conn(tgt, o->tgt_conninfo, o->stop, &err))
 			break;
 		int64_t t0 = now_mono_usec();
 		set_cancel(run, slot, PQgetCancel(tgt->conn));
@@ -751,7 +744,8 @@ static void *worker(void *arg)
 {
 	struct worker_arg *wa = arg;
 	struct run *run = wa->run;
-	struct pgconn src = {0}, tgt = {0};
+	struct bfsource src = {.mariadb = run->o->src_mariadb, .conninfo = run->o->src_conninfo};
+	struct pgconn tgt = {0};
 	struct chunk *c;
 	struct index_job *j;
 	while (take_work(run, &c, &j)) {
@@ -760,7 +754,7 @@ static void *worker(void *arg)
 		else
 			do_index(run, wa->slot, &tgt, j);
 	}
-	pgconn_close(&src);
+	bfsource_close(&src);
 	pgconn_close(&tgt);
 	pthread_mutex_lock(&run->lock);
 	run->workers_left--;

@@ -41,6 +41,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bfsource.h"
 #include "pgconn.h"
 #include "tables.h"
 
@@ -61,7 +62,9 @@ struct backfill_progress {
 
 struct backfill_opts {
 	const char *name;         /* migration name (ledger key) */
-	const char *src_conninfo; /* borrowed; secret: never logged */
+	const char *src_conninfo; /* borrowed; secret: never logged (a MariaDB dsn when src_mariadb) */
+	bool src_mariadb;         /* the source is MariaDB: mysnap reads, own snapshots */
+	const char *source_pos;   /* the captured position, for failed records of unmappable rows */
 	const char *tgt_conninfo; /* borrowed */
 	const char *snapshot;     /* exported snapshot, or NULL/"" */
 	int parallel;
@@ -81,7 +84,7 @@ struct backfill_opts {
  * defer_indexes, defers an empty target table's indexes in the same
  * transaction).
  */
-bool backfill_plan(struct pgconn *src, struct pgconn *tgt, const struct backfill_opts *o,
+bool backfill_plan(struct bfsource *src, struct pgconn *tgt, const struct backfill_opts *o,
 		   struct backfill_progress *prog, struct err *err) __attribute__((warn_unused_result));
 
 /*

@@ -625,9 +625,14 @@ static void backfill_activity(void *arg, const char *text)
 
 static bool run_backfill(struct migration *m, struct err *err)
 {
+	char *dsn = mig_binlog_source(m) ? myconn_dsn_with_password(m->src_dsn, m->src_password)
+					 : NULL;
+	char cpos[POS_TEXT_MAX];
 	struct backfill_opts o = {
 		.name = m->name,
-		.src_conninfo = m->src_ci,
+		.src_conninfo = dsn ? dsn : m->src_ci,
+		.src_mariadb = dsn != NULL,
+		.source_pos = pos_format(&m->consistent, cpos, sizeof(cpos)),
 		.tgt_conninfo = m->tgt_ci,
 		.snapshot = m->cap.snapshot,
 		.parallel = m->parallel,
@@ -641,10 +646,14 @@ static bool run_backfill(struct migration *m, struct err *err)
 		.activity_arg = m,
 	};
 	mig_activity(m, "planning backfill chunks");
-	if (!backfill_plan(&m->src, &m->tgt, &o, &m->bf, err))
-		return false;
+	struct bfsource plan = {.mariadb = o.src_mariadb, .conninfo = o.src_conninfo};
+	bool ok = bfsource_ensure(&plan, &m->stop, err) &&
+		  backfill_plan(&plan, &m->tgt, &o, &m->bf, err);
+	bfsource_close(&plan);
 	/* Every chunk and every deferred index: apply (upserts on the key) may start after. */
-	return backfill_run(&o, &m->bf, err);
+	ok = ok && backfill_run(&o, &m->bf, err);
+	free(dsn);
+	return ok;
 }
 
 /*
