@@ -25,6 +25,7 @@
 #include "pgstore.h"
 
 #define PIPE_SYNC_EVERY 256
+#define PIPE_INFLIGHT	4 /* sync groups sent but not read yet */
 
 struct rel {
 	uint32_t relid;
@@ -47,7 +48,8 @@ struct pgsink {
 	struct rel *rels; /* owned */
 	int nrels;
 	int next_stmt;
-	int pending; /* commands sent since the last sync */
+	int pending;  /* commands sent since the last sync */
+	int inflight; /* syncs sent whose results are not read yet */
 	bool isolate;
 	struct sink_counts batch;
 	/* scratch for NUL-terminated parameter copies */
@@ -81,15 +83,18 @@ static struct rel *find_rel(struct pgsink *s, uint32_t relid)
 
 /* --- pipeline plumbing ------------------------------------------------------- */
 
-/* Reads results up to the next sync point; first error into err. */
-static bool pipe_sync(struct pgsink *s, struct err *err)
+/*
+ * Results are read one sync group at a time: the commands up to a Sync and
+ * its PGRES_PIPELINE_SYNC.  Up to PIPE_INFLIGHT groups stay unread so the
+ * target never waits for the applier between groups; libpq reads incoming
+ * results into its buffer whenever a send would block, so a long pipeline
+ * cannot deadlock on full socket buffers.  After an error the server skips
+ * the rest of that group and the open transaction is aborted: the first
+ * error is the one reported.
+ */
+static bool read_group(struct pgsink *s, struct err *err)
 {
 	bool ok = true;
-	if (PQpipelineSync(s->c.conn) != 1) {
-		err_set(err, "target: %s", pgconn_error(&s->c));
-		s->base.broken = true;
-		return false;
-	}
 	for (;;) {
 		PGresult *r = PQgetResult(s->c.conn);
 		if (r == NULL) {
@@ -112,12 +117,42 @@ static bool pipe_sync(struct pgsink *s, struct err *err)
 		}
 		PQclear(r);
 	}
-	s->pending = 0;
+	s->inflight--;
 	if (PQstatus(s->c.conn) != CONNECTION_OK) {
 		s->base.broken = true;
 		if (ok)
 			err_set(err, "target: connection lost");
 		return false;
+	}
+	return ok;
+}
+
+/* Ends the current group with a Sync (sent at once); reads no results. */
+static bool send_sync(struct pgsink *s, struct err *err)
+{
+	if (PQpipelineSync(s->c.conn) != 1) {
+		err_set(err, "target: %s", pgconn_error(&s->c));
+		s->base.broken = true;
+		return false;
+	}
+	s->pending = 0;
+	s->inflight++;
+	return true;
+}
+
+/* Syncs and reads every result sent so far; the first error into err. */
+static bool pipe_sync(struct pgsink *s, struct err *err)
+{
+	bool ok = send_sync(s, err);
+	if (!ok)
+		return false;
+	while (s->inflight > 0) {
+		struct err e;
+		if (!read_group(s, ok ? err : &e)) {
+			ok = false;
+			if (s->base.broken)
+				return false;
+		}
 	}
 	return ok;
 }
@@ -129,8 +164,13 @@ static bool sent(struct pgsink *s, int rc, struct err *err)
 		s->base.broken = true;
 		return false;
 	}
-	if (++s->pending >= PIPE_SYNC_EVERY && !s->isolate)
-		return pipe_sync(s, err);
+	if (++s->pending < PIPE_SYNC_EVERY || s->isolate)
+		return true;
+	if (!send_sync(s, err))
+		return false;
+	while (s->inflight > PIPE_INFLIGHT)
+		if (!read_group(s, err))
+			return false;
 	return true;
 }
 
@@ -425,7 +465,7 @@ static bool op_open(struct sink *b, struct pos *applied, int64_t *commit_us, str
 	pgconn_close(&s->c);
 	for (int i = 0; i < s->nrels; i++)
 		s->rels[i].prepared = false;
-	s->pending = 0;
+	s->pending = s->inflight = 0;
 	if (!pgconn_open(&s->c, "target", s->conninfo, err))
 		return false;
 	if (!pgconn_exec(&s->c, "SET session_replication_role = replica", err))
