@@ -97,6 +97,16 @@ struct pgsink {
 	int pending;  /* commands sent since the last sync */
 	int inflight; /* syncs sent whose results are not read yet */
 	bool isolate;
+	/*
+	 * The COMMIT sent without waiting (sink.h).  Its batch's sync groups
+	 * are the oldest in flight: commit_groups of them are still unread.
+	 */
+	bool commit_wait;      /* its answer is not taken by confirm() yet */
+	int commit_groups;     /* its sync groups not read yet */
+	bool commit_failed;    /* one of them held an error: it did not commit */
+	struct err commit_err; /* that error */
+	int64_t commit_answered_usec;
+	struct sink_counts committing; /* its batch's counts, added once confirmed */
 	bool replica;	    /* session_replication_role = replica took effect */
 	bool *table_fold;   /* owned: per tableset entry, the target allows folding */
 	struct arena arena; /* values of pending entries */
@@ -149,7 +159,7 @@ static struct rel *find_rel(struct pgsink *s, uint32_t relid)
  */
 static bool read_group(struct pgsink *s, struct err *err)
 {
-	bool ok = true;
+	bool ok = true, commit_group = s->commit_groups > 0;
 	for (;;) {
 		PGresult *r = PQgetResult(s->c.conn);
 		if (r == NULL) {
@@ -173,6 +183,14 @@ static bool read_group(struct pgsink *s, struct err *err)
 		PQclear(r);
 	}
 	s->inflight--;
+	if (commit_group) {
+		if (!ok && !s->commit_failed) {
+			s->commit_failed = true;
+			s->commit_err = *err;
+		}
+		if (--s->commit_groups == 0)
+			s->commit_answered_usec = now_mono_usec();
+	}
 	if (PQstatus(s->c.conn) != CONNECTION_OK) {
 		s->base.broken = true;
 		if (ok)
@@ -195,12 +213,10 @@ static bool send_sync(struct pgsink *s, struct err *err)
 	return true;
 }
 
-/* Syncs and reads every result sent so far; the first error into err. */
-static bool pipe_sync(struct pgsink *s, struct err *err)
+/* Reads every result of the groups sent so far; the first error into err. */
+static bool drain(struct pgsink *s, struct err *err)
 {
-	bool ok = send_sync(s, err);
-	if (!ok)
-		return false;
+	bool ok = true;
 	while (s->inflight > 0) {
 		struct err e;
 		if (!read_group(s, ok ? err : &e)) {
@@ -210,6 +226,12 @@ static bool pipe_sync(struct pgsink *s, struct err *err)
 		}
 	}
 	return ok;
+}
+
+/* Syncs and reads every result sent so far; the first error into err. */
+static bool pipe_sync(struct pgsink *s, struct err *err)
+{
+	return send_sync(s, err) && drain(s, err);
 }
 
 static bool sent(struct pgsink *s, int rc, struct err *err)
@@ -988,7 +1010,8 @@ static bool op_open(struct sink *b, struct pos *applied, int64_t *commit_us, str
 	pgconn_close(&s->c);
 	for (int i = 0; i < s->nrels; i++)
 		s->rels[i].prepared = false;
-	s->pending = s->inflight = 0;
+	s->pending = s->inflight = s->commit_groups = 0;
+	s->commit_wait = false;
 	fold_discard(s);
 	if (!pgconn_open(&s->c, "target", s->conninfo, err))
 		return false;
@@ -1145,21 +1168,63 @@ static bool op_change(struct sink *b, const struct change_event *ev, const struc
 	       record_row(s, failed_sql, r, ev, src_pos, cerr.msg, err) && pipe_sync(s, err);
 }
 
-static bool op_commit(struct sink *b, const struct pos *end, int64_t commit_time_us,
-		      int64_t ntxns, struct err *err)
+static bool op_commit(struct sink *b, const struct pos *end, int64_t commit_time_us, int64_t ntxns,
+		      bool wait, struct err *err)
 {
 	struct pgsink *s = S(b);
+	if (s->commit_wait) {
+		err_set(err, "BUG: a commit sent before the one before it was confirmed");
+		return false;
+	}
 	char p[POS_TEXT_MAX], t[24], n[24], c[24];
 	snprintf(t, sizeof(t), "%lld", (long long)commit_time_us);
 	snprintf(n, sizeof(n), "%lld", (long long)ntxns);
 	snprintf(c, sizeof(c), "%lld", (long long)s->batch.changes);
 	const char *vals[] = {s->name, pos_format(end, p, sizeof(p)), t, n, c};
 	if (!flush_all(s, err) || !send_sql(s, pgstore_progress_sql, 5, vals, err) ||
-	    !send_sql(s, "COMMIT", 0, NULL, err) || !pipe_sync(s, err))
+	    !send_sql(s, "COMMIT", 0, NULL, err) || !send_sync(s, err))
+		return false;
+	if (!wait) {
+		/* Every group in flight belongs to this batch (the one before was confirmed). */
+		s->commit_wait = true;
+		s->commit_groups = s->inflight;
+		s->commit_failed = false;
+		s->committing = s->batch;
+		return true;
+	}
+	if (!drain(s, err))
 		return false;
 	b->counts.changes += s->batch.changes;
 	b->counts.failed += s->batch.failed;
 	b->counts.parked += s->batch.parked;
+	return true;
+}
+
+static bool op_confirm(struct sink *b, int64_t *answered_usec, struct err *err)
+{
+	struct pgsink *s = S(b);
+	if (!s->commit_wait) {
+		err_set(err, "BUG: no commit to confirm");
+		return false;
+	}
+	while (s->commit_groups > 0 && !b->broken) {
+		struct err e;
+		(void)read_group(s, &e); /* its errors land in commit_err */
+	}
+	s->commit_wait = false;
+	if (s->commit_groups > 0) {
+		s->commit_groups = 0;
+		err_set(err, "target: connection lost before the commit was answered");
+		return false;
+	}
+	if (s->commit_failed) {
+		*err = s->commit_err;
+		return false;
+	}
+	*answered_usec = s->commit_answered_usec;
+	b->counts.changes += s->committing.changes;
+	b->counts.failed += s->committing.failed;
+	b->counts.parked += s->committing.parked;
 	return true;
 }
 
@@ -1241,17 +1306,18 @@ static void op_free(struct sink *b)
 }
 
 static const struct sink_ops pgsink_ops = {
-	.open = op_open,
-	.close = op_close,
-	.begin = op_begin,
-	.relation = op_relation,
-	.change = op_change,
-	.commit = op_commit,
-	.rollback = op_rollback,
-	.violation = op_violation,
-	.violations = op_violations,
-	.schema_errors = op_schema_errors,
-	.free = op_free,
+    .open = op_open,
+    .close = op_close,
+    .begin = op_begin,
+    .relation = op_relation,
+    .change = op_change,
+    .commit = op_commit,
+    .confirm = op_confirm,
+    .rollback = op_rollback,
+    .violation = op_violation,
+    .violations = op_violations,
+    .schema_errors = op_schema_errors,
+    .free = op_free,
 };
 
 struct sink *pgsink_new(const char *conninfo, const char *name, struct mig_tableset *ts)

@@ -15,7 +15,8 @@
 #   - tables that must not fold: a second unique index (a swap of unique
 #     values would fail if reordered) and a trigger that fires for replica
 #     sessions (it must see every change);
-#   - kill -9 while folded batches are being applied.
+#   - kill -9 while folded batches are being applied;
+#   - a refused change in a backlog, while later batches are already sent.
 # Folding is proved to happen by the target's own row counters.
 source "${MIGD_SRCDIR:-$(dirname "$0")/../..}/tests/lib.sh"
 source "$MIGD_SRCDIR/tests/harness/harness.sh"
@@ -241,4 +242,26 @@ assert_all_same
 assert_eq "$(mctl --json status | jfield .migration_state.apply.failed_records)" 0 "failed records"
 assert_eq "$(batch_failures)" 0 "batches the target refused"
 ok "round 3: 3000 transactions of hot keys with kill -9 three times while applying: identical row for row"
+migd_stop 0
+
+# ---- round 4: a change the target refuses in the middle of a backlog.  Its
+# batch fails while the next one is already sent (commits are confirmed
+# late): that one must not commit either, both are replayed change by change.
+harness_sql TGT "ALTER TABLE kv ADD CONSTRAINT not_13 CHECK (n <> 13) NOT VALID"
+before=$(harness_sql TGT "SELECT n FROM kv WHERE id = 77")
+harness_sql SRC - >/dev/null <<'SQL'
+DO $$ BEGIN FOR i IN 1..2000 LOOP
+  UPDATE kv SET n = n + 1 WHERE id = i % 50 + 100;
+  INSERT INTO tr VALUES (20000 + i, 'r' || i);
+  IF i = 900 THEN UPDATE kv SET n = 13 WHERE id = 77; END IF;
+  COMMIT;
+END LOOP; END $$;
+SQL
+migd_start "$T_TMP/migd.conf"
+wait_caught_up 120
+assert_eq "$(mctl --json status | jfield .migration_state.apply.failed_records)" 1 "failed records"
+assert_eq "$(harness_sql TGT "SELECT n FROM kv WHERE id = 77")" "$before" "the refused row keeps its value"
+assert_same_table "(SELECT * FROM kv WHERE id <> 77) AS" id
+assert_same_table tr id
+ok "round 4: one refused change in a 2000-transaction backlog: one failed record, every other change applied"
 migd_stop 0
