@@ -4,11 +4,14 @@
  * One connection in libpq pipeline mode.  Per relation two prepared
  * statements (an upsert and a delete by key, columns in the order the
  * source sends them); updates that carry unchanged-TOAST markers become an
- * UPDATE of only the columns present.  Statements are pipelined and the
+ * UPDATE of only the columns present.  Outside isolate mode the changes of
+ * most tables are first folded per key and sent as multi-row statements
+ * (see "folding changes per key").  Statements are pipelined and the
  * pipeline is synced every PIPE_SYNC_EVERY commands (to read errors and
  * keep both socket buffers from filling) and at commit, where the progress
  * row and COMMIT ride in the same pipeline: one round trip per few hundred
- * changes instead of one per row.
+ * changes instead of one per row.  The answer to a COMMIT may be read
+ * later (confirm), while the next batch is already being sent.
  *
  * The connection runs with session_replication_role = replica, like
  * PostgreSQL's own apply worker: triggers and foreign keys already fired
@@ -26,21 +29,23 @@
 
 #define PIPE_SYNC_EVERY 256
 #define PIPE_INFLIGHT	4 /* sync groups sent but not read yet */
+
 #define FOLD_MAX_ROWS	256	  /* keys per table before it flushes: rows per statement at most */
-#define MULTI_MAX_PARAMS 4096	   /* parameters of one multi-row statement at most */
+#define FOLD_MAX_BYTES	(8 << 20) /* values held before every table flushes */
+#define FOLD_MAX_CHANGE (FOLD_MAX_BYTES / 8) /* bigger changes are sent as they are */
+#define ARENA_BLOCK	(256 << 10)
+
+#define MULTI_MAX_PARAMS 4096 /* parameters of one multi-row statement at most */
 /*
  * Parameters of the multi-row statements kept prepared on the target, all
  * tables together: the target keeps ~400 bytes of plans per parameter, so
  * past this the least recently flushed table's are deallocated.
  */
 #define MULTI_BUDGET_PARAMS 32768
-#define FOLD_MAX_BYTES	(8 << 20) /* values held before every table flushes */
-#define FOLD_MAX_CHANGE (FOLD_MAX_BYTES / 8) /* bigger changes are sent as they are */
-#define ARENA_BLOCK	(256 << 10)
 
 /*
- * Bump allocator for the values of pending entries: blocks are never moved
- * (values point into them) and all are reused after a full flush.
+ * Bump allocator for the values of pending entries: blocks never move
+ * (values point into them); a full flush empties it, keeping one block.
  */
 struct arena_blk {
 	struct arena_blk *next;
