@@ -42,7 +42,9 @@
 # (postmaster + children, /proc): "cpu s/M" is all of them per million row changes.
 # Each migd and built-in line also shows how busy the walsender and the applying
 # target process were (CPU seconds, and % of the drain's wall time) and, for migd,
-# its three busiest threads: the one near 100% is what bounds the drain.
+# its three busiest threads: the one near 100% is what bounds the drain; and
+# tgt_rowops, the row operations the target's statistics counted (the built-in
+# worker does one per change; migd folds a batch's changes per key).
 #
 # Environment: TXNS (250000 transactions = 1M row changes, TPC-B: 3 updates + 1 insert),
 # CLIENTS (4), CDC_SCALE (10), RUNS (3), SYNC ("off on"), CONSUMERS ("ceiling migd
@@ -252,6 +254,14 @@ show() { # CONSUMER RUN SECONDS OWN SRV EXTRA
 		"$(awk -v n="$NCHG" -v t="$3" 'BEGIN { print n / t }')" "$own" "$5" "${6:-}"
 }
 
+# Row operations (inserted + updated + deleted) the target database's statistics
+# count for the pgbench tables.  Read with the consumer stopped and its backend
+# gone: a backend flushes its counts as it exits.
+tgt_rowops() { # DB
+	poll_until 0.1 30 '[[ $(sql TGT postgres "SELECT count(*) FROM pg_stat_activity WHERE datname = '"'$1'"' AND backend_type <> '"'autovacuum worker'"' AND pid <> pg_backend_pid() AND (application_name LIKE '"'migd%'"' OR backend_type = '"'logical replication worker'"')") == 0 ]]' || true
+	sql TGT "$1" "SELECT sum(n_tup_ins + n_tup_upd + n_tup_del) FROM pg_stat_user_tables WHERE relname LIKE 'pgbench_%'"
+}
+
 drain_ceiling() { # RUN
 	cpu_before
 	cpurun "$W/cpurun" pg_recvlogical -d "$SRC_DSN" -S ceiling --start --endpos "$L_END" --no-loop \
@@ -270,8 +280,9 @@ drain_ceiling() { # RUN
 
 drain_migd() { # RUN SC
 	local run=$1 sc=$2 perfpid="" j b a t0 t cpu
-	local lm
+	local lm ops0
 	lm=$(lsn_num "$L_MARK")
+	ops0=$(tgt_rowops "m_$sc")
 	cpu_before
 	t0=$(now)
 	migd_start "$sc"
@@ -317,15 +328,16 @@ drain_migd() { # RUN SC
 	txns=$(jget transactions <<<"${st#*\"apply\"}")
 	migd_stop
 	local extra
-	extra="$SPLIT $procs batches=$batches txns/batch=$(awk -v a="$txns" -v b="$batches" 'BEGIN { if (b) printf "%.0f", a / b; else print "-" }')${perfpid:+ perf=1}"
+	extra="$SPLIT $procs batches=$batches txns/batch=$(awk -v a="$txns" -v b="$batches" 'BEGIN { if (b) printf "%.0f", a / b; else print "-" }') tgt_rowops=$(($(tgt_rowops "m_$sc") - ops0))${perfpid:+ perf=1}"
 	record "migd/$sc" "$run" "$t" "$cpu" "$SRV" "$extra"
 	show "migd/$sc" "$run" "$t" "$cpu" "$SRV" "$extra"
 }
 
 drain_builtin() { # RUN SC
 	local run=$1 sc=$2 t0 t ack="" v
-	local lm
+	local lm ops0
 	lm=$(lsn_num "$L_MARK")
+	ops0=$(tgt_rowops "s_$sc")
 	cpu_before
 	t0=$(now)
 	sql TGT "s_$sc" "ALTER SUBSCRIPTION sub_$sc ENABLE"
@@ -356,8 +368,9 @@ drain_builtin() { # RUN SC
 	fi
 	sql TGT "s_$sc" "ALTER SUBSCRIPTION sub_$sc DISABLE"
 	poll_until 0.1 60 '[[ $(sql TGT "s_$sc" "SELECT count(pid) FROM pg_stat_subscription WHERE subname = '"'sub_$sc'"'") == 0 ]]'
-	record "builtin/$sc" "$run" "$t" 0 "$SRV" "$SPLIT $procs confirmed_to_source_after=${ack}s"
-	show "builtin/$sc" "$run" "$t" 0 "$SRV" "$SPLIT $procs confirmed_to_source_after=${ack}s"
+	procs="$procs confirmed_to_source_after=${ack}s tgt_rowops=$(($(tgt_rowops "s_$sc") - ops0))"
+	record "builtin/$sc" "$run" "$t" 0 "$SRV" "$SPLIT $procs"
+	show "builtin/$sc" "$run" "$t" 0 "$SRV" "$SPLIT $procs"
 }
 
 verify() { # the source and every target agree (counts and balances)

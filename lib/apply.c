@@ -466,9 +466,10 @@ void *apply_thread(void *arg)
 		a.lost_txns = 0;
 		a.held_len = 0;
 		bool broken = o->sink->broken;
-		if (a.open && !broken)
-			o->sink->ops->rollback(o->sink);
 		bool was_open = a.open || undone_txns > 0;
+		/* (Also for a failed batch in flight: its COMMIT may have been skipped.) */
+		if (was_open && !broken)
+			o->sink->ops->rollback(o->sink);
 		a.open = false;
 		if (was_open)
 			keylog_rollback(&a.kl);
@@ -501,6 +502,7 @@ void *apply_thread(void *arg)
 	if (a.committing && !confirm_batch(&a, &err)) {
 		log_warn("apply: %s", err.msg);
 		keylog_rollback(&a.kl);
+		a.open = true; /* roll back below: its COMMIT may have been skipped */
 	}
 	if (a.open && !o->sink->broken) {
 		o->sink->ops->rollback(o->sink); /* stop: the target keeps what committed */

@@ -4,11 +4,14 @@
  * One connection in libpq pipeline mode.  Per relation two prepared
  * statements (an upsert and a delete by key, columns in the order the
  * source sends them); updates that carry unchanged-TOAST markers become an
- * UPDATE of only the columns present.  Statements are pipelined and the
+ * UPDATE of only the columns present.  Outside isolate mode the changes of
+ * most tables are first folded per key and sent as multi-row statements
+ * (see "folding changes per key").  Statements are pipelined and the
  * pipeline is synced every PIPE_SYNC_EVERY commands (to read errors and
  * keep both socket buffers from filling) and at commit, where the progress
  * row and COMMIT ride in the same pipeline: one round trip per few hundred
- * changes instead of one per row.
+ * changes instead of one per row.  The answer to a COMMIT may be read
+ * later (confirm), while the next batch is already being sent.
  *
  * The connection runs with session_replication_role = replica, like
  * PostgreSQL's own apply worker: triggers and foreign keys already fired
@@ -26,14 +29,23 @@
 
 #define PIPE_SYNC_EVERY 256
 #define PIPE_INFLIGHT	4 /* sync groups sent but not read yet */
+
 #define FOLD_MAX_ROWS	256	  /* keys per table before it flushes: rows per statement at most */
 #define FOLD_MAX_BYTES	(8 << 20) /* values held before every table flushes */
 #define FOLD_MAX_CHANGE (FOLD_MAX_BYTES / 8) /* bigger changes are sent as they are */
 #define ARENA_BLOCK	(256 << 10)
 
+#define MULTI_MAX_PARAMS 4096 /* parameters of one multi-row statement at most */
 /*
- * Bump allocator for the values of pending entries: blocks are never moved
- * (values point into them) and all are reused after a full flush.
+ * Parameters of the multi-row statements kept prepared on the target, all
+ * tables together: the target keeps ~400 bytes of plans per parameter, so
+ * past this the least recently flushed table's are deallocated.
+ */
+#define MULTI_BUDGET_PARAMS 32768
+
+/*
+ * Bump allocator for the values of pending entries: blocks never move
+ * (values point into them); a full flush empties it, keeping one block.
  */
 struct arena_blk {
 	struct arena_blk *next;
@@ -79,6 +91,8 @@ struct rel {
 	bool fold;		 /* this table's changes fold outside isolate mode */
 	int max_rows;		 /* rows per multi-row statement, a power of 2 */
 	uint32_t multi_ready[2]; /* per multi_kind, bit c: its 1 << c row statement is prepared */
+	int multi_params;	 /* parameters of those statements */
+	uint64_t flushed;	 /* when it last flushed (pgsink.clock) */
 	struct pend *pend;	 /* owned: one entry per key changed since the last flush */
 	int npend;
 	int32_t *slots; /* owned: hash of pend indexes (-1: empty), nslots a power of 2 */
@@ -111,6 +125,8 @@ struct pgsink {
 	bool *table_fold;   /* owned: per tableset entry, the target allows folding */
 	struct arena arena; /* values of pending entries */
 	const char **pv;    /* owned: parameter pointers of a multi-row statement */
+	int64_t multi_params; /* of every table's prepared multi-row statements */
+	uint64_t clock;	      /* counts flushes */
 	size_t pv_cap;
 	struct sink_counts batch;
 	/* scratch for NUL-terminated parameter copies */
@@ -299,10 +315,12 @@ static bool prepare_rel(struct pgsink *s, struct rel *r, struct err *err)
 	struct mig_table *t = r->t;
 	int nkey = t->nkey;
 	r->stmt_no = ++s->next_stmt;
+	s->multi_params -= r->multi_params; /* a new stmt_no: the old ones are not used again */
 	r->multi_ready[MULTI_UPSERT] = r->multi_ready[MULTI_DELETE] = 0;
+	r->multi_params = 0;
 	r->fold = s->replica && nkey > 0 && s->table_fold != NULL && s->table_fold[t - s->ts->t];
 	r->max_rows = 1;
-	while (r->max_rows * 2 <= FOLD_MAX_ROWS && r->max_rows * 2 * r->ncols <= 65535)
+	while (r->max_rows * 2 <= FOLD_MAX_ROWS && r->max_rows * 2 * r->ncols <= MULTI_MAX_PARAMS)
 		r->max_rows *= 2;
 	free(r->pend); /* sized for max_rows when first used */
 	free(r->slots);
@@ -808,6 +826,34 @@ static char *multi_sql(const struct rel *r, enum multi_kind kind, int n)
 	return sb_take(&b);
 }
 
+/* Deallocates the multi-row statements of the table flushed longest ago (but r); false if none. */
+static bool evict_multi(struct pgsink *s, const struct rel *r, struct err *err, bool *evicted)
+{
+	struct rel *v = NULL;
+	for (int i = 0; i < s->nrels; i++) {
+		struct rel *x = &s->rels[i];
+		if (x != r && x->multi_params > 0 && (v == NULL || x->flushed < v->flushed))
+			v = x;
+	}
+	*evicted = v != NULL;
+	for (int kind = 0; v != NULL && kind < 2; kind++)
+		for (int c = 0; c < 32; c++) {
+			if (!(v->multi_ready[kind] & (1u << c)))
+				continue;
+			char sql[64];
+			snprintf(sql, sizeof(sql), "DEALLOCATE migd_%s%d_%d",
+				 kind == MULTI_UPSERT ? "u" : "d", v->stmt_no, 1 << c);
+			if (!send_sql(s, sql, 0, NULL, err))
+				return false;
+		}
+	if (v != NULL) {
+		s->multi_params -= v->multi_params;
+		v->multi_params = 0;
+		v->multi_ready[MULTI_UPSERT] = v->multi_ready[MULTI_DELETE] = 0;
+	}
+	return true;
+}
+
 /* Sends one multi-row statement of kind for ents[0 .. 1 << c). */
 static bool send_multi(struct pgsink *s, struct rel *r, enum multi_kind kind, int c,
 		       struct pend *const *ents, struct err *err)
@@ -816,15 +862,21 @@ static bool send_multi(struct pgsink *s, struct rel *r, enum multi_kind kind, in
 	char name[40];
 	snprintf(name, sizeof(name), "migd_%s%d_%d", kind == MULTI_UPSERT ? "u" : "d", r->stmt_no,
 		 n);
+	int w = kind == MULTI_UPSERT ? r->ncols : r->t->nkey, np = n * w;
 	if (!(r->multi_ready[kind] & (1u << c))) {
+		bool evicted = true;
+		while (s->multi_params + np > MULTI_BUDGET_PARAMS && evicted)
+			if (!evict_multi(s, r, err, &evicted))
+				return false;
 		char *sql = multi_sql(r, kind, n);
 		bool ok = sent(s, PQsendPrepare(s->c.conn, name, sql, 0, NULL), err);
 		free(sql);
 		if (!ok)
 			return false;
 		r->multi_ready[kind] |= 1u << c;
+		r->multi_params += np;
+		s->multi_params += np;
 	}
-	int w = kind == MULTI_UPSERT ? r->ncols : r->t->nkey, np = n * w;
 	if ((size_t)np > s->pv_cap) {
 		s->pv_cap = (size_t)np;
 		s->pv = xrealloc(s->pv, s->pv_cap * sizeof(*s->pv));
@@ -859,6 +911,7 @@ static bool flush_rel(struct pgsink *s, struct rel *r, struct err *err)
 {
 	if (r->npend == 0)
 		return true;
+	r->flushed = ++s->clock;
 	struct pend **ents = xmalloc((size_t)r->npend * sizeof(*ents));
 	int n = 0;
 	for (int i = 0; i < r->npend; i++)
@@ -1006,12 +1059,23 @@ static void read_table_fold(struct pgsink *s)
 	PQclear(res);
 }
 
+/* Every statement is to be prepared again (the target has none of them). */
+static void forget_statements(struct pgsink *s)
+{
+	for (int i = 0; i < s->nrels; i++) {
+		struct rel *r = &s->rels[i];
+		r->prepared = false;
+		r->multi_ready[MULTI_UPSERT] = r->multi_ready[MULTI_DELETE] = 0;
+		r->multi_params = 0;
+	}
+	s->multi_params = 0;
+}
+
 static bool op_open(struct sink *b, struct pos *applied, int64_t *commit_us, struct err *err)
 {
 	struct pgsink *s = S(b);
 	pgconn_close(&s->c);
-	for (int i = 0; i < s->nrels; i++)
-		s->rels[i].prepared = false;
+	forget_statements(s);
 	s->pending = s->inflight = s->commit_groups = 0;
 	s->commit_wait = false;
 	fold_discard(s);
@@ -1062,9 +1126,18 @@ static bool op_relation(struct sink *b, const struct change_relation *rel, struc
 		memset(r, 0, sizeof(*r));
 		r->relid = rel->relid;
 	}
+	/*
+	 * The spool sends every relation again at each segment start: when the
+	 * columns are the same, so are the statements (no new ones to prepare).
+	 */
+	struct mig_table *t = tableset_find(s->ts, rel->schema, rel->name);
+	bool same = t != NULL && t == r->t && rel->ncols == r->ncols;
+	for (int i = 0; i < rel->ncols && same; i++)
+		same = strcmp(r->colnames[i], rel->cols[i].name) == 0;
 	rel_clear(r);
-	r->prepared = false;
-	r->t = tableset_find(s->ts, rel->schema, rel->name);
+	if (!same)
+		r->prepared = false;
+	r->t = t;
 	r->ncols = rel->ncols;
 	r->colnames = xcalloc((size_t)rel->ncols + 1, sizeof(char *));
 	for (int i = 0; i < rel->ncols; i++)
@@ -1276,7 +1349,16 @@ static void op_rollback(struct sink *b)
 		return;
 	if (!pipe_sync(s, &e) && b->broken)
 		return;
-	if (!send_sql(s, "ROLLBACK", 0, NULL, &e) || !pipe_sync(s, &e))
+	/*
+	 * A statement prepared after an error in the same transaction never was
+	 * (the target skips or refuses everything up to the end of the
+	 * transaction), so the statements start over; this also keeps the old
+	 * ones from piling up on the target across failures.  A batch whose
+	 * COMMIT was skipped that way is still open: ROLLBACK ends it too.
+	 */
+	forget_statements(s);
+	if (!send_sql(s, "ROLLBACK", 0, NULL, &e) || !send_sql(s, "DEALLOCATE ALL", 0, NULL, &e) ||
+	    !pipe_sync(s, &e))
 		log_warn("apply: rollback: %s", e.msg);
 }
 

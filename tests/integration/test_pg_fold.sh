@@ -265,3 +265,38 @@ assert_same_table "(SELECT * FROM kv WHERE id <> 77) AS" id
 assert_same_table tr id
 ok "round 4: one refused change in a 2000-transaction backlog: one failed record, every other change applied"
 migd_stop 0
+
+# ---- round 5: a refused change before the first changes of other tables in
+# a new session: their statements were never prepared (the target skips
+# everything after an error in a transaction), so the replay must prepare
+# them again instead of refusing every change as a failed record.
+harness_sql SRC - >/dev/null <<'SQL'
+UPDATE kv SET n = 13 WHERE id = 78;
+-- over 256 keys: kv is sent mid-batch, the refusal with it, before what follows
+UPDATE kv SET n = n + 1 WHERE id BETWEEN 100 AND 500;
+INSERT INTO pair VALUES ('z', 1, 'after a refusal');
+UPDATE big SET small = 'after a refusal' WHERE id = 8;
+UPDATE hot SET n = n + 1 WHERE id = 1;
+SQL
+fails0=$(batch_failures)
+migd_start "$T_TMP/migd.conf"
+wait_caught_up 60
+# ... and the same tables again, folded, once the replay is over.
+harness_sql SRC - >/dev/null <<'SQL'
+INSERT INTO pair VALUES ('z', 2, 'later');
+UPDATE big SET small = 'later' WHERE id = 8;
+UPDATE hot SET n = n + 1 WHERE id = 1;
+UPDATE hot SET n = n + 1 WHERE id = 1;
+SQL
+wait_caught_up 60
+assert_eq "$(($(batch_failures) - fails0))" 1 "batches the target refused"
+assert_eq "$(mctl --json status | jfield .migration_state.apply.failed_records)" 1 "failed records (this run)"
+assert_eq "$(harness_sql TGT "SELECT string_agg(table_name || ' ' || (key->>'id'), ',' ORDER BY id) FROM migd.failed_records")" \
+	"public.kv 77,public.kv 78" "failed records on the target"
+assert_not_contains "$(cat "$T_TMP/migd.log")" "current transaction is aborted" "log"
+assert_same_table "(SELECT * FROM kv WHERE id NOT IN (77, 78)) AS" id
+assert_same_table pair "a, b"
+assert_same_table big id
+assert_same_table hot id
+ok "round 5: a refusal ahead of tables first seen in the same batch: only it is a failed record"
+migd_stop 0
