@@ -1322,15 +1322,7 @@ static bool op_confirm(struct sink *b, int64_t *answered_usec, struct err *err)
 		return false;
 	}
 	if (s->commit_failed) {
-		*err = s->commit_err;
-		/*
-		 * An error before the COMMIT (a folded statement sent with it) left
-		 * the transaction aborted on the server: end it, or the next batch's
-		 * BEGIN and savepoints would fail in the aborted block.
-		 */
-		struct err e;
-		if (!b->broken && (!send_sql(s, "ROLLBACK", 0, NULL, &e) || !pipe_sync(s, &e)))
-			log_warn("apply: rollback after a failed commit: %s", e.msg);
+		*err = s->commit_err; /* op_rollback() ends the aborted transaction */
 		return false;
 	}
 	*answered_usec = s->commit_answered_usec;
