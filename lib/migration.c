@@ -254,8 +254,8 @@ static bool setup(struct migration *m, struct pgstore_migration *row, struct err
 	m->phase = row->phase;
 	m->consistent = row->consistent;
 	m->freeze_lsn = 0;
-	if (frozen_or_flipped && row->freeze_pos.kind == POS_PG_LSN)
-		m->freeze_lsn = row->freeze_pos.lsn;
+	if (frozen_or_flipped)
+		m->freeze_lsn = pos_scalar(&row->freeze_pos); /* LSN or binlog coordinate */
 	json_decref(m->rehearsal);
 	m->rehearsal = reh;
 	pthread_mutex_unlock(&m->lock);
@@ -487,6 +487,7 @@ static void start_apply(struct migration *m)
 		.ts = &m->ts,
 		.keylog_path = m->keylog_path,
 		.freeze_lsn = &m->freeze_lsn,
+		.source_like = &m->consistent,
 	};
 	pthread_create(&m->apply_th, NULL, apply_thread, &m->aopts);
 	m->apply_started = true;
@@ -904,7 +905,9 @@ static void register_metrics(struct migration *m, struct metrics_registry *reg)
 	m->m_spool = gauge(reg, "migd_spool_bytes", "changes held durably in the local spool");
 	struct metric_family *pos = metrics_gauge(
 		reg, "migd_source_position",
-		"source positions as a number (PostgreSQL LSN in bytes)", kind_label);
+		"source positions as a number (PostgreSQL LSN in bytes; binlog file number * 2^32 + "
+		"offset)",
+		kind_label);
 	m->m_pos_received = metrics_childv(pos, "received", NULL);
 	m->m_pos_flushed = metrics_childv(pos, "confirmed", NULL);
 	m->m_pos_applied = metrics_childv(pos, "applied", NULL);
@@ -1297,8 +1300,7 @@ void migration_update_metrics(struct migration *m)
 	metrics_set(m->m_pos_flushed, (double)m->sp.flushed_lsn);
 	pthread_mutex_unlock(&m->sp.lock);
 	pthread_mutex_lock(&m->ap.lock);
-	metrics_set(m->m_pos_applied,
-		    m->ap.applied.kind == POS_PG_LSN ? (double)m->ap.applied.lsn : 0);
+	metrics_set(m->m_pos_applied, (double)pos_scalar(&m->ap.applied));
 	metrics_counter_set_abs(m->m_changes, (double)m->ap.counts.changes);
 	metrics_counter_set_abs(m->m_txns, (double)m->ap.txns);
 	metrics_counter_set_abs(m->m_failed, (double)m->ap.counts.failed);

@@ -38,10 +38,11 @@ bool mig_pipeline_applied_past(struct stream_progress *sp, struct spool *spool,
 	pthread_mutex_lock(&ap->lock);
 	struct pos applied = ap->applied;
 	pthread_mutex_unlock(&ap->lock);
-	uint64_t a = applied.kind == POS_PG_LSN ? applied.lsn : 0;
+	/* pos_scalar() values: an LSN, or a binlog coordinate (GTID positions carry theirs). */
+	uint64_t a = pos_scalar(&applied);
 	if (a >= lsn)
 		return true;
-	uint64_t d = durable.kind == POS_PG_LSN ? durable.lsn : 0;
+	uint64_t d = pos_scalar(&durable);
 	return confirmed >= lsn && a >= d;
 }
 
