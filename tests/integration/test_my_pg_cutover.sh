@@ -16,8 +16,10 @@
 #   rollback   the target frozen and drained, read_only lifted on the
 #              source; both sides identical row for row, no target-only
 #              write lost
-#   complete   a second migration of the same tables flips and completes:
-#              the reverse slot dropped, the source left read_only
+#   complete   a second migration of the same tables, killed at the
+#              freeze-intent point and restarted (the freeze finished),
+#              flips and completes: the reverse slot dropped, the source
+#              left read_only
 source "${MIGD_SRCDIR:-$(dirname "$0")/../..}/tests/lib.sh"
 source "$MIGD_SRCDIR/tests/harness/harness.sh"
 harness_pair mariadb postgresql
@@ -262,11 +264,26 @@ rm -f "$T_TMP/stop_writer"
 writer 50000 &
 WRITER=$!
 t_on_exit "touch $T_TMP/stop_writer; kill $WRITER 2>/dev/null; wait $WRITER 2>/dev/null"
-migd_start "$T_TMP/t2.conf"
+MIGD_CRASH_AT=freeze-intent migd_start "$T_TMP/t2.conf"
 wait_phase 90 synced
 more_writes SRC 10
-expect_rc 0 mctl freeze
+expect_rc 3 mctl freeze
+rc=0
+wait "$MIGD_PID" || rc=$?
+MIGD_PID=
+assert_eq "$rc" 137 "migd killed at the crash point"
+assert_contains "$(grep 'event=crash_point' "$T_TMP/migd.log" | tail -n 1)" "point=freeze-intent" "crash point"
+assert_eq "$(harness_sql TGT "SELECT phase || '|' || coalesce(pending_op, '-') FROM migd.migration WHERE name = 't2'")" "synced|freeze" "row after the crash"
+assert_eq "$(read_only)" 0 "not frozen before the crash point"
+migd_start "$T_TMP/t2.conf"
+wait_phase 30 frozen
+assert_eq "$(read_only)" 1 "the restart finished the freeze"
+wait_for 30 '[[ $(mctl --json phase | jfield .freeze.enforced) == true ]]' ||
+	fail "the recovered freeze is not enforced: $(mctl --json phase)"
+assert_eq "$(harness_sql TGT "SELECT count(*) FROM migd.journal WHERE name = 't2' AND to_phase = 'frozen'")" 1 "frozen journaled once"
 wait_for 30 'mctl gate >/dev/null 2>&1' || fail "the gate did not open: $(mctl gate || true)"
+ok "kill -9 at freeze-intent: the restart finishes the freeze (read_only, enforced, journaled once)"
+
 expect_rc 0 mctl cutover
 assert_contains "$OUT" "phase      watching" "phase after cutover"
 assert_eq "$(read_only)" 1 "the source stays read_only after the flip"
