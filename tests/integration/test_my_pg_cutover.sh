@@ -65,6 +65,13 @@ t_pg_config "$T_TMP/migd.conf" "[freeze]" "roles = app" "drain_timeout = 30s" \
 	"rollback = $T_TMP/hook.sh rollback" "timeout = 10s"
 sed -i '0,/^engine = postgresql$/s//engine = mariadb/; s/^include = public\.\*$/include = test.*/' "$T_TMP/migd.conf"
 
+app_write() { # side sql: one application transaction on that side
+	case $1 in
+	SRC) my_as app "$2" >/dev/null 2>&1 ;;
+	TGT) psql -X -q "$APP_TGT" -c "$2" >/dev/null 2>&1 ;;
+	*) false ;;
+	esac
+}
 # The application: one transaction at a time where $T_TMP/owner points; a
 # refused one (frozen, session ended) is retried, a committed one logged by side.
 # $1: where its numbering starts (its inserted keys are 100000 + that and up).
@@ -79,11 +86,11 @@ INSERT INTO test.accounts VALUES ($((100000 + i)), $i, 'w $i $side');
 DELETE FROM test.accounts WHERE id = $((RANDOM % 2000 + 1));
 INSERT INTO test.events (what) VALUES ('w $i $side');
 COMMIT;"
-		case $side in
-		SRC) my_as app "$sql" >/dev/null 2>&1 ;;
-		TGT) psql -X -q "$APP_TGT" -c "$sql" >/dev/null 2>&1 ;;
-		*) false ;;
-		esac && echo "$side" >>"$T_TMP/writes" || sleep 0.05
+		if app_write "$side" "$sql"; then
+			echo "$side" >>"$T_TMP/writes"
+		else
+			sleep 0.05
+		fi
 	done
 }
 writes() { grep -c "^$1\$" "$T_TMP/writes" 2>/dev/null || true; }
@@ -134,8 +141,9 @@ assert_contains "$OUT" "phase      frozen" "phase after freeze"
 assert_contains "$OUT" "target drained" "drained"
 assert_contains "$OUT" "freeze enforced" "enforced"
 assert_contains "$OUT" "source: read_only on" "source read_only"
-[[ $OUT =~ read_only\ on,\ ([0-9]+)\ sessions\ ended ]] && ((BASH_REMATCH[1] >= 1)) ||
+if ! [[ $OUT =~ read_only\ on,\ ([0-9]+)\ sessions\ ended ]] || ((BASH_REMATCH[1] < 1)); then
 	fail "the application's open session was not ended: $OUT"
+fi
 wait "$APPSESS" 2>/dev/null || true
 assert_contains "$(cat "$T_TMP/app_session.log")" "Lost connection" "open writer session ended"
 assert_contains "$OUT" "user 'adm'@'%' (not frozen) has READ_ONLY ADMIN" "writer through read_only listed"
@@ -293,7 +301,7 @@ wait "$WRITER" || true
 wait_for 30 '[[ $(rows_my accounts "$ACC_MY") == "$(rows_pg accounts "$ACC_PG")" && $(rows_my events "$EV_MY") == "$(rows_pg events "$EV_PG")" ]]' ||
 	fail "reverse replication did not catch up: $(mctl status)"
 expect_rc 0 mctl complete
-assert_eq "$(migd_phase)" done "phase after complete"
+assert_eq "$(migd_phase)" "done" "phase after complete"
 assert_eq "$(harness_sql TGT "SELECT count(*) FROM pg_replication_slots")" 0 "reverse slot dropped"
 assert_eq "$(harness_sql TGT "SELECT count(*) FROM pg_publication")" 0 "reverse publication dropped"
 assert_eq "$(read_only)" 1 "the retired source stays read_only"
