@@ -1199,6 +1199,22 @@ static bool op_change(struct sink *b, const struct change_event *ev, const struc
 	       record_row(s, failed_sql, r, ev, src_pos, cerr.msg, err) && pipe_sync(s, err);
 }
 
+/*
+ * After a batch failed at its COMMIT's sync: an error in the COMMIT's own
+ * pipeline segment makes the server skip the COMMIT with the rest of the
+ * segment, which leaves the transaction block open and aborted (the next
+ * BEGIN would fail with "current transaction is aborted").  End it; a
+ * ROLLBACK with no transaction open only warns.
+ */
+static void end_aborted(struct pgsink *s)
+{
+	struct err e;
+	if (s->base.broken)
+		return;
+	if (!send_sql(s, "ROLLBACK", 0, NULL, &e) || !pipe_sync(s, &e))
+		log_warn("apply: ending the failed batch's transaction: %s", e.msg);
+}
+
 static bool op_commit(struct sink *b, const struct pos *end, int64_t commit_time_us, int64_t ntxns,
 		      bool wait, struct err *err)
 {
@@ -1223,8 +1239,10 @@ static bool op_commit(struct sink *b, const struct pos *end, int64_t commit_time
 		s->committing = s->batch;
 		return true;
 	}
-	if (!drain(s, err))
+	if (!drain(s, err)) {
+		end_aborted(s);
 		return false;
+	}
 	b->counts.changes += s->batch.changes;
 	b->counts.failed += s->batch.failed;
 	b->counts.parked += s->batch.parked;
@@ -1250,6 +1268,7 @@ static bool op_confirm(struct sink *b, int64_t *answered_usec, struct err *err)
 	}
 	if (s->commit_failed) {
 		*err = s->commit_err;
+		end_aborted(s);
 		return false;
 	}
 	*answered_usec = s->commit_answered_usec;
