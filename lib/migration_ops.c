@@ -330,6 +330,9 @@ static json_t *do_cutover(struct migration *m, struct err *err)
 	if (!ensure_source(m, err) || !mig_ensure(&m->tgt, "target", m->tgt_ci, err))
 		return NULL;
 	if (!resume) {
+		/* read_only is a binlog source's freeze: off now, writes after the flip would be lost. */
+		if (mig_binlog_source(m) && !myfreeze_verify(&m->mysrc, err))
+			return NULL;
 		/* The gate again, right before the flip: nothing may have moved. */
 		json_t *gate = mig_gate_eval(m, &m->limits);
 		bool ready = json_is_true(json_object_get(gate, "ready"));

@@ -140,16 +140,8 @@ bool myfreeze_enforce(struct myconn *c, const char *users, json_t **report, stru
 		mysql_free_result(r);
 	}
 	free(in);
-	char *ro = myconn_query_value(c, "SELECT @@global.read_only", err);
-	if (ro == NULL)
+	if (!myfreeze_verify(c, err))
 		return false;
-	bool on = strcmp(ro, "1") == 0 || strcasecmp(ro, "ON") == 0;
-	free(ro);
-	if (!on) {
-		err_set(err, "%s: read_only did not stay on (another client turned it off?)",
-			c->label);
-		return false;
-	}
 	json_t *sw = NULL, *others = NULL;
 	if (!still_writable(c, users, &sw, &others, err))
 		return false;
@@ -159,7 +151,7 @@ bool myfreeze_enforce(struct myconn *c, const char *users, json_t **report, stru
 		json_decref(others);
 		return false;
 	}
-	*report = json_pack("{s:s, s:b, s:i, s:o, s:o, s:o}", "side", c->label, "read_only", on,
+	*report = json_pack("{s:s, s:b, s:i, s:o, s:o, s:o}", "side", c->label, "read_only", 1,
 			    "sessions_ended", ended, "still_writable", sw,
 			    "writers_through_read_only", others, "inventory", inv);
 	log_event(LOG_LVL_NOTICE, "freeze",
@@ -182,6 +174,19 @@ bool myfreeze_self_writable(struct myconn *c, bool *yes, struct err *err)
 	*yes = strcmp(v, "0") != 0;
 	free(v);
 	return true;
+}
+
+bool myfreeze_verify(struct myconn *c, struct err *err)
+{
+	char *ro = myconn_query_value(c, "SELECT @@global.read_only", err);
+	if (ro == NULL)
+		return false;
+	bool on = strcmp(ro, "1") == 0 || strcasecmp(ro, "ON") == 0;
+	free(ro);
+	if (!on)
+		err_set(err, "%s: read_only is off (another client turned it off?): freeze again",
+			c->label);
+	return on;
 }
 
 bool myfreeze_lift(struct myconn *c, struct err *err)

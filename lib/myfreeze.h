@@ -37,6 +37,9 @@ bool myfreeze_enforce(struct myconn *c, const char *users, json_t **report, stru
 bool myfreeze_self_writable(struct myconn *c, bool *yes, struct err *err)
     __attribute__((warn_unused_result));
 
+/* True if read_only is still on (read back); else false with err saying so. */
+bool myfreeze_verify(struct myconn *c, struct err *err) __attribute__((warn_unused_result));
+
 /* Lifts the freeze: read_only back off. */
 bool myfreeze_lift(struct myconn *c, struct err *err) __attribute__((warn_unused_result));
 

@@ -186,8 +186,11 @@ assert_contains "$OUT" "NOT ENFORCED: user 'app'@'%' can still write: has READ_O
 expect_rc 5 mctl gate
 assert_contains "$OUT" "NO   freeze_enforced" "the gate says so"
 harness_sql SRC "REVOKE READ_ONLY ADMIN ON *.* FROM app@'%'"
+harness_sql SRC "SET GLOBAL read_only = OFF"
+expect_rc 1 mctl cutover
+assert_contains "$OUT" "read_only is off" "cutover refused when read_only was turned off"
 expect_rc 0 mctl unfreeze
-ok "unfreeze lifts read_only; a frozen user with READ_ONLY ADMIN makes the freeze not enforced, and the gate says so"
+ok "unfreeze lifts read_only; a frozen user with READ_ONLY ADMIN makes the freeze not enforced, and the gate says so; no cutover once read_only is off"
 
 more_writes SRC 5
 expect_rc 0 mctl freeze
