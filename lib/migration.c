@@ -727,7 +727,8 @@ static void poll_binlog(struct migration *m, struct myconn *mc)
 	pthread_mutex_lock(&m->ap.lock);
 	struct pos from = m->ap.applied.has_binlog ? m->ap.applied : m->consistent;
 	pthread_mutex_unlock(&m->ap.lock);
-	if (!mig_my_ensure(mc, "source (monitor)", m, &err) || !mycapture_binlog_end(mc, &end, &err) ||
+	if (!mig_my_ensure(mc, "source (monitor)", m, &err) ||
+	    !mycapture_binlog_end(mc, &end, &err) ||
 	    !mycapture_retained(mc, from.file, &bytes, &present, &err)) {
 		myconn_close(mc);
 		return;
@@ -930,8 +931,8 @@ static void register_metrics(struct migration *m, struct metrics_registry *reg)
 	m->m_spool = gauge(reg, "migd_spool_bytes", "changes held durably in the local spool");
 	struct metric_family *pos = metrics_gauge(
 		reg, "migd_source_position",
-		"source positions as a number (PostgreSQL LSN in bytes; binlog file number * 2^32 + "
-		"offset)",
+		"source positions as a number (PostgreSQL LSN in bytes; binlog file number * 2^32 "
+		"+ offset)",
 		kind_label);
 	m->m_pos_received = metrics_childv(pos, "received", NULL);
 	m->m_pos_flushed = metrics_childv(pos, "confirmed", NULL);

@@ -431,7 +431,8 @@ json_t *mig_gate_eval(struct migration *m, const struct gate_limits *c)
 		  viol ? buf : NULL);
 
 	bool reached = freeze && migration_applied_past(m, freeze);
-	snprintf(buf, sizeof(buf), "final source position %s", mig_src_text(m, freeze, l1, sizeof(l1)));
+	snprintf(buf, sizeof(buf), "final source position %s",
+		 mig_src_text(m, freeze, l1, sizeof(l1)));
 	criterion(cr, &ready, "final_position_reached", reached,
 		  json_string(mig_src_text(m, freeze, l2, sizeof(l2))), "applied on the target",
 		  reached ? buf : freeze ? "the target has not applied up to it yet" : "not frozen");

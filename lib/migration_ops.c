@@ -330,7 +330,7 @@ static json_t *do_cutover(struct migration *m, struct err *err)
 	if (!ensure_source(m, err) || !mig_ensure(&m->tgt, "target", m->tgt_ci, err))
 		return NULL;
 	if (!resume) {
-		/* read_only is a binlog source's freeze: off now, writes after the flip would be lost. */
+		/* read_only is a binlog source's freeze: off now, later writes there are lost. */
 		if (mig_binlog_source(m) && !myfreeze_verify(&m->mysrc, err))
 			return NULL;
 		/* The gate again, right before the flip: nothing may have moved. */
@@ -474,8 +474,8 @@ static json_t *do_rollback(struct migration *m, struct err *err)
 	int restored = 0;
 	bool lifted = lift_source(m, &restored, err);
 	if (!lifted)
-		mig_report(m, err); /* the source owns the data again; say loudly it is still frozen */
-	/* Over for good: slots left behind would hold WAL on both servers (a binlog source has none). */
+		mig_report(m, err); /* the source owns the data again: say loudly it is frozen */
+	/* Over for good: slots left behind would hold WAL (a binlog source has none). */
 	{
 		struct err e5;
 		if (!pgcapture_drop_slot(&m->tgt, m->rev_slot, &e5) ||
@@ -492,8 +492,9 @@ static json_t *do_rollback(struct migration *m, struct err *err)
 		return NULL;
 	mig_activity(m, "rolled back; the source is the owner");
 	if (mig_binlog_source(m))
-		return json_pack("{s:s, s:s, s:b, s:o}", "owner", "source", "target_final_position", l,
-				 "source_read_only", !lifted, "target", trep);
+		return json_pack("{s:s, s:s, s:b, s:o}", "owner", "source",
+				 "target_final_position", l, "source_read_only", !lifted, "target",
+				 trep);
 	return json_pack("{s:s, s:s, s:i, s:i, s:o}", "owner", "source", "target_final_position", l,
 			 "source_grants_restored", restored, "sequences_copied", nseq, "target", trep);
 back:
@@ -528,8 +529,9 @@ static json_t *do_complete(struct migration *m, struct err *err)
 	    !drop_publication(&m->tgt, m->rev_pub, err))
 		return NULL;
 	if (mig_binlog_source(m)) { /* no slot on a binlog source; it stays read_only, retired */
-		if (!mig_set_phase(m, PHASE_DONE, "migration complete: reverse slot and publication "
-						  "dropped; the source stays read_only"))
+		if (!mig_set_phase(m, PHASE_DONE,
+				   "migration complete: reverse slot and publication dropped; the "
+				   "source stays read_only"))
 			return NULL;
 		mig_activity(m, "done; the journal stays in the target's migd schema");
 		return json_pack("{s:s, s:[s], s:b}", "phase", "done", "dropped", m->rev_slot,
@@ -648,9 +650,9 @@ bool migration_rehearse(struct migration *m, void (*done)(void *, json_t *), voi
 	enum phase ph = migration_phase(m);
 	*err = NULL;
 	if (mig_binlog_source(m))
-		*err = "a rehearsal of the reverse path into a MySQL/MariaDB source is not built yet "
-		       "(the gate checks its preconditions at freeze: the reverse slot on the target, "
-		       "migd's READ_ONLY ADMIN on the source)";
+		*err = "a rehearsal of the reverse path into a MySQL/MariaDB source is not built "
+		       "yet (the gate checks its preconditions at freeze: the reverse slot on the "
+		       "target, migd's READ_ONLY ADMIN on the source)";
 	else if (ph == PHASE_INIT)
 		*err = "nothing is captured yet: a rehearsal needs phase captured or later";
 	else if (ph == PHASE_ABORTED)
