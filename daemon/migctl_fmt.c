@@ -335,6 +335,25 @@ static void print_side(FILE *out, const json_t *s)
 	json_t *e;
 	if (!json_is_object(s))
 		return;
+	if (json_object_get(s, "read_only") != NULL) { /* MySQL/MariaDB: myfreeze's report */
+		fprintf(out, "  %s: read_only %s, %lld sessions ended\n", jstr(s, "side"),
+			json_is_true(json_object_get(s, "read_only")) ? "on" : "OFF",
+			jint(s, "sessions_ended"));
+		json_array_foreach(json_object_get(s, "still_writable"), i, e)
+			fprintf(out, "    NOT ENFORCED: user %s can still write: %s\n",
+				jstr(e, "user"), jstr(e, "why"));
+		json_array_foreach(json_object_get(s, "writers_through_read_only"), i, e)
+			fprintf(out,
+				"    user %s (not frozen) %s; its writes are freeze violations\n",
+				jstr(e, "user"), jstr(e, "why"));
+		json_array_foreach(json_object_get(s, "inventory"), i, e)
+			fprintf(out,
+				"    writer: user %s, client %s, db %s, %s for %llds, "
+				"%lld rows modified\n",
+				jstr(e, "user"), jstr(e, "client"), jstr(e, "db"),
+				jstr(e, "command"), jint(e, "seconds"), jint(e, "rows_modified"));
+		return;
+	}
 	fprintf(out, "  %s: %lld grants revoked, %lld sessions ended\n", jstr(s, "side"),
 		jint(s, "revoked"), jint(s, "terminated_sessions"));
 	json_array_foreach(json_object_get(s, "still_writable"), i, e)

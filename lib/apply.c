@@ -189,6 +189,32 @@ static bool already_applied(const struct pos *final, const struct pos *applied)
 }
 
 /*
+ * The freeze position (a pos_scalar() value) in the source's own form, as
+ * the sink records violations under it: the form of source_like when
+ * given, else of the applied position.
+ */
+static struct pos freeze_pos(const struct applier *a, uint64_t f)
+{
+	return pos_from_scalar(a->o->source_like ? a->o->source_like : &a->applied, f);
+}
+
+/*
+ * Whether the transaction being read committed after the freeze position f
+ * (a pos_scalar() value).  PostgreSQL: its commit LSN is past f (f is the
+ * WAL end read at the freeze, which a commit before it cannot pass).
+ * Binlog: its GTID event starts at or after f (f is the binlog end read
+ * once read_only was on; a group is written whole at commit).  A binlog
+ * transaction without a coordinate (spooled by an older migd) cannot tell.
+ */
+static bool committed_after(const struct applier *a, uint64_t f)
+{
+	uint64_t at = pos_scalar(&a->txn_pos);
+	if (a->txn_pos.kind == POS_PG_LSN)
+		return at > f;
+	return at != 0 && at >= f;
+}
+
+/*
  * A change committed after the freeze position is a freeze violation: it is
  * applied (the source is the truth) and recorded in the same target
  * transaction, once per source transaction, so the count survives crashes.
@@ -196,7 +222,7 @@ static bool already_applied(const struct pos *final, const struct pos *applied)
 static bool check_violation(struct applier *a, const struct change_event *ev, struct err *err)
 {
 	uint64_t f = a->o->freeze_lsn ? *a->o->freeze_lsn : 0;
-	if (f == 0 || a->txn_violation_seen || a->txn_pos.kind != POS_PG_LSN || a->txn_pos.lsn <= f)
+	if (f == 0 || a->txn_violation_seen || !committed_after(a, f))
 		return true;
 	a->txn_violation_seen = true;
 	const char *table = "?";
@@ -205,11 +231,14 @@ static bool check_violation(struct applier *a, const struct change_event *ev, st
 	for (int i = 0; i < a->nmaps; i++)
 		if (a->maps[i].relid == relid)
 			table = a->maps[i].table;
-	struct pos fp = pos_from_lsn(f);
-	char l[32];
+	struct pos fp = freeze_pos(a, f);
+	char l[POS_TEXT_MAX];
+	if (a->txn_pos.kind == POS_PG_LSN)
+		pos_lsn_format(a->txn_pos.lsn, l, sizeof(l));
+	else
+		pos_format(&a->txn_pos, l, sizeof(l));
 	log_event(LOG_LVL_ERROR, "freeze_violation", "xid=%u commit=%s table=%s origin=%s",
-		  a->txn_xid, pos_lsn_format(a->txn_pos.lsn, l, sizeof(l)), table,
-		  a->txn_origin[0] ? a->txn_origin : "local");
+		  a->txn_xid, l, table, a->txn_origin[0] ? a->txn_origin : "local");
 	pthread_mutex_lock(&a->o->prog->lock);
 	snprintf(a->o->prog->last_violation, sizeof(a->o->prog->last_violation),
 		 "xid %u committed at %s changed %s (origin %s)", a->txn_xid, l, table,
@@ -228,7 +257,7 @@ static void refresh_violations(struct applier *a)
 		return;
 	int64_t n = 0;
 	struct err err;
-	struct pos fp = pos_from_lsn(f);
+	struct pos fp = freeze_pos(a, f);
 	/* (The sink takes no plain query while a batch is open or in flight.) */
 	if (f != 0 && !a->open && !a->committing &&
 	    !a->o->sink->ops->violations(a->o->sink, &fp, &n, &err)) {

@@ -46,7 +46,14 @@ struct apply_opts {
 	struct metric *latency; /* borrowed histogram child: batch commit latency; may be NULL */
 	struct mig_tableset *ts;  /* borrowed: key columns for the touched-keys log */
 	const char *keylog_path;  /* the touched-keys log (keylog.h); NULL: none */
-	const volatile uint64_t *freeze_lsn; /* the freeze position (LSN), 0 when not frozen */
+	/* the freeze position as a pos_scalar() value, 0 when not frozen; NULL: none */
+	const volatile uint64_t *freeze_lsn;
+	/*
+	 * Borrowed; a position of the source (its kind and binlog name): the
+	 * form freeze positions are recorded in (pos_from_scalar).  NULL: the
+	 * applied position's form.
+	 */
+	const struct pos *source_like;
 };
 
 /* Thread body; arg is a struct apply_opts *. */

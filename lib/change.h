@@ -93,7 +93,12 @@ struct change_event {
 	uint32_t xid; /* source transaction id when known, else 0 */
 	union {
 		struct {
-			struct pos final_pos;   /* where the transaction's commit record is */
+			/*
+			 * Where the transaction commits: PostgreSQL's commit LSN; for a
+			 * binlog source the GTID state it completes, with the coordinate
+			 * of its GTID event (a group is written at commit).
+			 */
+			struct pos final_pos;
 			int64_t commit_time_us; /* microseconds since the Unix epoch */
 		} begin;
 		struct {

@@ -23,6 +23,8 @@
 #include "pgstream.h"
 #include "mycapture.h"
 #include "mymeta.h"
+#include "mysink.h"
+#include "mystore.h"
 #include "mystream.h"
 #include "spool.h"
 #include "util.h"
@@ -79,8 +81,8 @@ const char *mig_src_text(const struct migration *m, uint64_t v, char *buf, size_
 	return pos_format(&p, buf, n);
 }
 
-static bool my_ensure(struct myconn *c, const char *label, const struct migration *m,
-		      struct err *err)
+bool mig_my_ensure(struct myconn *c, const char *label, const struct migration *m,
+		   struct err *err)
 {
 	if (!myconn_is_broken(c))
 		return true;
@@ -225,7 +227,7 @@ static bool setup(struct migration *m, struct pgstore_migration *row, struct err
 		return false;
 	tableset_free(&m->ts);
 	if (mig_binlog_source(m)) {
-		if (!my_ensure(&m->mysrc, "source", m, err) ||
+		if (!mig_my_ensure(&m->mysrc, "source", m, err) ||
 		    !mymeta_load_source(&m->mysrc, m->include, m->exclude, m->insert_only, &m->ts, err))
 			return false;
 	} else if (!mig_ensure(&m->src, "source", m->src_ci, err) ||
@@ -254,8 +256,8 @@ static bool setup(struct migration *m, struct pgstore_migration *row, struct err
 	m->phase = row->phase;
 	m->consistent = row->consistent;
 	m->freeze_lsn = 0;
-	if (frozen_or_flipped && row->freeze_pos.kind == POS_PG_LSN)
-		m->freeze_lsn = row->freeze_pos.lsn;
+	if (frozen_or_flipped)
+		m->freeze_lsn = pos_scalar(&row->freeze_pos); /* LSN or binlog coordinate */
 	json_decref(m->rehearsal);
 	m->rehearsal = reh;
 	pthread_mutex_unlock(&m->lock);
@@ -301,7 +303,7 @@ static bool capture_binlog(struct migration *m, struct err *err)
 	m->source_info = info;
 	pthread_mutex_unlock(&m->lock);
 	myconn_close(&m->mysnap);
-	if (!my_ensure(&m->mysnap, "source (snapshot)", m, err) ||
+	if (!mig_my_ensure(&m->mysnap, "source (snapshot)", m, err) ||
 	    !mycapture_snapshot(&m->mysnap, &p, err))
 		return false;
 	if (!captured(m, &p, "consistent snapshot taken; its binlog position recorded", err)) {
@@ -357,7 +359,7 @@ static bool binlog_still_there(struct migration *m, struct err *err)
 	struct pos d = spool_durable_pos(m->spool);
 	if (d.has_binlog && pos_compare(&d, &from) == POS_GT)
 		from = d;
-	if (!ok || !my_ensure(&m->mysrc, "source", m, err) ||
+	if (!ok || !mig_my_ensure(&m->mysrc, "source", m, err) ||
 	    !mycapture_retained(&m->mysrc, from.file, &bytes, &present, err))
 		return false;
 	if (!present && migration_phase(m) <= PHASE_FROZEN) {
@@ -487,6 +489,7 @@ static void start_apply(struct migration *m)
 		.ts = &m->ts,
 		.keylog_path = m->keylog_path,
 		.freeze_lsn = &m->freeze_lsn,
+		.source_like = &m->consistent,
 	};
 	pthread_create(&m->apply_th, NULL, apply_thread, &m->aopts);
 	m->apply_started = true;
@@ -545,21 +548,38 @@ void mig_build_reverse_tables(struct migration *m)
 }
 
 /*
+ * The reverse sink's state store on the source: the migd schema of a
+ * PostgreSQL source, the migd database of a MySQL/MariaDB one (created
+ * through read_only: migd's user there has READ_ONLY ADMIN).
+ */
+static bool init_reverse_store(struct migration *m, struct err *err)
+{
+	bool ok;
+	if (mig_binlog_source(m)) {
+		struct myconn c = {0};
+		ok = mig_my_ensure(&c, "source (reverse)", m, err) && mystore_init_sink(&c, err);
+		myconn_close(&c);
+		return ok;
+	}
+	struct pgconn src = {0};
+	ok = pgconn_open(&src, "source", m->src_ci, err) && pgstore_init(&src, err);
+	pgconn_close(&src);
+	return ok;
+}
+
+/*
  * Starts the reverse pipeline from the reverse slot on the target; the
- * sink is the source, its migd schema holds the reverse position.  The
- * target's relation ids differ from the source's, so the reverse sink
- * matches relations by name, as every sink does.
+ * sink is the source (pgsink, or mysink for a MySQL/MariaDB source), its
+ * migd schema or database holds the reverse position.  The target's
+ * relation ids differ from the source's, so the reverse sink matches
+ * relations by name, as every sink does.
  */
 bool mig_start_reverse(struct migration *m, struct err *err)
 {
 	if (m->rev_started)
 		return true;
-	struct pgconn src = {0};
-	if (!pgconn_open(&src, "source", m->src_ci, err) || !pgstore_init(&src, err)) {
-		pgconn_close(&src);
+	if (!init_reverse_store(m, err))
 		return false;
-	}
-	pgconn_close(&src);
 	if (m->rspool == NULL) {
 		char *dir = xasprintf("%s/spool-%s-reverse", m->state_dir, m->name);
 		char *e = NULL;
@@ -587,7 +607,13 @@ bool mig_start_reverse(struct migration *m, struct err *err)
 		.feedback_ms = 100,
 	};
 	char *rname = xasprintf("%s:reverse", m->name);
-	m->rsink = pgsink_new(m->src_ci, rname, &m->rts);
+	if (mig_binlog_source(m)) {
+		char *dsn = myconn_dsn_with_password(m->src_dsn, m->src_password);
+		m->rsink = mysink_new(dsn, rname, &m->rts);
+		free(dsn);
+	} else {
+		m->rsink = pgsink_new(m->src_ci, rname, &m->rts);
+	}
 	free(rname);
 	m->raopts = (struct apply_opts){
 		.spool = m->rspool,
@@ -701,7 +727,8 @@ static void poll_binlog(struct migration *m, struct myconn *mc)
 	pthread_mutex_lock(&m->ap.lock);
 	struct pos from = m->ap.applied.has_binlog ? m->ap.applied : m->consistent;
 	pthread_mutex_unlock(&m->ap.lock);
-	if (!my_ensure(mc, "source (monitor)", m, &err) || !mycapture_binlog_end(mc, &end, &err) ||
+	if (!mig_my_ensure(mc, "source (monitor)", m, &err) ||
+	    !mycapture_binlog_end(mc, &end, &err) ||
 	    !mycapture_retained(mc, from.file, &bytes, &present, &err)) {
 		myconn_close(mc);
 		return;
@@ -904,7 +931,9 @@ static void register_metrics(struct migration *m, struct metrics_registry *reg)
 	m->m_spool = gauge(reg, "migd_spool_bytes", "changes held durably in the local spool");
 	struct metric_family *pos = metrics_gauge(
 		reg, "migd_source_position",
-		"source positions as a number (PostgreSQL LSN in bytes)", kind_label);
+		"source positions as a number (PostgreSQL LSN in bytes; binlog file number * 2^32 "
+		"+ offset)",
+		kind_label);
 	m->m_pos_received = metrics_childv(pos, "received", NULL);
 	m->m_pos_flushed = metrics_childv(pos, "confirmed", NULL);
 	m->m_pos_applied = metrics_childv(pos, "applied", NULL);
@@ -1297,8 +1326,7 @@ void migration_update_metrics(struct migration *m)
 	metrics_set(m->m_pos_flushed, (double)m->sp.flushed_lsn);
 	pthread_mutex_unlock(&m->sp.lock);
 	pthread_mutex_lock(&m->ap.lock);
-	metrics_set(m->m_pos_applied,
-		    m->ap.applied.kind == POS_PG_LSN ? (double)m->ap.applied.lsn : 0);
+	metrics_set(m->m_pos_applied, (double)pos_scalar(&m->ap.applied));
 	metrics_counter_set_abs(m->m_changes, (double)m->ap.counts.changes);
 	metrics_counter_set_abs(m->m_txns, (double)m->ap.txns);
 	metrics_counter_set_abs(m->m_failed, (double)m->ap.counts.failed);

@@ -38,10 +38,11 @@ bool mig_pipeline_applied_past(struct stream_progress *sp, struct spool *spool,
 	pthread_mutex_lock(&ap->lock);
 	struct pos applied = ap->applied;
 	pthread_mutex_unlock(&ap->lock);
-	uint64_t a = applied.kind == POS_PG_LSN ? applied.lsn : 0;
+	/* pos_scalar() values: an LSN, or a binlog coordinate (GTID positions carry theirs). */
+	uint64_t a = pos_scalar(&applied);
 	if (a >= lsn)
 		return true;
-	uint64_t d = durable.kind == POS_PG_LSN ? durable.lsn : 0;
+	uint64_t d = pos_scalar(&durable);
 	return confirmed >= lsn && a >= d;
 }
 
@@ -283,9 +284,6 @@ bool migration_request(struct migration *m, const char *op, const struct migd_co
 		*err = "unknown operation";
 		break;
 	}
-	if (*err == NULL && mig_binlog_source(m) && o != OP_ABORT)
-		*err = "with a MariaDB source only abort is built so far (freeze, cutover and "
-		       "rollback need read_only enforcement and the reverse sink)";
 	if (*err != NULL)
 		return false;
 	pthread_mutex_lock(&m->lock);
@@ -401,7 +399,7 @@ json_t *mig_gate_eval(struct migration *m, const struct gate_limits *c)
 	mig_numbers(m, &n);
 	json_t *cr = json_array();
 	bool ready = true;
-	char buf[256], thr[64], l1[32], l2[32];
+	char buf[POS_TEXT_MAX + 200], thr[64], l1[POS_TEXT_MAX], l2[POS_TEXT_MAX];
 	uint64_t freeze = m->freeze_lsn;
 
 	criterion(cr, &ready, "phase", n.phase == PHASE_FROZEN, json_string(phase_name(n.phase)),
@@ -433,9 +431,10 @@ json_t *mig_gate_eval(struct migration *m, const struct gate_limits *c)
 		  viol ? buf : NULL);
 
 	bool reached = freeze && migration_applied_past(m, freeze);
-	snprintf(buf, sizeof(buf), "final source position %s", pos_lsn_format(freeze, l1, sizeof(l1)));
+	snprintf(buf, sizeof(buf), "final source position %s",
+		 mig_src_text(m, freeze, l1, sizeof(l1)));
 	criterion(cr, &ready, "final_position_reached", reached,
-		  json_string(pos_lsn_format(freeze, l2, sizeof(l2))), "applied on the target",
+		  json_string(mig_src_text(m, freeze, l2, sizeof(l2))), "applied on the target",
 		  reached ? buf : freeze ? "the target has not applied up to it yet" : "not frozen");
 
 	snprintf(thr, sizeof(thr), "<= %.3fs", (double)c->max_lag_ms / 1000);

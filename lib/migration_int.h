@@ -180,6 +180,9 @@ void mig_activity(struct migration *m, const char *fmt, ...) __attribute__((form
 void mig_report(struct migration *m, const struct err *err);
 void mig_clear_error(struct migration *m);
 bool mig_ensure(struct pgconn *c, const char *label, const char *ci, struct err *err);
+/* The same for a MySQL/MariaDB source connection (m's dsn and password). */
+bool mig_my_ensure(struct myconn *c, const char *label, const struct migration *m,
+		   struct err *err);
 /* The one place the phase changes (legal transitions, journaled first). */
 bool mig_set_phase_at(struct migration *m, enum phase to, const char *reason, uint64_t src_lsn);
 bool mig_set_phase(struct migration *m, enum phase to, const char *reason);
@@ -198,6 +201,13 @@ void mig_stop_reverse(struct migration *m);
 /* rts from ts: the target's names as the reverse source, the source's as its sink. */
 void mig_build_reverse_tables(struct migration *m);
 void mig_free_checks(struct migration *m);
+/*
+ * MySQL/MariaDB source (migration_my.c): the target's sequences continue
+ * after the source's AUTO_INCREMENT counters (*n: how many were set); can
+ * the reverse sink write through the source's read_only ({ok, detail}).
+ */
+bool mig_my_sequences(struct migration *m, int *n, struct err *err);
+json_t *mig_my_reverse_ready(struct migration *m);
 /* Removes what a rehearsal cut off by a crash left on the target (best effort, logged). */
 void mig_rehearse_leftovers(struct migration *m);
 void mig_validation_metrics(struct migration *m);

@@ -18,6 +18,8 @@
 #include "log.h"
 #include "migration_int.h"
 #include "hook.h"
+#include "mycapture.h"
+#include "myfreeze.h"
 #include "pgcapture.h"
 #include "pgfreeze.h"
 #include "rehearse.h"
@@ -25,9 +27,61 @@
 
 #define REHEARSE_TIMEOUT_MS 30000
 
+/* --- the source, whichever engine ---------------------------------------------- */
+
+/* The coordinator's link to the source: PostgreSQL, or MySQL/MariaDB (binlog). */
+static bool ensure_source(struct migration *m, struct err *err)
+{
+	if (mig_binlog_source(m))
+		return mig_my_ensure(&m->mysrc, "source", m, err);
+	return mig_ensure(&m->src, "source", m->src_ci, err);
+}
+
+/*
+ * Freezes the source with its engine's mechanism: PostgreSQL takes the
+ * roles' write grants on the migrated tables away; MySQL/MariaDB goes
+ * read_only and the roles (user names there) lose their sessions.
+ */
+static bool freeze_source(struct migration *m, json_t **rep, struct err *err)
+{
+	if (mig_binlog_source(m))
+		return myfreeze_enforce(&m->mysrc, m->freeze_roles, rep, err);
+	return pgfreeze_enforce(&m->src, "source", false, &m->tgt, m->name, m->freeze_roles, &m->ts,
+				rep, err);
+}
+
+/*
+ * The source's end as a pos_scalar() value (its WAL insert position, or its
+ * binlog end), read once the freeze is on: every change committed before
+ * the freeze is before it, every change after it is a freeze violation.
+ */
+static bool source_end(struct migration *m, uint64_t *end, struct err *err)
+{
+	if (!mig_binlog_source(m))
+		return pgconn_current_lsn(&m->src, end, err);
+	struct pos p;
+	if (!mycapture_binlog_end(&m->mysrc, &p, err))
+		return false;
+	*end = pos_scalar(&p);
+	return true;
+}
+
+/* Lifts the source's freeze; *restored: grants given back (0 for read_only). */
+static bool lift_source(struct migration *m, int *restored, struct err *err)
+{
+	*restored = 0;
+	if (mig_binlog_source(m))
+		return myfreeze_lift(&m->mysrc, err);
+	return pgfreeze_lift(&m->src, "source", &m->tgt, m->name, restored, err);
+}
+
 /* --- freeze / unfreeze -------------------------------------------------------- */
 
-/* Can the target host the reverse slot?  (wal_level, replication role, a free slot.) */
+/*
+ * Is the reverse path possible?  The target must host the reverse slot
+ * (wal_level, replication role, a free slot); a MySQL/MariaDB source must
+ * let migd's user write through its read_only (the reverse sink does).
+ */
 static json_t *reverse_preconditions(struct migration *m)
 {
 	struct err err;
@@ -36,7 +90,17 @@ static json_t *reverse_preconditions(struct migration *m)
 	free(rs);
 	const char *yes = "the target can host the reverse slot (wal_level=logical, replication "
 			  "role, free slot)";
-	return json_pack("{s:b, s:s}", "ok", ok, "detail", ok ? yes : err.msg);
+	json_t *r = json_pack("{s:b, s:s}", "ok", ok, "detail", ok ? yes : err.msg);
+	if (!mig_binlog_source(m))
+		return r;
+	json_t *my = mig_my_reverse_ready(m);
+	char *d = xasprintf("%s; %s", json_string_value(json_object_get(r, "detail")),
+			    json_string_value(json_object_get(my, "detail")));
+	json_object_set_new(r, "ok", json_boolean(ok && json_is_true(json_object_get(my, "ok"))));
+	json_object_set_new(r, "detail", json_string(d));
+	free(d);
+	json_decref(my);
+	return r;
 }
 
 static json_t *do_freeze(struct migration *m, struct err *err)
@@ -48,7 +112,7 @@ static json_t *do_freeze(struct migration *m, struct err *err)
 		err_set(err, "freeze needs phase synced (now %s)", phase_name(ph));
 		return NULL;
 	}
-	if (!mig_ensure(&m->src, "source", m->src_ci, err) || !mig_ensure(&m->tgt, "target", m->tgt_ci, err) ||
+	if (!ensure_source(m, err) || !mig_ensure(&m->tgt, "target", m->tgt_ci, err) ||
 	    !pgstore_set_pending(&m->tgt, m->name, "freeze", NULL, err))
 		return NULL;
 	crash_point(m->crash_at, "freeze-intent");
@@ -56,17 +120,16 @@ static json_t *do_freeze(struct migration *m, struct err *err)
 	int64_t t0 = now_mono_usec();
 	final = m->freeze_lsn; /* enforcing again after a restart keeps the freeze position */
 	/* The candidate is protected too: no application write may land on it before the flip. */
-	if (!pgfreeze_enforce(&m->src, "source", false, &m->tgt, m->name, m->freeze_roles, &m->ts,
-			      &src_rep, err) ||
+	if (!freeze_source(m, &src_rep, err) ||
 	    !pgfreeze_enforce(&m->tgt, "target", true, &m->tgt, m->name, m->freeze_roles, &m->ts,
 			      &tgt_rep, err) ||
-	    (final == 0 && !pgconn_current_lsn(&m->src, &final, err))) {
+	    (final == 0 && !source_end(m, &final, err))) {
 		json_decref(src_rep);
 		json_decref(tgt_rep);
 		return NULL;
 	}
-	struct pos fp = pos_from_lsn(final);
-	char l[32], reason[160];
+	struct pos fp = mig_src_pos(m, final);
+	char l[POS_TEXT_MAX], reason[POS_TEXT_MAX + 64];
 	if (!pgstore_set_pending(&m->tgt, m->name, "freeze", &fp, err)) {
 		json_decref(src_rep);
 		json_decref(tgt_rep);
@@ -74,7 +137,7 @@ static json_t *do_freeze(struct migration *m, struct err *err)
 	}
 	m->freeze_lsn = final;
 	snprintf(reason, sizeof(reason), "writes frozen; final source position %s",
-		 pos_lsn_format(final, l, sizeof(l)));
+		 mig_src_text(m, final, l, sizeof(l)));
 	if (ph == PHASE_SYNCED && !mig_set_phase_at(m, PHASE_FROZEN, reason, final)) {
 		json_decref(src_rep);
 		json_decref(tgt_rep);
@@ -122,9 +185,9 @@ static json_t *do_unfreeze(struct migration *m, struct err *err)
 		err_set(err, "unfreeze needs phase frozen (now %s)", phase_name(migration_phase(m)));
 		return NULL;
 	}
-	if (!mig_ensure(&m->src, "source", m->src_ci, err) || !mig_ensure(&m->tgt, "target", m->tgt_ci, err) ||
+	if (!ensure_source(m, err) || !mig_ensure(&m->tgt, "target", m->tgt_ci, err) ||
 	    !pgstore_set_pending(&m->tgt, m->name, "unfreeze", NULL, err) ||
-	    !pgfreeze_lift(&m->src, "source", &m->tgt, m->name, &rs, err) ||
+	    !lift_source(m, &rs, err) ||
 	    !pgfreeze_lift(&m->tgt, "target", &m->tgt, m->name, &rt, err))
 		return NULL;
 	m->freeze_lsn = 0;
@@ -138,6 +201,8 @@ static json_t *do_unfreeze(struct migration *m, struct err *err)
 	m->freeze_report = NULL;
 	pthread_mutex_unlock(&m->lock);
 	mig_activity(m, "in sync; streaming changes");
+	if (mig_binlog_source(m))
+		return json_pack("{s:b, s:i}", "source_read_only", 0, "grants_restored_target", rt);
 	return json_pack("{s:i, s:i}", "grants_restored_source", rs, "grants_restored_target", rt);
 }
 
@@ -150,11 +215,13 @@ static bool run_hook(struct migration *m, const char *which, const char *cmd, co
 		log_notice("%s hook: none configured", which);
 		return true;
 	}
-	char sp[40], tp[40], e_mig[96], e_phase[48], e_owner[32], e_src[64], e_tgt[64];
+	char sp[POS_TEXT_MAX], tp[40], e_mig[96], e_phase[48], e_owner[32],
+		e_src[POS_TEXT_MAX + 20], e_tgt[64];
 	snprintf(e_mig, sizeof(e_mig), "MIGD_MIGRATION=%s", m->name);
 	snprintf(e_phase, sizeof(e_phase), "MIGD_PHASE=%s", phase);
 	snprintf(e_owner, sizeof(e_owner), "MIGD_OWNER=%s", owner);
-	snprintf(e_src, sizeof(e_src), "MIGD_SOURCE_POS=%s", pos_lsn_format(m->freeze_lsn, sp, sizeof(sp)));
+	snprintf(e_src, sizeof(e_src), "MIGD_SOURCE_POS=%s",
+		 mig_src_text(m, m->freeze_lsn, sp, sizeof(sp)));
 	snprintf(e_tgt, sizeof(e_tgt), "MIGD_TARGET_POS=%s", pos_lsn_format(m->rev_consistent, tp, sizeof(tp)));
 	const char *env[] = {e_mig, e_phase, e_owner, e_src, e_tgt, NULL};
 	log_event(LOG_LVL_NOTICE, "hook", "which=%s phase=%s owner=%s", which, phase, owner);
@@ -253,17 +320,19 @@ static void failing_criteria(json_t *gate, char *buf, size_t n)
 
 static json_t *do_cutover(struct migration *m, struct err *err)
 {
-	char l1[32], l2[32], why[300];
+	char l1[POS_TEXT_MAX], l2[32], why[POS_TEXT_MAX + 300];
 	enum phase ph = migration_phase(m);
 	bool resume = ph == PHASE_CUTOVER;
 	if (ph != PHASE_FROZEN && !resume) {
 		err_set(err, "cutover needs phase frozen (now %s)", phase_name(ph));
 		return NULL;
 	}
-	if (!mig_ensure(&m->src, "source", m->src_ci, err) ||
-	    !mig_ensure(&m->tgt, "target", m->tgt_ci, err))
+	if (!ensure_source(m, err) || !mig_ensure(&m->tgt, "target", m->tgt_ci, err))
 		return NULL;
 	if (!resume) {
+		/* read_only is a binlog source's freeze: off now, later writes there are lost. */
+		if (mig_binlog_source(m) && !myfreeze_verify(&m->mysrc, err))
+			return NULL;
 		/* The gate again, right before the flip: nothing may have moved. */
 		json_t *gate = mig_gate_eval(m, &m->limits);
 		bool ready = json_is_true(json_object_get(gate, "ready"));
@@ -295,14 +364,15 @@ static json_t *do_cutover(struct migration *m, struct err *err)
 	if (!capture_reverse(m, err))
 		goto back;
 	int nseq = 0;
-	if (!sync_sequences(&m->src, &m->tgt, &m->ts, true, &nseq, err))
+	if (mig_binlog_source(m) ? !mig_my_sequences(m, &nseq, err)
+				 : !sync_sequences(&m->src, &m->tgt, &m->ts, true, &nseq, err))
 		goto back;
 	mig_activity(m, "cutover: running the flip hook");
 	if (!run_hook(m, "flip", m->hook_flip, "cutover", "target", err))
 		goto back;
 	crash_point(m->crash_at, "cutover-hook-done");
 	snprintf(why, sizeof(why), "flipped: the target owns the data from %s (reverse slot at %s)",
-		 pos_lsn_format(m->freeze_lsn, l1, sizeof(l1)),
+		 mig_src_text(m, m->freeze_lsn, l1, sizeof(l1)),
 		 pos_lsn_format(m->rev_consistent, l2, sizeof(l2)));
 	if (!mig_set_phase_at(m, PHASE_WATCHING, why, m->freeze_lsn))
 		return NULL;
@@ -356,8 +426,7 @@ static json_t *do_rollback(struct migration *m, struct err *err)
 		err_set(err, "rollback needs phase watching (now %s)", phase_name(ph));
 		return NULL;
 	}
-	if (!mig_ensure(&m->src, "source", m->src_ci, err) ||
-	    !mig_ensure(&m->tgt, "target", m->tgt_ci, err))
+	if (!ensure_source(m, err) || !mig_ensure(&m->tgt, "target", m->tgt_ci, err))
 		return NULL;
 	if (ph == PHASE_WATCHING) {
 		if (!pgstore_set_pending(&m->tgt, m->name, "rollback", NULL, err) ||
@@ -392,21 +461,27 @@ static json_t *do_rollback(struct migration *m, struct err *err)
 			still_writable ? "the target freeze is not enforced" : "");
 		goto back;
 	}
+	/*
+	 * A MySQL/MariaDB table's AUTO_INCREMENT counter moves past every
+	 * explicit value inserted (the reverse sink's), so nothing to copy there.
+	 */
 	int nseq = 0;
-	if (!sync_sequences(&m->tgt, &m->src, &m->ts, false, &nseq, err))
+	if (!mig_binlog_source(m) && !sync_sequences(&m->tgt, &m->src, &m->ts, false, &nseq, err))
 		goto back;
 	if (!run_hook(m, "rollback", m->hook_rollback, "rolling_back", "source", err))
 		goto back;
 	mig_stop_reverse(m);
 	int restored = 0;
-	if (!pgfreeze_lift(&m->src, "source", &m->tgt, m->name, &restored, err))
-		mig_report(m, err);
-	/* Over for good: slots left behind would hold WAL on both servers. */
+	bool lifted = lift_source(m, &restored, err);
+	if (!lifted)
+		mig_report(m, err); /* the source owns the data again: say loudly it is frozen */
+	/* Over for good: slots left behind would hold WAL (a binlog source has none). */
 	{
 		struct err e5;
 		if (!pgcapture_drop_slot(&m->tgt, m->rev_slot, &e5) ||
 		    !drop_publication(&m->tgt, m->rev_pub, &e5) ||
-		    !pgcapture_drop_slot(&m->src, m->slot, &e5) || !drop_publication(&m->src, m->pub, &e5))
+		    (!mig_binlog_source(m) && (!pgcapture_drop_slot(&m->src, m->slot, &e5) ||
+					       !drop_publication(&m->src, m->pub, &e5))))
 			log_warn("rollback: dropping slots and publications: %s (drop them by hand)",
 				 e5.msg);
 	}
@@ -416,6 +491,10 @@ static json_t *do_rollback(struct migration *m, struct err *err)
 	    !pgstore_set_pending(&m->tgt, m->name, NULL, NULL, err))
 		return NULL;
 	mig_activity(m, "rolled back; the source is the owner");
+	if (mig_binlog_source(m))
+		return json_pack("{s:s, s:s, s:b, s:o}", "owner", "source",
+				 "target_final_position", l, "source_read_only", !lifted, "target",
+				 trep);
 	return json_pack("{s:s, s:s, s:i, s:i, s:o}", "owner", "source", "target_final_position", l,
 			 "source_grants_restored", restored, "sequences_copied", nseq, "target", trep);
 back:
@@ -443,13 +522,22 @@ static json_t *do_complete(struct migration *m, struct err *err)
 		err_set(err, "complete needs phase watching (now %s)", phase_name(migration_phase(m)));
 		return NULL;
 	}
-	if (!mig_ensure(&m->src, "source", m->src_ci, err) ||
-	    !mig_ensure(&m->tgt, "target", m->tgt_ci, err))
+	if (!ensure_source(m, err) || !mig_ensure(&m->tgt, "target", m->tgt_ci, err))
 		return NULL;
 	mig_stop_reverse(m);
 	if (!pgcapture_drop_slot(&m->tgt, m->rev_slot, err) ||
-	    !drop_publication(&m->tgt, m->rev_pub, err) ||
-	    !pgcapture_drop_slot(&m->src, m->slot, err) || !drop_publication(&m->src, m->pub, err))
+	    !drop_publication(&m->tgt, m->rev_pub, err))
+		return NULL;
+	if (mig_binlog_source(m)) { /* no slot on a binlog source; it stays read_only, retired */
+		if (!mig_set_phase(m, PHASE_DONE,
+				   "migration complete: reverse slot and publication dropped; the "
+				   "source stays read_only"))
+			return NULL;
+		mig_activity(m, "done; the journal stays in the target's migd schema");
+		return json_pack("{s:s, s:[s], s:b}", "phase", "done", "dropped", m->rev_slot,
+				 "source_read_only", 1);
+	}
+	if (!pgcapture_drop_slot(&m->src, m->slot, err) || !drop_publication(&m->src, m->pub, err))
 		return NULL;
 	if (!mig_set_phase(m, PHASE_DONE, "migration complete: slots and publications dropped"))
 		return NULL;
@@ -467,16 +555,22 @@ static json_t *do_abort(struct migration *m, struct err *err)
 	}
 	int rs = 0, rt = 0;
 	if (mig_binlog_source(m)) { /* a binlog source holds nothing for us: no slot to drop */
-		if (!mig_ensure(&m->tgt, "target", m->tgt_ci, err))
+		/* read_only is ours to lift only when our freeze set it. */
+		bool frozen = ph == PHASE_FROZEN || m->freeze_lsn != 0;
+		if (!mig_ensure(&m->tgt, "target", m->tgt_ci, err) ||
+		    (frozen && !ensure_source(m, err)))
 			return NULL;
 		mig_stop_forward(m);
-		if (!pgfreeze_lift(&m->tgt, "target", &m->tgt, m->name, &rt, err))
+		if ((frozen && !myfreeze_lift(&m->mysrc, err)) ||
+		    !pgfreeze_lift(&m->tgt, "target", &m->tgt, m->name, &rt, err))
 			return NULL;
+		m->freeze_lsn = 0;
 		if (!mig_set_phase(m, PHASE_ABORTED, "aborted by the operator; the source stays the owner"))
 			return NULL;
-		mig_activity(m, "aborted; the source is untouched and the owner");
-		return json_pack("{s:s, s:i, s:i}", "phase", "aborted", "grants_restored_source", rs,
-				 "grants_restored_target", rt);
+		mig_activity(m, "aborted; the source is the owner%s",
+			     frozen ? " (read_only lifted)" : " and untouched");
+		return json_pack("{s:s, s:b, s:i}", "phase", "aborted", "source_read_only_lifted",
+				 frozen, "grants_restored_target", rt);
 	}
 	if (!mig_ensure(&m->src, "source", m->src_ci, err) ||
 	    !mig_ensure(&m->tgt, "target", m->tgt_ci, err))
@@ -555,7 +649,11 @@ bool migration_rehearse(struct migration *m, void (*done)(void *, json_t *), voi
 {
 	enum phase ph = migration_phase(m);
 	*err = NULL;
-	if (ph == PHASE_INIT)
+	if (mig_binlog_source(m))
+		*err = "a rehearsal of the reverse path into a MySQL/MariaDB source is not built "
+		       "yet (the gate checks its preconditions at freeze: the reverse slot on the "
+		       "target, migd's READ_ONLY ADMIN on the source)";
+	else if (ph == PHASE_INIT)
 		*err = "nothing is captured yet: a rehearsal needs phase captured or later";
 	else if (ph == PHASE_ABORTED)
 		*err = "the migration is aborted";

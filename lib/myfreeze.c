@@ -53,32 +53,59 @@ json_t *myfreeze_inventory(struct myconn *c, const char *users, struct err *err)
 	return a;
 }
 
-/* Users whose grants let them write through read_only. */
-static json_t *still_writable(struct myconn *c, struct err *err)
+/* Whether user (the name part of a 'user'@'host' grantee) is in the comma list users. */
+static bool user_listed(const char *grantee, const char *users)
+{
+	const char *u = grantee[0] == '\'' ? grantee + 1 : grantee;
+	size_t n = strcspn(u, "'");
+	char *copy = xstrdup(users ? users : ""), *save = NULL;
+	bool hit = false;
+	for (char *w = strtok_r(copy, ", ", &save); w && !hit; w = strtok_r(NULL, ", ", &save))
+		hit = strlen(w) == n && strncmp(w, u, n) == 0;
+	free(copy);
+	return hit;
+}
+
+/*
+ * Users whose grants let them write through read_only, other than migd's
+ * own user (on any host) and the server's built-in accounts: those named in
+ * users go to *frozen (the freeze is not enforced for them), the others to
+ * *others (not frozen: their writes are freeze violations).
+ */
+static bool still_writable(struct myconn *c, const char *users, json_t **frozen, json_t **others,
+			   struct err *err)
 {
 	MYSQL_RES *r = myconn_query(
 	    c,
-	    "SELECT GRANTEE, PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES "
+	    "SELECT GRANTEE, MIN(PRIVILEGE_TYPE) FROM information_schema.USER_PRIVILEGES "
 	    "WHERE PRIVILEGE_TYPE IN ('READ_ONLY ADMIN', 'SUPER') "
-	    "  AND GRANTEE NOT IN (CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''',"
-	    "                             SUBSTRING_INDEX(CURRENT_USER(), '@', -1), ''''), "
-	    "                      '''root''@''localhost''', '''mariadb.sys''@''localhost''') "
-	    "ORDER BY GRANTEE",
+	    "  AND GRANTEE NOT LIKE CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@%') "
+	    "  AND GRANTEE NOT IN ('''root''@''localhost''', '''mariadb.sys''@''localhost''') "
+	    "GROUP BY GRANTEE ORDER BY GRANTEE",
 	    err);
 	if (r == NULL)
-		return NULL;
-	json_t *a = json_array();
+		return false;
+	/* SUPER writes through read_only on MySQL and on MariaDB before 10.11 (MDEV-29596). */
+	unsigned long v = mysql_get_server_version(c->db);
+	bool super_writes = strstr(mysql_get_server_info(c->db), "MariaDB") == NULL || v < 101100;
+	*frozen = json_array();
+	*others = json_array();
 	MYSQL_ROW row;
-	while ((row = mysql_fetch_row(r)) != NULL)
-		json_array_append_new(a,
-				      json_pack("{s:s, s:s}", "user", row[0] ? row[0] : "", "why",
-						row[1] && strcmp(row[1], "SUPER") == 0
-						    ? "has SUPER (writes through read_only on "
-						      "servers before 10.11)"
-						    : "has READ_ONLY ADMIN: writes through "
-						      "read_only"));
+	while ((row = mysql_fetch_row(r)) != NULL) {
+		/* MIN() prefers READ_ONLY ADMIN: SUPER here means SUPER without it. */
+		bool super_only = row[1] && strcmp(row[1], "SUPER") == 0;
+		const char *who = row[0] ? row[0] : "";
+		if (super_only && !super_writes)
+			continue;
+		json_array_append_new(user_listed(who, users) ? *frozen : *others,
+				      json_pack("{s:s, s:s}", "user", who, "why",
+						super_only ? "has SUPER: writes through read_only "
+							     "on this server"
+							   : "has READ_ONLY ADMIN: writes through "
+							     "read_only"));
+	}
 	mysql_free_result(r);
-	return a;
+	return true;
 }
 
 bool myfreeze_enforce(struct myconn *c, const char *users, json_t **report, struct err *err)
@@ -113,27 +140,53 @@ bool myfreeze_enforce(struct myconn *c, const char *users, json_t **report, stru
 		mysql_free_result(r);
 	}
 	free(in);
+	if (!myfreeze_verify(c, err))
+		return false;
+	json_t *sw = NULL, *others = NULL;
+	if (!still_writable(c, users, &sw, &others, err))
+		return false;
+	json_t *inv = myfreeze_inventory(c, users, err);
+	if (inv == NULL) {
+		json_decref(sw);
+		json_decref(others);
+		return false;
+	}
+	*report = json_pack("{s:s, s:b, s:i, s:o, s:o, s:o}", "side", c->label, "read_only", 1,
+			    "sessions_ended", ended, "still_writable", sw,
+			    "writers_through_read_only", others, "inventory", inv);
+	log_event(LOG_LVL_NOTICE, "freeze",
+		  "side=%s read_only=on sessions_ended=%d still_writable=%zu through_read_only=%zu",
+		  c->label, ended, json_array_size(sw), json_array_size(others));
+	return true;
+}
+
+bool myfreeze_self_writable(struct myconn *c, bool *yes, struct err *err)
+{
+	char *v = myconn_query_value(
+	    c,
+	    "SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES "
+	    "WHERE PRIVILEGE_TYPE = 'READ_ONLY ADMIN' "
+	    "  AND GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', "
+	    "                       SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')",
+	    err);
+	if (v == NULL)
+		return false;
+	*yes = strcmp(v, "0") != 0;
+	free(v);
+	return true;
+}
+
+bool myfreeze_verify(struct myconn *c, struct err *err)
+{
 	char *ro = myconn_query_value(c, "SELECT @@global.read_only", err);
 	if (ro == NULL)
 		return false;
 	bool on = strcmp(ro, "1") == 0 || strcasecmp(ro, "ON") == 0;
 	free(ro);
-	if (!on) {
-		err_set(err, "%s: read_only did not stay on (another client turned it off?)",
+	if (!on)
+		err_set(err, "%s: read_only is off (another client turned it off?): freeze again",
 			c->label);
-		return false;
-	}
-	json_t *sw = still_writable(c, err);
-	if (sw == NULL)
-		return false;
-	json_t *inv = myfreeze_inventory(c, users, err);
-	if (inv == NULL) {
-		json_decref(sw);
-		return false;
-	}
-	*report = json_pack("{s:b, s:i, s:o, s:o}", "read_only", on, "sessions_ended", ended,
-			    "still_writable", sw, "inventory", inv);
-	return true;
+	return on;
 }
 
 bool myfreeze_lift(struct myconn *c, struct err *err)

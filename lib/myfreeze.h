@@ -2,12 +2,15 @@
  * myfreeze: the write freeze on a MySQL/MariaDB server, with the server's
  * own mechanism: SET GLOBAL read_only = ON (ordinary users can no longer
  * write; users with READ ONLY ADMIN -- migd's own, replication -- still
- * can), then the sessions of the application users are ended so no open
- * transaction commits later.  Verified, never assumed: read_only is read
- * back, and the users that can still write through it (READ ONLY ADMIN,
- * SUPER on old servers, ALL PRIVILEGES ON *.*) are listed as not enforced;
- * their writes still reach the binlog and show as freeze violations.
- * Blocking (worker threads only).
+ * can), then the sessions of the application users are ended (an open
+ * transaction's COMMIT is refused once read_only is on; ending the session
+ * says so at once).  Verified, never assumed: read_only is read back, and
+ * the frozen users that can still write through it (READ ONLY ADMIN, which
+ * ALL PRIVILEGES ON *.* includes, or SUPER on servers before 10.11) are
+ * listed as not enforced; other users that can are listed too, as writers
+ * whose writes still reach the binlog and show as freeze violations.
+ * Users are matched by name on any host; privileges held through a role
+ * are not seen.  Blocking (worker threads only).
  */
 #ifndef MIGD_MYFREEZE_H
 #define MIGD_MYFREEZE_H
@@ -18,11 +21,24 @@
 
 /*
  * Freezes the server.  users: comma list of application user names whose
- * sessions are ended ("" ends none).  *report (new JSON): read_only (as
- * read back), sessions_ended, still_writable [{user, host, why}], inventory.
+ * sessions are ended ("" ends none).  *report (new JSON): side (c's label),
+ * read_only (as read back), sessions_ended, still_writable [{user, why}]
+ * (frozen users that can write through read_only),
+ * writers_through_read_only [{user, why}] (the other users that can),
+ * inventory.
  */
 bool myfreeze_enforce(struct myconn *c, const char *users, json_t **report, struct err *err)
     __attribute__((warn_unused_result));
+
+/*
+ * Whether c's own user can write through read_only (READ_ONLY ADMIN held
+ * directly): what a reverse sink into a frozen server needs.
+ */
+bool myfreeze_self_writable(struct myconn *c, bool *yes, struct err *err)
+    __attribute__((warn_unused_result));
+
+/* True if read_only is still on (read back); else false with err saying so. */
+bool myfreeze_verify(struct myconn *c, struct err *err) __attribute__((warn_unused_result));
 
 /* Lifts the freeze: read_only back off. */
 bool myfreeze_lift(struct myconn *c, struct err *err) __attribute__((warn_unused_result));

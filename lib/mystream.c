@@ -90,6 +90,7 @@ struct stream {
 	bool in_group, group_standalone, group_begun;
 	struct pos_gtid gtid;
 	int64_t group_time_us;
+	uint64_t group_start; /* offset of its GTID event in file; 0 unknown */
 
 	bool dirty;
 	int64_t dirty_since;
@@ -154,12 +155,23 @@ static bool begin_group(struct stream *s, struct err *err)
 	if (s->group_begun)
 		return true;
 	struct change_event b = {.kind = CHG_BEGIN, .xid = (uint32_t)s->gtid.seq};
-	/* The GTID state this group completes: equal to the applied state means applied. */
+	/*
+	 * The GTID state this group completes (equal to the applied state
+	 * means applied: GTID comparison ignores the coordinate), with the
+	 * coordinate of the group's GTID event.  The server writes a group to
+	 * the binlog when it commits, so a group whose GTID event starts at or
+	 * after a freeze position committed after the freeze (apply.c).
+	 */
 	b.begin.final_pos = s->state;
 	b.begin.final_pos.has_binlog = false;
 	if (b.begin.final_pos.kind != POS_MARIADB_GTID) {
 		b.begin.final_pos = pos_none();
 		b.begin.final_pos.kind = POS_MARIADB_GTID;
+	}
+	if (s->group_start != 0) {
+		b.begin.final_pos.has_binlog = true;
+		snprintf(b.begin.final_pos.file, sizeof(b.begin.final_pos.file), "%s", s->file);
+		b.begin.final_pos.offset = s->group_start;
 	}
 	if (!pos_gtid_advance(&b.begin.final_pos, s->gtid.domain, s->gtid.server, s->gtid.seq)) {
 		err_set(err, "source: bad GTID %u-%u-%llu", s->gtid.domain, s->gtid.server,
@@ -755,6 +767,8 @@ static bool on_event(struct stream *s, MARIADB_RPL_EVENT *ev, struct err *err)
 					    .server = ev->server_id,
 					    .seq = ev->event.gtid.sequence_nr};
 		s->group_time_us = (int64_t)ev->timestamp * 1000000;
+		/* event_length counts header, body and checksum: where the event starts. */
+		s->group_start = next != 0 && !artificial && next >= total ? next - total : 0;
 		return true;
 	case EV_XID:
 		if (!s->in_group)

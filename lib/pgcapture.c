@@ -7,6 +7,9 @@
 
 #include "log.h"
 #include "pos.h"
+#include "util.h"
+
+#define DROP_WAIT_MS 10000
 
 static const char *const sql_preconditions =
 	"SELECT current_setting('wal_level'),"
@@ -150,6 +153,25 @@ bool pgcapture_slot_info(struct pgconn *src, const char *slot, struct pgcapture_
 bool pgcapture_drop_slot(struct pgconn *src, const char *slot, struct err *err)
 {
 	const char *params[] = {slot};
+	/*
+	 * The walsender of a client that has just disconnected (our own stream,
+	 * stopped a moment ago) can hold the slot a little longer, and dropping
+	 * an active slot fails: give it DROP_WAIT_MS to let go.
+	 */
+	for (int waited = 0; waited < DROP_WAIT_MS; waited += 100) {
+		char *active = pgconn_query_value(
+			src,
+			"SELECT coalesce((SELECT active::text FROM pg_replication_slots "
+			"WHERE slot_name = $1), 'none')",
+			1, params, err);
+		if (active == NULL)
+			return false;
+		bool busy = strcmp(active, "true") == 0;
+		free(active);
+		if (!busy)
+			break;
+		sleep_interruptible(100, NULL);
+	}
 	return pgconn_exec_params(src,
 				  "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
 				  "WHERE slot_name = $1",

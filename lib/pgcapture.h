@@ -50,6 +50,10 @@ struct pgcapture_slot {
 bool pgcapture_slot_info(struct pgconn *src, const char *slot, struct pgcapture_slot *out,
 			 struct err *err) __attribute__((warn_unused_result));
 
+/*
+ * Drops slot if it exists.  A slot still held by a walsender (its client
+ * just gone) is waited for, up to 10 s; one in use after that is an error.
+ */
 bool pgcapture_drop_slot(struct pgconn *src, const char *slot, struct err *err)
 	__attribute__((warn_unused_result));
 

@@ -1297,7 +1297,7 @@ static bool op_commit(struct sink *b, const struct pos *end, int64_t commit_time
 		return true;
 	}
 	if (!drain(s, err))
-		return false;
+		return false; /* op_rollback() ends the aborted transaction */
 	b->counts.changes += s->batch.changes;
 	b->counts.failed += s->batch.failed;
 	b->counts.parked += s->batch.parked;

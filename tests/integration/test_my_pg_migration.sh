@@ -3,7 +3,8 @@
 # binlog CDC under live writes, through kill -9 of migd (backfill and CDC)
 # and a crash of MariaDB, ending row for row identical; DDL on one table and
 # a non-FULL row image on another stop only those tables (schema errors);
-# an unmappable value (zero date) becomes a failed record, never altered.
+# an unmappable value (zero date) becomes a failed record, never altered;
+# freeze sets read_only, abort lifts it.
 source "${MIGD_SRCDIR:-$(dirname "$0")/../..}/tests/lib.sh"
 source "$MIGD_SRCDIR/tests/harness/harness.sh"
 harness_pair mariadb postgresql
@@ -134,6 +135,13 @@ parked=$(harness_sql TGT "SELECT count(*) FROM migd.parked")
 [[ $parked -ge 2 ]] || fail "changes of stopped tables not parked ($parked)"
 ok "DDL and a MINIMAL row image stop only their tables, with reasons; $parked changes parked, items goes on"
 
-expect_rc 1 mctl freeze
-assert_contains "$OUT" "MariaDB source" "freeze refused with the reason"
+# Freeze sets read_only on the source (no [freeze] roles: not enforced);
+# abort lifts it again (test_my_pg_cutover.sh covers the flip and rollback).
+expect_rc 0 mctl freeze
+assert_contains "$OUT" "freeze NOT fully enforced" "no roles: not enforced"
+assert_eq "$(harness_sql SRC "SELECT @@global.read_only")" 1 "read_only after the freeze"
+expect_rc 0 mctl abort
+assert_eq "$(migd_phase)" aborted "phase after abort"
+assert_eq "$(harness_sql SRC "SELECT @@global.read_only")" 0 "abort lifts read_only"
+ok "freeze sets read_only on the MariaDB source; abort lifts it"
 migd_stop 0
