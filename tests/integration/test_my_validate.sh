@@ -151,6 +151,8 @@ conf() { # FILE [more [validation] lines...]
 		include = test.*
 		[backfill]
 		chunk_rows = 1000
+		[apply]
+		batch_delay = 50ms
 		[validation]
 		rechecks = 2
 		recheck_wait = 3s
