@@ -8,16 +8,21 @@
 # every run, followed by a CHECKPOINT on both servers), with parallelism 2:
 #
 #   migd           schema present (pg_dump --schema-only); from `migd` start until
-#                  the journal row backfilling -> catching_up (every chunk done);
-#                  once per chunk_rows value in $CHUNK_ROWS
+#                  the journal row backfilling -> catching_up (every chunk done and
+#                  every index migd dropped for the copy built again: the target
+#                  tables are empty, so [backfill] defer_indexes builds their keys
+#                  after the data); once per chunk_rows value in $CHUNK_ROWS
+#   migd-keys      a diagnostic: the same with defer_indexes = false (keys present
+#                  during the copy, as pipe-keys), first CHUNK_ROWS value
 #   pgcopydb       `pgcopydb clone --table-jobs 2 --index-jobs 2` into an empty
 #                  database (it creates the schema, copies, builds indexes, VACUUM ANALYZE)
 #   pgcopydb-split the same with --split-tables-larger-than $SPLIT (same-table parallelism)
 #   dump+restore   `pg_dump -Fd -j2` then `pg_restore -j2` into an empty database
 #   pipe-keys      `psql -c "COPY t TO STDOUT" | psql -c "COPY t FROM STDIN"` per table,
-#                  2 tables at a time, into tables that already have their keys (migd's case)
+#                  2 tables at a time, into tables that already have their keys
+#                  (migd-keys' case)
 #   pipe-after     the same pipe into tables without keys, then the post-data section
-#                  (primary keys) built: data + keys
+#                  (primary keys) built: data + keys (migd's case)
 #   pipe-chunks    a diagnostic: the raw pipe over migd's key-range chunks (planned the
 #                  way migd plans them), 2 at a time, keys present: migd's access
 #                  pattern without migd
@@ -49,7 +54,7 @@ SCALE=${SCALE:-50}
 RUNS=${RUNS:-3}
 PARALLEL=${PARALLEL:-2}
 CHUNK_ROWS=${CHUNK_ROWS:-"500000 250000 1000000"}
-TOOLS=${TOOLS:-"migd pgcopydb pgcopydb-split dump+restore pipe-keys pipe-after pipe-chunks"}
+TOOLS=${TOOLS:-"migd migd-keys pgcopydb pgcopydb-split dump+restore pipe-keys pipe-after pipe-chunks"}
 SPLIT=${SPLIT:-100MB}
 MIGD_PERF=${MIGD_PERF:-0}
 TIMEOUT=${TIMEOUT:-1800} # seconds any one tool run may take
@@ -138,9 +143,10 @@ migd_phase() {
 		sed -n 's/.*"phase": *"\([a-z_]*\)".*/\1/p' | head -1
 }
 
-# One migd run with chunk_rows $2; prints nothing, records the result.
-run_migd() { # RUN CHUNK_ROWS [perf]
-	local run=$1 chunk=$2 perf=${3:-}
+# One migd run with chunk_rows $2; records the result under TOOL:CHUNK_ROWS.
+run_migd() { # RUN CHUNK_ROWS [perf] [TOOL]: TOOL migd-keys keeps the keys during the copy
+	local run=$1 chunk=$2 perf=${3:-} tool=${4:-migd} defer=true
+	[[ $tool == migd-keys ]] && defer=false
 	fresh_db "$W/schema.sql"
 	rm -rf "$W/state" "$W/migd.sock"
 	cat >"$W/migd.conf" <<-CONF
@@ -158,6 +164,7 @@ run_migd() { # RUN CHUNK_ROWS [perf]
 		[backfill]
 		parallel = $PARALLEL
 		chunk_rows = $chunk
+		defer_indexes = $defer
 		[control]
 		socket = $W/migd.sock
 		[metrics]
@@ -211,7 +218,8 @@ run_migd() { # RUN CHUNK_ROWS [perf]
 	IFS='|' read -r nch c0 c1 cmed <<<"$c"
 	local total
 	total=$(elapsed "$t0" "$cu")
-	# extra: start->captured, captured->first chunk (slot, planning), copy window, chunks
+	# extra: start->captured, captured->first chunk (slot, planning), copy window,
+	# last chunk->catching_up (the index builds after the last chunk, the ledger check), chunks
 	local extra
 	extra=$(awk -v t0="$t0" -v cap="$cap" -v c0="$c0" -v c1="$c1" -v cu="$cu" -v n="$nch" -v m="$cmed" \
 		'BEGIN { printf "start->captured=%.2f plan=%.2f copy=%.2f done->catching_up=%.2f chunks=%d chunk_median=%.2f",
@@ -220,9 +228,9 @@ run_migd() { # RUN CHUNK_ROWS [perf]
 	extra="$extra $(target_facts)"
 	drop_slot SRC postgres migd_bf
 	sql SRC postgres "DROP PUBLICATION IF EXISTS migd_bf"
-	record "migd:$chunk" "$run" "$total" "$cpu" "$srv" "$extra"
+	record "$tool:$chunk" "$run" "$total" "$cpu" "$srv" "$extra"
 	printf '  run %d  %-22s %7.2f s  migd cpu %6.2f s  servers cpu %6.2f s  (%s)\n' \
-		"$run" "migd chunk_rows=$chunk" "$total" "$cpu" "$srv" "$extra"
+		"$run" "$tool chunk_rows=$chunk" "$total" "$cpu" "$srv" "$extra"
 }
 
 # Times one client-tool run: RUN TOOL -- CMD...
@@ -325,6 +333,9 @@ run_tool() { # RUN TOOL
 	migd)
 		for c in $CHUNK_ROWS; do run_migd "$run" "$c"; done
 		;;
+	migd-keys)
+		run_migd "$run" "${CHUNK_ROWS%% *}" "" migd-keys
+		;;
 	pgcopydb | pgcopydb-split)
 		local split=()
 		[[ $tool == pgcopydb-split ]] && split=(--split-tables-larger-than "$SPLIT")
@@ -425,6 +436,12 @@ for tool in pgcopydb pgcopydb-split dump+restore pipe-keys pipe-after pipe-chunk
 	[[ $med == - ]] && continue
 	printf '  t(%s)/t(migd) = %s\n' "$tool" "$(ratio "$med" "$TM")"
 done
+TK=$(summary "migd-keys:${CHUNK_ROWS%% *}")
+if [[ $TK != - ]]; then
+	echo "keys present during the copy (migd-keys: defer_indexes = false):"
+	printf '  t(pipe-keys)/t(migd-keys) = %s\n' "$(ratio "$(summary pipe-keys)" "$TK")"
+	printf '  t(migd-keys)/t(migd) = %s (what building the keys after the data buys)\n' "$(ratio "$TK" "$TM")"
+fi
 echo
 echo "migd per run (phases from migd.journal and migd.chunks):"
-awk '$1 ~ /^migd:/ && $2 > 0 { printf "  %-20s run %s  %7.2f s  cpu %6.2f s  %s\n", $1, $2, $3, $4, substr($0, index($0, $6)) }' "$W/results"
+awk '$1 ~ /^migd(-keys)?:/ && $2 > 0 { printf "  %-20s run %s  %7.2f s  cpu %6.2f s  %s\n", $1, $2, $3, $4, substr($0, index($0, $6)) }' "$W/results"

@@ -6,6 +6,16 @@
  * the spool has nothing more durable and batch_delay has passed.  The
  * target transaction carries the end position of the batch's last source
  * transaction, so a crash anywhere replays exactly what is missing.
+ *
+ * The COMMIT is sent without waiting for the answer: the next batch is read
+ * and sent while the target still works on the one before.  Its answer is
+ * taken (confirm) before the next COMMIT goes out -- a batch never commits
+ * unless the one before did -- and whenever the spool runs dry.  Only then
+ * is the batch published: applied position, counters, touched keys, spool
+ * segments released.  The touched-keys log holds a batch's keys after its
+ * commit marker, so keys read while the batch before is unconfirmed wait in
+ * memory (at most HELD_KEYS_MAX bytes: beyond that the answer is awaited).
+ * Isolated batches (failed-record mode) are confirmed at once.
  */
 #include "apply.h"
 
@@ -16,6 +26,8 @@
 #include "keylog.h"
 #include "log.h"
 #include "util.h"
+
+#define HELD_KEYS_MAX (1 << 20)
 
 /* Where a relation's key columns are in its change tuples (for the key log). */
 struct keymap {
@@ -47,6 +59,14 @@ struct applier {
 	bool txn_violation_seen; /* recorded for this transaction already */
 	int64_t batch_violations;
 	uint64_t counted_freeze; /* freeze position the committed count belongs to */
+	/* the batch whose COMMIT is sent but not confirmed */
+	bool committing;
+	struct pos c_end;
+	int64_t c_commit_us, c_ntxns, c_violations, c_sent_usec;
+	int64_t lost_txns; /* of a batch in flight that did not commit: to re-apply */
+	/* keys of the open batch while the batch before is unconfirmed: "table\0key\0"... */
+	char *held; /* owned */
+	size_t held_len, held_cap;
 };
 
 static void set_error(struct applier *a, const char *msg)
@@ -124,7 +144,18 @@ static void log_key(struct applier *a, const struct keymap *m, const struct chan
 		lens[k] = v->len;
 	}
 	char *lit = keylog_array_literal(vals, lens, m->nkey);
-	keylog_key(&a->kl, m->table, lit);
+	if (!a->committing) {
+		keylog_key(&a->kl, m->table, lit);
+	} else {
+		size_t tl = strlen(m->table) + 1, kl = strlen(lit) + 1;
+		if (a->held_len + tl + kl > a->held_cap) {
+			a->held_cap = (a->held_len + tl + kl) * 2;
+			a->held = xrealloc(a->held, a->held_cap);
+		}
+		memcpy(a->held + a->held_len, m->table, tl);
+		memcpy(a->held + a->held_len + tl, lit, kl);
+		a->held_len += tl + kl;
+	}
 	free(lit);
 }
 
@@ -198,7 +229,9 @@ static void refresh_violations(struct applier *a)
 	int64_t n = 0;
 	struct err err;
 	struct pos fp = pos_from_lsn(f);
-	if (f != 0 && !a->open && !a->o->sink->ops->violations(a->o->sink, &fp, &n, &err)) {
+	/* (The sink takes no plain query while a batch is open or in flight.) */
+	if (f != 0 && !a->open && !a->committing &&
+	    !a->o->sink->ops->violations(a->o->sink, &fp, &n, &err)) {
 		log_warn("apply: counting freeze violations: %s", err.msg);
 		return;
 	}
@@ -208,25 +241,23 @@ static void refresh_violations(struct applier *a)
 	pthread_mutex_unlock(&a->o->prog->lock);
 }
 
-static bool commit_batch(struct applier *a, struct err *err)
+/* A batch the target committed: publish it and let the spool go. */
+static void batch_done(struct applier *a, const struct pos *end, int64_t commit_us, int64_t ntxns,
+		       int64_t violations, int64_t latency_usec)
 {
 	struct sink *s = a->o->sink;
-	int64_t t0 = now_mono_usec();
-	if (!s->ops->commit(s, &a->last_end, a->last_commit_us, a->ntxns, err))
-		return false;
-	metrics_observe(a->o->latency, (double)(now_mono_usec() - t0) / 1e6);
-	keylog_commit(&a->kl, &a->last_end);
-	a->applied = a->last_end;
-	a->open = false;
+	metrics_observe(a->o->latency, (double)latency_usec / 1e6);
+	keylog_commit(&a->kl, end);
+	a->applied = *end;
 	if (a->isolate && pos_compare(&a->applied, &a->isolate_until) != POS_LT)
 		a->isolate = false;
 	pthread_mutex_lock(&a->o->prog->lock);
 	a->o->prog->applied = a->applied;
-	a->o->prog->applied_commit_us = a->last_commit_us;
-	a->o->prog->txns += a->ntxns;
+	a->o->prog->applied_commit_us = commit_us;
+	a->o->prog->txns += ntxns;
 	a->o->prog->batches++;
 	a->o->prog->counts = s->counts;
-	a->o->prog->freeze_violations += a->batch_violations;
+	a->o->prog->freeze_violations += violations;
 	a->o->prog->retry_depth = a->isolate ? a->o->prog->retry_depth : 0;
 	pthread_mutex_unlock(&a->o->prog->lock);
 	char *e = NULL;
@@ -234,6 +265,56 @@ static bool commit_batch(struct applier *a, struct err *err)
 		log_warn("apply: releasing spool segments: %s", e);
 		free(e);
 	}
+}
+
+/*
+ * Takes the answer to the batch in flight, if any, and publishes it; the
+ * open batch's held keys follow its commit marker.  False if it did not
+ * commit (err set; the open batch, if any, must be rolled back too).
+ */
+static bool confirm_batch(struct applier *a, struct err *err)
+{
+	if (!a->committing)
+		return true;
+	a->committing = false;
+	int64_t answered = 0;
+	if (!a->o->sink->ops->confirm(a->o->sink, &answered, err)) {
+		a->lost_txns += a->c_ntxns;
+		return false;
+	}
+	batch_done(a, &a->c_end, a->c_commit_us, a->c_ntxns, a->c_violations,
+		   answered - a->c_sent_usec);
+	for (size_t off = 0; off < a->held_len;) {
+		const char *table = a->held + off, *key = table + strlen(table) + 1;
+		keylog_key(&a->kl, table, key);
+		off = (size_t)(key - a->held) + strlen(key) + 1;
+	}
+	a->held_len = 0;
+	return true;
+}
+
+static bool commit_batch(struct applier *a, struct err *err)
+{
+	struct sink *s = a->o->sink;
+	/* Never past a batch that might still fail: its changes come first. */
+	if (!confirm_batch(a, err))
+		return false;
+	int64_t t0 = now_mono_usec();
+	bool wait = a->isolate; /* each isolated transaction is settled before the next */
+	if (!s->ops->commit(s, &a->last_end, a->last_commit_us, a->ntxns, wait, err))
+		return false;
+	a->open = false;
+	if (wait) {
+		batch_done(a, &a->last_end, a->last_commit_us, a->ntxns, a->batch_violations,
+			   now_mono_usec() - t0);
+		return true;
+	}
+	a->committing = true;
+	a->c_end = a->last_end;
+	a->c_commit_us = a->last_commit_us;
+	a->c_ntxns = a->ntxns;
+	a->c_violations = a->batch_violations;
+	a->c_sent_usec = t0;
 	return true;
 }
 
@@ -280,6 +361,8 @@ static bool handle(struct applier *a, const struct change_event *ev, struct err 
 		if (a->skip_txn)
 			return true;
 		a->nbytes += (int64_t)event_bytes(ev);
+		if (a->held_len > HELD_KEYS_MAX && !confirm_batch(a, err))
+			return false;
 		log_change_keys(a, ev);
 		if (!check_violation(a, ev, err))
 			return false;
@@ -341,7 +424,8 @@ void *apply_thread(void *arg)
 	while (!*o->stop) {
 		struct change_event ev;
 		char *e = NULL;
-		int wait = a.open ? 20 : 200;
+		/* A batch in flight is confirmed as soon as there is nothing to read. */
+		int wait = a.committing ? 0 : a.open ? 20 : 200;
 		int r = spool_reader_next(a.rd, &ev, wait, &e);
 		bool ok = true;
 		if (r < 0) {
@@ -355,8 +439,11 @@ void *apply_thread(void *arg)
 			if (a.open && !a.in_txn &&
 			    now_mono_usec() - a.opened_usec >= o->batch_delay_ms * 1000)
 				ok = commit_batch(&a, &err);
+			/* Nothing to overlap with: take the answer now. */
+			if (ok && a.committing)
+				ok = confirm_batch(&a, &err);
 			pthread_mutex_lock(&o->prog->lock);
-			o->prog->idle = !a.open && !a.in_txn;
+			o->prog->idle = !a.open && !a.in_txn && !a.committing;
 			pthread_mutex_unlock(&o->prog->lock);
 			publish_schema_errors(&a);
 			refresh_violations(&a);
@@ -372,10 +459,16 @@ void *apply_thread(void *arg)
 		/* Failure: undo the open batch and re-read it from the spool. */
 		set_error(&a, err.msg);
 		log_warn("apply: %s", err.msg);
+		struct err cerr;
+		if (a.committing) /* the batch before may have committed before this failure */
+			(void)confirm_batch(&a, &cerr);
+		int64_t undone_txns = (a.open ? a.ntxns : 0) + a.lost_txns;
+		a.lost_txns = 0;
+		a.held_len = 0;
 		bool broken = o->sink->broken;
 		if (a.open && !broken)
 			o->sink->ops->rollback(o->sink);
-		bool was_open = a.open;
+		bool was_open = a.open || undone_txns > 0;
 		a.open = false;
 		if (was_open)
 			keylog_rollback(&a.kl);
@@ -395,13 +488,19 @@ void *apply_thread(void *arg)
 			/* ... up to and including the transaction that failed. */
 			a.isolate_until = a.txn_pos;
 			pthread_mutex_lock(&o->prog->lock);
-			o->prog->retry_depth = a.ntxns + 1;
+			o->prog->retry_depth = undone_txns + 1;
 			pthread_mutex_unlock(&o->prog->lock);
+			log_info("apply: re-applying %lld transactions one at a time",
+				 (long long)undone_txns);
 		} else {
 			sleep_interruptible(1000, o->stop); /* isolation failed too: do not spin */
 		}
 		if (!reopen_reader(&a, &err) && !connect_all(&a))
 			break;
+	}
+	if (a.committing && !confirm_batch(&a, &err)) {
+		log_warn("apply: %s", err.msg);
+		keylog_rollback(&a.kl);
 	}
 	if (a.open && !o->sink->broken) {
 		o->sink->ops->rollback(o->sink); /* stop: the target keeps what committed */
@@ -415,5 +514,6 @@ void *apply_thread(void *arg)
 		free(a.maps[i].idx);
 	}
 	free(a.maps);
+	free(a.held);
 	return NULL;
 }

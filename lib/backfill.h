@@ -6,15 +6,33 @@
  * records them in the target's ledger (migd.chunks) once; any key type
  * works, composite keys included, since boundaries come from the key's own
  * index order.  Running copies every chunk not yet done with `parallel`
- * worker threads.  A chunk is one target transaction: delete the range,
- * COPY the source rows in, mark the ledger row done with its row count and
- * checksum -- so a chunk can be re-run safely and a restart never copies a
- * done chunk again.  Workers read the source in the exported snapshot when
- * one is given; without it (after a restart) they read current data and
- * replay from the captured position makes the result converge.
+ * worker threads.  A chunk is one target transaction: COPY the source rows
+ * in and mark the ledger row done (only if it is not done yet) with its row
+ * count and checksum -- so rows of a range commit exactly once, a chunk can
+ * be re-run safely and a restart never copies a done chunk again.  Workers
+ * read the source in the exported snapshot when one is given; without it
+ * (after a restart) they read current data and replay from the captured
+ * position makes the result converge.
+ *
+ * Target tables that already hold rows keep their indexes, and each chunk
+ * deletes its range before the copy.  A table that is empty when its plan
+ * commits (checked under a lock, recorded per chunk as target_empty) needs
+ * no delete: the only writer of a range until the backfill ends is that
+ * range's own chunk transaction, which commits together with its ledger
+ * row.  With defer_indexes its indexes are dropped in the plan's
+ * transaction, recorded in migd.deferred_indexes (pgmeta.h), and built
+ * again once the table's last chunk is done, by the same workers, before
+ * backfill_run() returns true: the applier, whose upserts need the key,
+ * starts only after that.
+ *
+ * Chunk transactions commit with synchronous_commit off: a target crash
+ * loses a chunk's rows and its ledger row together.  A worker that saw
+ * the commit would not copy it again, so backfill_run() ends with a
+ * synchronous commit (which makes every earlier commit durable) and then
+ * checks the ledger; chunks lost in between are copied again.
  *
  * Threads: backfill_run() blocks its caller (a worker thread) until every
- * chunk is done, the stop flag is raised, or chunks failed for good.
+ * chunk and index is done, the stop flag is raised, or work failed for good.
  */
 #ifndef MIGD_BACKFILL_H
 #define MIGD_BACKFILL_H
@@ -23,6 +41,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bfsource.h"
 #include "pgconn.h"
 #include "tables.h"
 
@@ -35,13 +54,17 @@ struct backfill_progress {
 	int64_t started_usec;   /* when this run started (monotonic) */
 	int64_t rows_at_start;  /* rows_done when this run started, for the rate */
 	int64_t finished_usec;  /* when this run ended (monotonic), 0 while running */
+	int64_t indexes_total;  /* deferred indexes this pass builds back */
+	int64_t indexes_done;   /* of those, built */
 	bool paused;
 	char last_error[512];
 };
 
 struct backfill_opts {
 	const char *name;         /* migration name (ledger key) */
-	const char *src_conninfo; /* borrowed; secret: never logged */
+	const char *src_conninfo; /* borrowed; secret: never logged (a MariaDB dsn when src_mariadb) */
+	bool src_mariadb;         /* the source is MariaDB: mysnap reads, own snapshots */
+	const char *source_pos;   /* the captured position, for failed records of unmappable rows */
 	const char *tgt_conninfo; /* borrowed */
 	const char *snapshot;     /* exported snapshot, or NULL/"" */
 	int parallel;
@@ -49,17 +72,26 @@ struct backfill_opts {
 	struct mig_tableset *ts;     /* borrowed */
 	const volatile bool *stop;   /* borrowed: raise to stop */
 	const volatile bool *paused; /* borrowed: no new chunks while true */
-	int max_attempts;            /* per chunk before it is left failed */
+	int max_attempts;            /* per chunk or index before it is left failed */
+	bool defer_indexes;          /* drop an empty target table's indexes while copying */
+	/* Called (from any backfill thread) with what the backfill is doing now. */
+	void (*activity)(void *arg, const char *text);
+	void *activity_arg;
 };
 
-/* Creates ledger rows for every table that has none yet. */
-bool backfill_plan(struct pgconn *src, struct pgconn *tgt, const struct backfill_opts *o,
+/*
+ * Creates ledger rows for every table that has none yet (and, with
+ * defer_indexes, defers an empty target table's indexes in the same
+ * transaction).
+ */
+bool backfill_plan(struct bfsource *src, struct pgconn *tgt, const struct backfill_opts *o,
 		   struct backfill_progress *prog, struct err *err) __attribute__((warn_unused_result));
 
 /*
- * Copies every pending chunk.  Returns true when all chunks are done;
- * false on stop (err "stopped") or when chunks failed after max_attempts
- * (err names them).
+ * Copies every pending chunk and builds back every deferred index.
+ * Returns true when the ledger durably shows all chunks done and no index
+ * deferred; false on stop (err "stopped") or when chunks or index builds
+ * failed after max_attempts (err names the first).
  */
 bool backfill_run(const struct backfill_opts *o, struct backfill_progress *prog, struct err *err)
 	__attribute__((warn_unused_result));

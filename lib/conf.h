@@ -81,6 +81,7 @@ struct migd_conf {
 	/* [backfill] */
 	int64_t backfill_parallel;
 	int64_t backfill_chunk_rows;
+	bool backfill_defer_indexes;
 
 	/* [apply] */
 	int64_t apply_batch_txns;

@@ -127,6 +127,9 @@ const struct conf_key conf_keys[] = {
 	 NULL, "chunks copied at the same time (each uses one source and one target connection)"},
 	{"backfill", "chunk_rows", CONF_INT, "100000", NULL, 0, OFF(backfill_chunk_rows), 1000,
 	 100000000, NULL, NULL, "rows per backfill chunk (one target transaction each)"},
+	{"backfill", "defer_indexes", CONF_BOOL, "true", NULL, 0, OFF(backfill_defer_indexes), 0, 0,
+	 NULL, NULL,
+	 "build the indexes of a target table that is empty at plan time after its copy, not during it"},
 
 	{"apply", "batch_txns", CONF_INT, "500", NULL, 0, OFF(apply_batch_txns), 1,
 	 100000, NULL, NULL, "source transactions applied per target transaction, at most"},

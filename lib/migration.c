@@ -232,7 +232,7 @@ static bool setup(struct migration *m, struct pgstore_migration *row, struct err
 		   !pgmeta_load_source(&m->src, m->include, m->exclude, m->insert_only, &m->ts, err)) {
 		return false;
 	}
-	if (!pgmeta_check_target(&m->tgt, &m->ts, err))
+	if (!pgmeta_check_target(&m->tgt, m->name, &m->ts, err))
 		return false;
 	if (!pgstore_create(&m->tgt, m->name, engine_name(m->src_engine), m->slot, m->pub, err) ||
 	    !pgstore_load(&m->tgt, m->name, row, err))
@@ -618,11 +618,21 @@ void mig_stop_reverse(struct migration *m)
 	m->rev_started = false;
 }
 
+static void backfill_activity(void *arg, const char *text)
+{
+	mig_activity(arg, "%s", text);
+}
+
 static bool run_backfill(struct migration *m, struct err *err)
 {
+	char *dsn = mig_binlog_source(m) ? myconn_dsn_with_password(m->src_dsn, m->src_password)
+					 : NULL;
+	char cpos[POS_TEXT_MAX];
 	struct backfill_opts o = {
 		.name = m->name,
-		.src_conninfo = m->src_ci,
+		.src_conninfo = dsn ? dsn : m->src_ci,
+		.src_mariadb = dsn != NULL,
+		.source_pos = pos_format(&m->consistent, cpos, sizeof(cpos)),
 		.tgt_conninfo = m->tgt_ci,
 		.snapshot = m->cap.snapshot,
 		.parallel = m->parallel,
@@ -631,13 +641,19 @@ static bool run_backfill(struct migration *m, struct err *err)
 		.stop = &m->stop,
 		.paused = &m->bf_paused,
 		.max_attempts = 3,
+		.defer_indexes = m->defer_indexes,
+		.activity = backfill_activity,
+		.activity_arg = m,
 	};
 	mig_activity(m, "planning backfill chunks");
-	if (!backfill_plan(&m->src, &m->tgt, &o, &m->bf, err))
-		return false;
-	mig_activity(m, "copying %lld chunks with %d workers%s", (long long)m->bf.chunks_total,
-		 m->parallel, m->cap.snapshot[0] ? " in the exported snapshot" : "");
-	return backfill_run(&o, &m->bf, err);
+	struct bfsource plan = {.mariadb = o.src_mariadb, .conninfo = o.src_conninfo};
+	bool ok = bfsource_ensure(&plan, &m->stop, err) &&
+		  backfill_plan(&plan, &m->tgt, &o, &m->bf, err);
+	bfsource_close(&plan);
+	/* Every chunk and every deferred index: apply (upserts on the key) may start after. */
+	ok = ok && backfill_run(&o, &m->bf, err);
+	free(dsn);
+	return ok;
 }
 
 /*
@@ -957,6 +973,7 @@ struct migration *migration_start(const struct migd_conf *c, struct metrics_regi
 	m->server_id = mycapture_server_id(c->name);
 	m->parallel = (int)c->backfill_parallel;
 	m->chunk_rows = c->backfill_chunk_rows;
+	m->defer_indexes = c->backfill_defer_indexes;
 	m->batch_txns = c->apply_batch_txns;
 	m->batch_bytes = c->apply_batch_bytes;
 	m->batch_delay_ms = c->apply_batch_delay_ms;
@@ -1099,9 +1116,10 @@ void mig_numbers(struct migration *m, struct numbers *n)
 	int64_t until = m->bf.finished_usec ? m->bf.finished_usec : now_mono_usec();
 	double secs = m->bf.started_usec ? (double)(until - m->bf.started_usec) / 1e6 : 0;
 	n->bf_rate = secs > 0.5 ? (double)(m->bf.rows_done - m->bf.rows_at_start) / secs : 0;
+	bool rebuilding = m->bf.indexes_done < m->bf.indexes_total && m->bf.finished_usec == 0;
 	pthread_mutex_unlock(&m->bf.lock);
 	if (n->bf_total > 0 && n->bf_done == n->bf_total)
-		n->bf_eta = 0;
+		n->bf_eta = rebuilding ? -1 : 0; /* index builds left: no honest estimate */
 	else
 		n->bf_eta = n->bf_rate > 0 ? (double)(n->bf_est - n->bf_rows) / n->bf_rate : -1;
 }
@@ -1180,6 +1198,8 @@ json_t *migration_status(struct migration *m)
 			       "rows_estimated", (json_int_t)n.bf_est, "rows_per_second", n.bf_rate,
 			       "eta_seconds", n.bf_eta, "paused", m->bf.paused, "last_error",
 			       m->bf.last_error[0] ? m->bf.last_error : NULL);
+	json_object_set_new(bf, "indexes_to_rebuild", json_integer(m->bf.indexes_total));
+	json_object_set_new(bf, "indexes_rebuilt", json_integer(m->bf.indexes_done));
 	pthread_mutex_unlock(&m->bf.lock);
 	json_object_set_new(o, "backfill", bf);
 
@@ -1230,9 +1250,17 @@ char *migration_status_line(struct migration *m)
 {
 	struct numbers n;
 	mig_numbers(m, &n);
-	if (n.phase == PHASE_BACKFILLING)
+	if (n.phase == PHASE_BACKFILLING) {
+		pthread_mutex_lock(&m->bf.lock);
+		int64_t it = m->bf.indexes_total, id = m->bf.indexes_done;
+		pthread_mutex_unlock(&m->bf.lock);
+		if (it > 0 && n.bf_done == n.bf_total)
+			return xasprintf("phase=%s backfill=%lld/%lld chunks indexes=%lld/%lld",
+					 phase_name(n.phase), (long long)n.bf_done,
+					 (long long)n.bf_total, (long long)id, (long long)it);
 		return xasprintf("phase=%s backfill=%lld/%lld chunks", phase_name(n.phase),
 				 (long long)n.bf_done, (long long)n.bf_total);
+	}
 	if (n.lag_seconds < 0)
 		return xasprintf("phase=%s lag=unknown", phase_name(n.phase));
 	return xasprintf("phase=%s lag=%.1fs", phase_name(n.phase), n.lag_seconds);

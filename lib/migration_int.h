@@ -44,6 +44,7 @@ struct migration {
 	char *src_dsn, *src_password; /* owned; secret: a MySQL/MariaDB source's dsn as configured */
 	uint32_t server_id;           /* ours as a binlog replica */
 	int parallel;
+	bool defer_indexes;
 	int64_t chunk_rows, batch_txns, batch_bytes, batch_delay_ms, spool_segment;
 
 	pthread_t coord;

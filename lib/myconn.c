@@ -119,6 +119,19 @@ fail:
 	return false;
 }
 
+char *myconn_dsn_with_password(const char *dsn, const char *password)
+{
+	struct strbuf b = {0};
+	sb_addf(&b, "%s", dsn);
+	if (password != NULL) {
+		sb_addf(&b, " password='");
+		for (const char *p = password; *p; p++)
+			sb_addf(&b, (*p == '\'' || *p == '\\') ? "\\%c" : "%c", *p);
+		sb_addf(&b, "'");
+	}
+	return sb_take(&b);
+}
+
 void myconn_set_error(struct myconn *c, const char *what, struct err *err)
 {
 	unsigned no = c->db ? mysql_errno(c->db) : 0;

@@ -35,6 +35,9 @@ bool myconn_parse_dsn(const char *dsn, const char *password, struct myconn_param
 		      struct err *err) __attribute__((warn_unused_result));
 void myconn_params_free(struct myconn_params *p);
 
+/* dsn with password (when not NULL) appended, quoted: one string for a worker.  Caller frees. */
+char *myconn_dsn_with_password(const char *dsn, const char *password);
+
 struct myconn {
 	MYSQL *db; /* owned; NULL when closed */
 	char label[32];

@@ -89,6 +89,7 @@ struct mysink {
 	char *name;		   /* owned; pipeline name in migd.progress */
 	struct mig_tableset *ts;   /* borrowed */
 	struct mytarget_table *tt; /* owned: target side of ts->t[i], same index */
+	int64_t committed_usec;	   /* when the last COMMIT was answered (monotonic) */
 	struct myconn c;
 	struct rel **rels; /* owned (each, and the array): pointers stay valid */
 	int nrels;
@@ -808,10 +809,15 @@ static bool op_change(struct sink *b, const struct change_event *ev, const struc
 	       record_row(s, true, r, ev, src_pos, cerr.msg, err);
 }
 
+/*
+ * Always waits for the answer (libmariadb has no pipelining to hide it
+ * behind); confirm() then reports that answer.
+ */
 static bool op_commit(struct sink *b, const struct pos *end, int64_t commit_time_us, int64_t ntxns,
-		      struct err *err)
+		      bool wait, struct err *err)
 {
 	struct mysink *s = S(b);
+	(void)wait;
 	if (!flush(s, err))
 		return false;
 	char *progress =
@@ -826,6 +832,14 @@ static bool op_commit(struct sink *b, const struct pos *end, int64_t commit_time
 	b->counts.failed += s->batch.failed;
 	b->counts.parked += s->batch.parked;
 	b->counts.missing += s->batch.missing;
+	s->committed_usec = now_mono_usec();
+	return true;
+}
+
+static bool op_confirm(struct sink *b, int64_t *answered_usec, struct err *err)
+{
+	(void)err;
+	*answered_usec = S(b)->committed_usec;
 	return true;
 }
 
@@ -928,6 +942,7 @@ static const struct sink_ops mysink_ops = {
     .relation = op_relation,
     .change = op_change,
     .commit = op_commit,
+    .confirm = op_confirm,
     .rollback = op_rollback,
     .violation = op_violation,
     .violations = op_violations,

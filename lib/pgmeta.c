@@ -229,8 +229,13 @@ static char *sorted_key_names(const struct mig_table *t)
 	return out;
 }
 
-static void check_table(struct pgconn *tgt, struct mig_table *t, struct problems *p,
-			struct err *err)
+/* The key's unique index was deferred by this migration's backfill (it builds it again). */
+static const char *const sql_tgt_deferred_key =
+	"SELECT count(*) FROM migd.deferred_indexes "
+	"WHERE name = $1 AND target_table = $2 AND unique_cols = $3";
+
+static void check_table(struct pgconn *tgt, const char *name, struct mig_table *t,
+			struct problems *p, struct err *err)
 {
 	const char *params[] = {t->tgt_qname};
 	PGresult *r = pgconn_query(tgt, "SELECT to_regclass($1) IS NOT NULL", 1, params, err);
@@ -284,6 +289,13 @@ static void check_table(struct pgconn *tgt, struct mig_table *t, struct problems
 	bool has = false;
 	for (int i = 0; i < PQntuples(r) && !has; i++)
 		has = strcmp(PQgetvalue(r, i, 0), want) == 0;
+	if (!has) {
+		const char *dp[] = {name, t->tgt_qname, want};
+		PGresult *d = pgconn_query(tgt, sql_tgt_deferred_key, 3, dp, err);
+		has = d != NULL && atoi(PQgetvalue(d, 0, 0)) > 0;
+		if (d != NULL)
+			PQclear(d);
+	}
 	if (!has)
 		problem(p, "%s.%s: the target has no unique index on the key (%s)", t->schema,
 			t->name, want);
@@ -291,15 +303,185 @@ static void check_table(struct pgconn *tgt, struct mig_table *t, struct problems
 	PQclear(r);
 }
 
-bool pgmeta_check_target(struct pgconn *tgt, struct mig_tableset *ts, struct err *err)
+bool pgmeta_check_target(struct pgconn *tgt, const char *name, struct mig_tableset *ts,
+			 struct err *err)
 {
 	struct problems p = {0};
 	for (int i = 0; i < ts->n; i++)
-		check_table(tgt, &ts->t[i], &p, err);
+		check_table(tgt, name, &ts->t[i], &p, err);
 	if (p.n > 0) {
 		err_set(err, "target: schema contract broken (%d problem%s):\n%s", p.n,
 			p.n > 1 ? "s" : "", p.text);
 		return false;
 	}
 	return true;
+}
+
+/* --- index deferral (backfill) ------------------------------------------------ */
+
+/*
+ * The indexes of target table $1 that a drop and a rebuild give back
+ * exactly, with what it takes to do both.  Every exclusion here is
+ * something pg_get_indexdef() / pg_get_constraintdef() would not carry
+ * or a drop would break: normal dependencies (a foreign key referencing
+ * the index, a view grouping by the primary key), comments, CLUSTER and
+ * REPLICA IDENTITY marks, tablespaces, statistics targets, partition
+ * attachment, exclusion constraints (kept: their checks cost the copy
+ * little next to what getting them wrong costs), invalid indexes, and
+ * partitioned tables and partitions (a rebuild names partition indexes anew).
+ * unique_cols matches pgmeta_check_target's view of a usable key index.
+ */
+static const char *const sql_deferrable =
+	"SELECT ic.relname, coalesce(con.contype::text, 'i'), pg_get_indexdef(i.indexrelid), "
+	"  CASE WHEN con.oid IS NOT NULL THEN "
+	"    format('ALTER TABLE %s ADD CONSTRAINT %I %s USING INDEX %I%s%s', $1::text, "
+	"           con.conname, "
+	"           CASE con.contype WHEN 'p' THEN 'PRIMARY KEY' ELSE 'UNIQUE' END, "
+	"           ic.relname, "
+	"           CASE WHEN con.condeferrable THEN ' DEFERRABLE' ELSE '' END, "
+	"           CASE WHEN con.condeferred THEN ' INITIALLY DEFERRED' ELSE '' END) END, "
+	"  CASE WHEN con.oid IS NOT NULL THEN pg_get_constraintdef(con.oid) END, "
+	"  CASE WHEN i.indisunique AND i.indpred IS NULL THEN "
+	"    (SELECT string_agg(a.attname, ',' ORDER BY a.attname) "
+	"     FROM unnest(i.indkey) k(attnum) "
+	"     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum) END, "
+	"  CASE WHEN con.oid IS NOT NULL "
+	"    THEN format('ALTER TABLE %s DROP CONSTRAINT %I', $1::text, con.conname) "
+	"    ELSE format('DROP INDEX %I.%I', n.nspname, ic.relname) END "
+	"FROM pg_index i "
+	"JOIN pg_class ic ON ic.oid = i.indexrelid "
+	"JOIN pg_namespace n ON n.oid = ic.relnamespace "
+	"LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid "
+	"  AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x') "
+	"JOIN pg_class t ON t.oid = i.indrelid AND t.relkind = 'r' AND NOT t.relispartition "
+	"WHERE i.indrelid = $1::regclass "
+	"  AND i.indisvalid AND i.indisready AND i.indislive "
+	"  AND NOT i.indisclustered AND NOT i.indisreplident AND NOT i.indisexclusion "
+	"  AND coalesce(con.contype, 'i') IN ('p', 'u', 'i') "
+	"  AND ic.reltablespace = 0 "
+	"  AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid) "
+	"  AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.indexrelid "
+	"                  AND a.attstattarget >= 0) "
+	"  AND NOT EXISTS (SELECT 1 FROM pg_description d "
+	"      WHERE (d.classoid = 'pg_class'::regclass AND d.objoid = i.indexrelid) "
+	"         OR (d.classoid = 'pg_constraint'::regclass AND d.objoid = con.oid)) "
+	"  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.deptype = 'n' "
+	"      AND ((d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indexrelid) "
+	"        OR (d.refclassid = 'pg_constraint'::regclass AND d.refobjid = con.oid))) "
+	"ORDER BY ic.relname";
+
+static const char *const sql_defer_record =
+	"INSERT INTO migd.deferred_indexes (name, table_name, target_table, index_name, kind, "
+	"  index_def, constraint_sql, constraint_def, unique_cols) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+bool pgmeta_defer_indexes(struct pgconn *tgt, const char *name, const struct mig_table *t, int *n,
+			  struct err *err)
+{
+	*n = 0;
+	const char *params[] = {t->tgt_qname};
+	PGresult *r = pgconn_query(tgt, sql_deferrable, 1, params, err);
+	if (r == NULL)
+		return false;
+	char *tname = xasprintf("%s.%s", t->schema, t->name);
+	bool ok = true;
+	for (int i = 0; i < PQntuples(r) && ok; i++) {
+		const char *v[9] = {name, tname, t->tgt_qname};
+		for (int f = 0; f < 6; f++)
+			v[3 + f] = PQgetisnull(r, i, f) ? NULL : PQgetvalue(r, i, f);
+		/* Never CASCADE: anything depending on it makes the drop fail instead. */
+		ok = pgconn_exec_params(tgt, sql_defer_record, 9, v, err) &&
+		     pgconn_exec(tgt, PQgetvalue(r, i, 6), err);
+		if (ok)
+			(*n)++;
+	}
+	free(tname);
+	PQclear(r);
+	return ok;
+}
+
+void pgmeta_indexes_free(struct pgmeta_index *v, int n)
+{
+	if (v == NULL)
+		return;
+	for (int i = 0; i < n; i++) {
+		free(v[i].table_name);
+		free(v[i].target_table);
+		free(v[i].index_name);
+		free(v[i].index_def);
+		free(v[i].constraint_sql);
+	}
+	free(v);
+}
+
+bool pgmeta_deferred_load(struct pgconn *tgt, const char *name, struct pgmeta_index **out, int *n,
+			  struct err *err)
+{
+	const char *params[] = {name};
+	PGresult *r = pgconn_query(tgt,
+				   "SELECT table_name, target_table, index_name, kind, index_def, "
+				   "  constraint_sql FROM migd.deferred_indexes WHERE name = $1 "
+				   "ORDER BY table_name, kind, index_name",
+				   1, params, err);
+	if (r == NULL)
+		return false;
+	*n = PQntuples(r);
+	*out = xcalloc((size_t)*n + 1, sizeof(**out));
+	for (int i = 0; i < *n; i++) {
+		struct pgmeta_index *ix = &(*out)[i];
+		ix->table_name = xstrdup(PQgetvalue(r, i, 0));
+		ix->target_table = xstrdup(PQgetvalue(r, i, 1));
+		ix->index_name = xstrdup(PQgetvalue(r, i, 2));
+		ix->kind = PQgetvalue(r, i, 3)[0];
+		ix->index_def = xstrdup(PQgetvalue(r, i, 4));
+		ix->constraint_sql = PQgetisnull(r, i, 5) ? NULL : xstrdup(PQgetvalue(r, i, 5));
+	}
+	PQclear(r);
+	return true;
+}
+
+/* What stands on the target under ix's name: the index's definition and its constraint. */
+static const char *const sql_index_now =
+	"SELECT pg_get_indexdef(i.indexrelid), "
+	"  EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid "
+	"          AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u')) "
+	"FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
+	"WHERE i.indrelid = $1::regclass AND ic.relname = $2";
+
+static const char *const sql_forget =
+	"DELETE FROM migd.deferred_indexes WHERE name = $1 AND table_name = $2 AND index_name = $3";
+
+bool pgmeta_restore_index(struct pgconn *tgt, const char *name, const struct pgmeta_index *ix,
+			  struct err *err)
+{
+	const char *params[] = {ix->target_table, ix->index_name};
+	const char *fp[] = {name, ix->table_name, ix->index_name};
+	PGresult *r = pgconn_query(tgt, sql_index_now, 2, params, err);
+	if (r == NULL)
+		return false;
+	bool has_index = PQntuples(r) > 0;
+	bool has_constraint = has_index && PQgetvalue(r, 0, 1)[0] == 't';
+	if (has_index && strcmp(PQgetvalue(r, 0, 0), ix->index_def) != 0) {
+		err_set(err,
+			"target: index %s on %s was dropped for the backfill as \"%s\" but an "
+			"index of that name now reads \"%s\"; drop or rename it and migd builds "
+			"the recorded one",
+			ix->index_name, ix->target_table, ix->index_def, PQgetvalue(r, 0, 0));
+		PQclear(r);
+		return false;
+	}
+	PQclear(r);
+	if (!has_index && !pgconn_exec(tgt, ix->index_def, err))
+		return false;
+	if (ix->kind == 'i' || has_constraint)
+		return pgconn_exec_params(tgt, sql_forget, 3, fp, err);
+	/* The constraint and the end of its record commit together. */
+	if (!pgconn_exec(tgt, "BEGIN", err))
+		return false;
+	if (pgconn_exec(tgt, ix->constraint_sql, err) &&
+	    pgconn_exec_params(tgt, sql_forget, 3, fp, err))
+		return pgconn_exec(tgt, "COMMIT", err);
+	if (!pgconn_exec(tgt, "ROLLBACK", &(struct err){{0}})) {
+	}
+	return false;
 }

@@ -25,6 +25,45 @@
 #include "pgstore.h"
 
 #define PIPE_SYNC_EVERY 256
+#define PIPE_INFLIGHT	4 /* sync groups sent but not read yet */
+#define FOLD_MAX_ROWS	256	  /* keys per table before it flushes: rows per statement at most */
+#define FOLD_MAX_BYTES	(8 << 20) /* values held before every table flushes */
+#define FOLD_MAX_CHANGE (FOLD_MAX_BYTES / 8) /* bigger changes are sent as they are */
+#define ARENA_BLOCK	(256 << 10)
+
+/*
+ * Bump allocator for the values of pending entries: blocks are never moved
+ * (values point into them) and all are reused after a full flush.
+ */
+struct arena_blk {
+	struct arena_blk *next;
+	size_t used, cap;
+	char data[];
+};
+struct arena {
+	struct arena_blk *head; /* owned: the block allocated from */
+	struct arena_blk *free; /* owned: blocks to reuse */
+	size_t bytes;		/* handed out since the last reset */
+};
+
+enum pend_state {
+	PEND_UPSERT = 1, /* the key's row is vals (a full image) */
+	PEND_DELETE,	 /* the key's row is gone */
+	PEND_PARTIAL,	 /* UPDATE of the columns in vals that are not CHV_UNCHANGED */
+};
+
+enum multi_kind {
+	MULTI_UPSERT, /* INSERT ... VALUES (row), ... ON CONFLICT (key) DO UPDATE */
+	MULTI_DELETE, /* DELETE ... WHERE key IN (key, ...) */
+};
+
+/* A key's changes since the last flush, folded into one. */
+struct pend {
+	uint32_t hash;
+	uint8_t state;		   /* enum pend_state */
+	bool delete_first;	   /* PEND_UPSERT: delete the key, then upsert */
+	struct change_value *vals; /* in the arena; ncols; text NUL-terminated */
+};
 
 struct rel {
 	uint32_t relid;
@@ -36,6 +75,14 @@ struct rel {
 	int *key_ev;     /* owned: event column index of each key column, key order */
 	bool prepared;
 	int stmt_no;
+	/* folding (see "folding changes per key" below) */
+	bool fold;		 /* this table's changes fold outside isolate mode */
+	int max_rows;		 /* rows per multi-row statement, a power of 2 */
+	uint32_t multi_ready[2]; /* per multi_kind, bit c: its 1 << c row statement is prepared */
+	struct pend *pend;	 /* owned: one entry per key changed since the last flush */
+	int npend;
+	int32_t *slots; /* owned: hash of pend indexes (-1: empty), nslots a power of 2 */
+	int nslots;
 };
 
 struct pgsink {
@@ -47,8 +94,24 @@ struct pgsink {
 	struct rel *rels; /* owned */
 	int nrels;
 	int next_stmt;
-	int pending; /* commands sent since the last sync */
+	int pending;  /* commands sent since the last sync */
+	int inflight; /* syncs sent whose results are not read yet */
 	bool isolate;
+	/*
+	 * The COMMIT sent without waiting (sink.h).  Its batch's sync groups
+	 * are the oldest in flight: commit_groups of them are still unread.
+	 */
+	bool commit_wait;      /* its answer is not taken by confirm() yet */
+	int commit_groups;     /* its sync groups not read yet */
+	bool commit_failed;    /* one of them held an error: it did not commit */
+	struct err commit_err; /* that error */
+	int64_t commit_answered_usec;
+	struct sink_counts committing; /* its batch's counts, added once confirmed */
+	bool replica;	    /* session_replication_role = replica took effect */
+	bool *table_fold;   /* owned: per tableset entry, the target allows folding */
+	struct arena arena; /* values of pending entries */
+	const char **pv;    /* owned: parameter pointers of a multi-row statement */
+	size_t pv_cap;
 	struct sink_counts batch;
 	/* scratch for NUL-terminated parameter copies */
 	char *pbuf;
@@ -66,9 +129,13 @@ static void rel_clear(struct rel *r)
 		free(r->colnames[i]);
 	free(r->colnames);
 	free(r->key_ev);
+	free(r->pend);
+	free(r->slots);
 	r->colnames = NULL;
 	r->key_ev = NULL;
-	r->ncols = 0;
+	r->pend = NULL;
+	r->slots = NULL;
+	r->ncols = r->npend = r->nslots = 0;
 }
 
 static struct rel *find_rel(struct pgsink *s, uint32_t relid)
@@ -81,15 +148,18 @@ static struct rel *find_rel(struct pgsink *s, uint32_t relid)
 
 /* --- pipeline plumbing ------------------------------------------------------- */
 
-/* Reads results up to the next sync point; first error into err. */
-static bool pipe_sync(struct pgsink *s, struct err *err)
+/*
+ * Results are read one sync group at a time: the commands up to a Sync and
+ * its PGRES_PIPELINE_SYNC.  Up to PIPE_INFLIGHT groups stay unread so the
+ * target never waits for the applier between groups; libpq reads incoming
+ * results into its buffer whenever a send would block, so a long pipeline
+ * cannot deadlock on full socket buffers.  After an error the server skips
+ * the rest of that group and the open transaction is aborted: the first
+ * error is the one reported.
+ */
+static bool read_group(struct pgsink *s, struct err *err)
 {
-	bool ok = true;
-	if (PQpipelineSync(s->c.conn) != 1) {
-		err_set(err, "target: %s", pgconn_error(&s->c));
-		s->base.broken = true;
-		return false;
-	}
+	bool ok = true, commit_group = s->commit_groups > 0;
 	for (;;) {
 		PGresult *r = PQgetResult(s->c.conn);
 		if (r == NULL) {
@@ -112,7 +182,15 @@ static bool pipe_sync(struct pgsink *s, struct err *err)
 		}
 		PQclear(r);
 	}
-	s->pending = 0;
+	s->inflight--;
+	if (commit_group) {
+		if (!ok && !s->commit_failed) {
+			s->commit_failed = true;
+			s->commit_err = *err;
+		}
+		if (--s->commit_groups == 0)
+			s->commit_answered_usec = now_mono_usec();
+	}
 	if (PQstatus(s->c.conn) != CONNECTION_OK) {
 		s->base.broken = true;
 		if (ok)
@@ -122,6 +200,40 @@ static bool pipe_sync(struct pgsink *s, struct err *err)
 	return ok;
 }
 
+/* Ends the current group with a Sync (sent at once); reads no results. */
+static bool send_sync(struct pgsink *s, struct err *err)
+{
+	if (PQpipelineSync(s->c.conn) != 1) {
+		err_set(err, "target: %s", pgconn_error(&s->c));
+		s->base.broken = true;
+		return false;
+	}
+	s->pending = 0;
+	s->inflight++;
+	return true;
+}
+
+/* Reads every result of the groups sent so far; the first error into err. */
+static bool drain(struct pgsink *s, struct err *err)
+{
+	bool ok = true;
+	while (s->inflight > 0) {
+		struct err e;
+		if (!read_group(s, ok ? err : &e)) {
+			ok = false;
+			if (s->base.broken)
+				return false;
+		}
+	}
+	return ok;
+}
+
+/* Syncs and reads every result sent so far; the first error into err. */
+static bool pipe_sync(struct pgsink *s, struct err *err)
+{
+	return send_sync(s, err) && drain(s, err);
+}
+
 static bool sent(struct pgsink *s, int rc, struct err *err)
 {
 	if (rc != 1) {
@@ -129,8 +241,13 @@ static bool sent(struct pgsink *s, int rc, struct err *err)
 		s->base.broken = true;
 		return false;
 	}
-	if (++s->pending >= PIPE_SYNC_EVERY && !s->isolate)
-		return pipe_sync(s, err);
+	if (++s->pending < PIPE_SYNC_EVERY || s->isolate)
+		return true;
+	if (!send_sync(s, err))
+		return false;
+	while (s->inflight > PIPE_INFLIGHT)
+		if (!read_group(s, err))
+			return false;
 	return true;
 }
 
@@ -182,6 +299,16 @@ static bool prepare_rel(struct pgsink *s, struct rel *r, struct err *err)
 	struct mig_table *t = r->t;
 	int nkey = t->nkey;
 	r->stmt_no = ++s->next_stmt;
+	r->multi_ready[MULTI_UPSERT] = r->multi_ready[MULTI_DELETE] = 0;
+	r->fold = s->replica && nkey > 0 && s->table_fold != NULL && s->table_fold[t - s->ts->t];
+	r->max_rows = 1;
+	while (r->max_rows * 2 <= FOLD_MAX_ROWS && r->max_rows * 2 * r->ncols <= 65535)
+		r->max_rows *= 2;
+	free(r->pend); /* sized for max_rows when first used */
+	free(r->slots);
+	r->pend = NULL;
+	r->slots = NULL;
+	r->npend = r->nslots = 0;
 
 	char *cols = join_cols(r, r->ncols, NULL, J_NAME, ", ");
 	char *params = join_cols(r, r->ncols, NULL, J_PARAM, ", ");
@@ -354,6 +481,425 @@ static bool send_change(struct pgsink *s, struct rel *r, const struct change_eve
 	}
 }
 
+/* --- folding changes per key ------------------------------------------------- */
+
+/*
+ * Outside isolate mode the row changes of a foldable table are not sent one
+ * by one.  Each key's changes since the last flush fold into one pending
+ * entry, and a flush sends a table's entries as multi-row statements: first
+ * the deletes (INSERT ... VALUES (..), (..) ON CONFLICT DO UPDATE cannot
+ * touch a row twice, so a key that was deleted and inserted again is
+ * deleted in this statement and upserted in the next), then the upserts,
+ * then the partial updates one by one.  The rules, state before -> after,
+ * mirror what sending every change would leave in the target row:
+ *
+ *   change \ before    none        PARTIAL(p)      UPSERT(u)       DELETE
+ *   INSERT, UPDATE     UPSERT(n)   UPSERT(n)       UPSERT(n)       UPSERT(n), delete first
+ *   partial UPDATE     PARTIAL(n)  PARTIAL(p<-n)   UPSERT(u<-n)    DELETE (0 rows)
+ *   DELETE             DELETE      DELETE          DELETE          DELETE
+ *
+ * (p<-n: n's columns that are not unchanged-TOAST replace p's; an upsert
+ * keeps "delete first".)  An UPDATE that changes the key is a DELETE of the
+ * old key and an INSERT of the new one; a partial one (it keeps TOAST values
+ * of the old key's row) cannot fold: the table is flushed and it is sent
+ * as it is, like every change of a table that does not fold.  A key whose
+ * text is not all plain values does not fold either.
+ *
+ * Changes of different keys (and tables) reach the target in a different
+ * order than the source's.  Only unique indexes other than the key,
+ * exclusion constraints, triggers and rules that fire under
+ * session_replication_role = replica can tell (foreign keys do not fire),
+ * so a table folds only when the target has none of them (read at open)
+ * and the role took effect.  TRUNCATE, RELATION and COMMIT flush every
+ * table first.  Memory stays bounded: a table flushes at max_rows keys, all
+ * tables at FOLD_MAX_BYTES of values, and a change too large to copy is
+ * sent as it is.  Folding does not change what the applier sees: the
+ * touched-keys log and freeze violations are recorded per change before
+ * the sink, and isolate mode (failed records) never folds.
+ */
+
+static void *arena_alloc(struct arena *a, size_t n)
+{
+	n = (n + 7) & ~(size_t)7;
+	struct arena_blk *b = a->head;
+	if (b == NULL || b->cap - b->used < n) {
+		b = a->free;
+		if (b != NULL && b->cap >= n) {
+			a->free = b->next;
+		} else {
+			size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+			b = xmalloc(sizeof(*b) + cap);
+			b->cap = cap;
+		}
+		b->used = 0;
+		b->next = a->head;
+		a->head = b;
+	}
+	void *p = b->data + b->used;
+	b->used += n;
+	a->bytes += n;
+	return p;
+}
+
+/* Every block becomes free for reuse; blocks beyond the first go back to malloc. */
+static void arena_reset(struct arena *a)
+{
+	while (a->head != NULL) {
+		struct arena_blk *b = a->head;
+		a->head = b->next;
+		if (a->free == NULL && b->cap == ARENA_BLOCK) {
+			b->next = NULL;
+			a->free = b;
+		} else {
+			free(b);
+		}
+	}
+	a->bytes = 0;
+}
+
+static void arena_free(struct arena *a)
+{
+	arena_reset(a);
+	free(a->free);
+	a->free = NULL;
+}
+
+/* A copy of v in the arena (text NUL-terminated). */
+static struct change_value arena_value(struct arena *a, const struct change_value *v)
+{
+	struct change_value c = {.kind = v->kind};
+	if (v->kind == CHV_TEXT) {
+		char *d = arena_alloc(a, (size_t)v->len + 1);
+		memcpy(d, v->data, v->len);
+		d[v->len] = '\0';
+		c.len = v->len;
+		c.data = d;
+	}
+	return c;
+}
+
+/* True if every key value of t is a plain value (NULL and unchanged-TOAST keys do not fold). */
+static bool key_foldable(const struct rel *r, const struct change_tuple *t)
+{
+	if (t->ncols != r->ncols)
+		return false;
+	for (int k = 0; k < r->t->nkey; k++)
+		if (t->vals[r->key_ev[k]].kind != CHV_TEXT)
+			return false;
+	return true;
+}
+
+static uint32_t key_hash(const struct rel *r, const struct change_value *vals)
+{
+	uint32_t h = 2166136261u; /* FNV-1a over the key texts, each followed by a 0 */
+	for (int k = 0; k < r->t->nkey; k++) {
+		const struct change_value *v = &vals[r->key_ev[k]];
+		for (uint32_t i = 0; i < v->len; i++)
+			h = (h ^ (uint8_t)v->data[i]) * 16777619u;
+		h = (h ^ 0xff) * 16777619u;
+	}
+	return h;
+}
+
+static void pend_clear(struct rel *r)
+{
+	r->npend = 0;
+	if (r->slots != NULL)
+		memset(r->slots, 0xff, (size_t)r->nslots * sizeof(*r->slots));
+}
+
+static bool flush_rel(struct pgsink *s, struct rel *r, struct err *err);
+
+/* Writes what libpq buffered to the socket (pipeline mode keeps up to 64 kB). */
+static bool push(struct pgsink *s, struct err *err)
+{
+	if (PQflush(s->c.conn) != 0) {
+		err_set(err, "target: %s", pgconn_error(&s->c));
+		s->base.broken = true;
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The entry of t's key in r (created empty, state 0, when absent; a table
+ * at max_rows flushes first).  NULL on a send failure (err set).
+ */
+static struct pend *pend_get(struct pgsink *s, struct rel *r, const struct change_tuple *t,
+			     struct err *err)
+{
+	if (r->slots == NULL) {
+		r->nslots = r->max_rows * 2;
+		r->slots = xmalloc((size_t)r->nslots * sizeof(*r->slots));
+		r->pend = xcalloc((size_t)r->max_rows, sizeof(*r->pend));
+		pend_clear(r);
+	}
+	uint32_t h = key_hash(r, t->vals);
+	uint32_t mask = (uint32_t)r->nslots - 1, i = h & mask;
+	for (; r->slots[i] >= 0; i = (i + 1) & mask) {
+		struct pend *p = &r->pend[r->slots[i]];
+		if (p->hash == h && key_equal(r, &(struct change_tuple){r->ncols, p->vals}, t))
+			return p;
+	}
+	if (r->npend == r->max_rows) {
+		/*
+		 * Sent now, not when libpq's buffer fills or at commit: the target
+		 * works on these rows while the batch goes on.
+		 */
+		if (!flush_rel(s, r, err) || !push(s, err))
+			return NULL;
+		for (i = h & mask; r->slots[i] >= 0; i = (i + 1) & mask)
+			;
+	}
+	r->slots[i] = r->npend;
+	struct pend *p = &r->pend[r->npend++];
+	p->hash = h;
+	p->state = 0;
+	p->delete_first = false;
+	p->vals = arena_alloc(&s->arena, (size_t)r->ncols * sizeof(*p->vals));
+	return p;
+}
+
+/* Folds a full image (INSERT, or an UPDATE without unchanged-TOAST values) into its key. */
+static bool fold_upsert(struct pgsink *s, struct rel *r, const struct change_tuple *nt,
+			struct err *err)
+{
+	struct pend *p = pend_get(s, r, nt, err);
+	if (p == NULL)
+		return false;
+	if (p->state == PEND_DELETE)
+		p->delete_first = true;
+	else if (p->state != PEND_UPSERT)
+		p->delete_first = false;
+	p->state = PEND_UPSERT;
+	for (int i = 0; i < r->ncols; i++)
+		p->vals[i] = arena_value(&s->arena, &nt->vals[i]);
+	return true;
+}
+
+/* Folds an UPDATE whose unchanged-TOAST columns keep the row's values. */
+static bool fold_partial(struct pgsink *s, struct rel *r, const struct change_tuple *nt,
+			 struct err *err)
+{
+	struct pend *p = pend_get(s, r, nt, err);
+	if (p == NULL)
+		return false;
+	if (p->state == PEND_DELETE)
+		return true; /* the row is gone: the UPDATE finds nothing */
+	if (p->state == 0) {
+		p->state = PEND_PARTIAL;
+		for (int i = 0; i < r->ncols; i++)
+			p->vals[i] = (struct change_value){.kind = CHV_UNCHANGED};
+	}
+	for (int i = 0; i < r->ncols; i++)
+		if (nt->vals[i].kind != CHV_UNCHANGED)
+			p->vals[i] = arena_value(&s->arena, &nt->vals[i]);
+	return true;
+}
+
+/* Folds a DELETE of kt's key (only the key columns are kept). */
+static bool fold_delete(struct pgsink *s, struct rel *r, const struct change_tuple *kt,
+			struct err *err)
+{
+	struct pend *p = pend_get(s, r, kt, err);
+	if (p == NULL)
+		return false;
+	p->state = PEND_DELETE;
+	p->delete_first = false;
+	for (int i = 0; i < r->ncols; i++)
+		p->vals[i] = (struct change_value){.kind = CHV_NULL};
+	for (int k = 0; k < r->t->nkey; k++)
+		p->vals[r->key_ev[k]] = arena_value(&s->arena, &kt->vals[r->key_ev[k]]);
+	return true;
+}
+
+static size_t tuple_bytes(const struct change_tuple *t)
+{
+	size_t n = 0;
+	for (int i = 0; i < t->ncols; i++)
+		n += t->vals[i].len;
+	return n;
+}
+
+/*
+ * Folds one row change of a foldable table: 1 folded, 0 it does not fold
+ * (send it as it is, after flushing the table), -1 a send failed (err set).
+ */
+static int fold_change(struct pgsink *s, struct rel *r, const struct change_event *ev,
+		       struct err *err)
+{
+	const struct change_tuple *nt = &ev->row.new_tuple, *ot = &ev->row.old_tuple;
+	bool ok;
+	if (tuple_bytes(nt) + tuple_bytes(ot) > FOLD_MAX_CHANGE)
+		return 0;
+	switch (ev->kind) {
+	case CHG_INSERT:
+		if (!key_foldable(r, nt) || has_unchanged(nt))
+			return 0;
+		ok = fold_upsert(s, r, nt, err);
+		break;
+	case CHG_UPDATE: {
+		if (!key_foldable(r, nt))
+			return 0;
+		bool partial = has_unchanged(nt);
+		if (ev->row.old_kind != 0 && !key_equal(r, ot, nt)) {
+			if (partial || !key_foldable(r, ot))
+				return 0;
+			ok = fold_delete(s, r, ot, err) && fold_upsert(s, r, nt, err);
+		} else {
+			ok = partial ? fold_partial(s, r, nt, err) : fold_upsert(s, r, nt, err);
+		}
+		break;
+	}
+	case CHG_DELETE:
+		if (!key_foldable(r, ot))
+			return 0;
+		ok = fold_delete(s, r, ot, err);
+		break;
+	default:
+		return 0;
+	}
+	return ok ? 1 : -1;
+}
+
+/* SQL of the multi-row statement of kind for n rows. */
+static char *multi_sql(const struct rel *r, enum multi_kind kind, int n)
+{
+	const struct mig_table *t = r->t;
+	struct strbuf b = {0};
+	int w = kind == MULTI_UPSERT ? r->ncols : t->nkey, no = 1;
+	char *keys = join_cols(r, t->nkey, r->key_ev, J_NAME, ", ");
+	if (kind == MULTI_UPSERT) {
+		char *cols = join_cols(r, r->ncols, NULL, J_NAME, ", ");
+		sb_addf(&b, "INSERT INTO %s (%s) VALUES ", t->tgt_qname, cols);
+		free(cols);
+	} else {
+		sb_addf(&b,
+			t->nkey > 1 ? "DELETE FROM %s WHERE (%s) IN ("
+				    : "DELETE FROM %s WHERE %s IN (",
+			t->tgt_qname, keys);
+	}
+	for (int i = 0; i < n; i++) {
+		bool paren = kind == MULTI_UPSERT || t->nkey > 1;
+		sb_addf(&b, "%s%s", i ? ", " : "", paren ? "(" : "");
+		for (int c = 0; c < w; c++)
+			sb_addf(&b, "%s$%d", c ? ", " : "", no++);
+		sb_addf(&b, "%s", paren ? ")" : "");
+	}
+	if (kind == MULTI_UPSERT) {
+		int *nonkey = xcalloc((size_t)r->ncols, sizeof(int));
+		int nn = 0;
+		for (int i = 0; i < r->ncols; i++) {
+			bool is_key = false;
+			for (int k = 0; k < t->nkey; k++)
+				is_key |= r->key_ev[k] == i;
+			if (!is_key)
+				nonkey[nn++] = i;
+		}
+		char *sets = join_cols(r, nn, nonkey, J_EXCLUDED, ", ");
+		sb_addf(&b, " ON CONFLICT (%s) DO %s%s", keys, nn ? "UPDATE SET " : "NOTHING",
+			sets);
+		free(sets);
+		free(nonkey);
+	} else {
+		sb_addf(&b, ")");
+	}
+	free(keys);
+	return sb_take(&b);
+}
+
+/* Sends one multi-row statement of kind for ents[0 .. 1 << c). */
+static bool send_multi(struct pgsink *s, struct rel *r, enum multi_kind kind, int c,
+		       struct pend *const *ents, struct err *err)
+{
+	int n = 1 << c;
+	char name[40];
+	snprintf(name, sizeof(name), "migd_%s%d_%d", kind == MULTI_UPSERT ? "u" : "d", r->stmt_no,
+		 n);
+	if (!(r->multi_ready[kind] & (1u << c))) {
+		char *sql = multi_sql(r, kind, n);
+		bool ok = sent(s, PQsendPrepare(s->c.conn, name, sql, 0, NULL), err);
+		free(sql);
+		if (!ok)
+			return false;
+		r->multi_ready[kind] |= 1u << c;
+	}
+	int w = kind == MULTI_UPSERT ? r->ncols : r->t->nkey, np = n * w;
+	if ((size_t)np > s->pv_cap) {
+		s->pv_cap = (size_t)np;
+		s->pv = xrealloc(s->pv, s->pv_cap * sizeof(*s->pv));
+	}
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < w; j++) {
+			const struct change_value *v =
+			    &ents[i]->vals[kind == MULTI_UPSERT ? j : r->key_ev[j]];
+			s->pv[i * w + j] = v->kind == CHV_TEXT ? v->data : NULL;
+		}
+	return sent(s, PQsendQueryPrepared(s->c.conn, name, np, s->pv, NULL, NULL, 0), err);
+}
+
+/* Sends ents[0..n) as multi-row statements of kind, largest power-of-2 sizes first. */
+static bool send_runs(struct pgsink *s, struct rel *r, enum multi_kind kind, struct pend **ents,
+		      int n, struct err *err)
+{
+	while (n > 0) {
+		int c = 0;
+		while ((2 << c) <= n && (2 << c) <= r->max_rows)
+			c++;
+		if (!send_multi(s, r, kind, c, ents, err))
+			return false;
+		ents += 1 << c;
+		n -= 1 << c;
+	}
+	return true;
+}
+
+/* Sends r's pending entries: deletes, then upserts, then partial updates. */
+static bool flush_rel(struct pgsink *s, struct rel *r, struct err *err)
+{
+	if (r->npend == 0)
+		return true;
+	struct pend **ents = xmalloc((size_t)r->npend * sizeof(*ents));
+	int n = 0;
+	for (int i = 0; i < r->npend; i++)
+		if (r->pend[i].state == PEND_DELETE || r->pend[i].delete_first)
+			ents[n++] = &r->pend[i];
+	bool ok = send_runs(s, r, MULTI_DELETE, ents, n, err);
+	n = 0;
+	for (int i = 0; i < r->npend; i++)
+		if (r->pend[i].state == PEND_UPSERT)
+			ents[n++] = &r->pend[i];
+	ok = ok && send_runs(s, r, MULTI_UPSERT, ents, n, err);
+	for (int i = 0; i < r->npend && ok; i++)
+		if (r->pend[i].state == PEND_PARTIAL) {
+			struct change_tuple t = {.ncols = (uint16_t)r->ncols,
+						 .vals = r->pend[i].vals};
+			ok = send_partial_update(s, r, &t, &t, err);
+		}
+	free(ents);
+	pend_clear(r);
+	return ok;
+}
+
+/* Sends every table's pending entries; the arena is free again. */
+static bool flush_all(struct pgsink *s, struct err *err)
+{
+	bool ok = true;
+	for (int i = 0; i < s->nrels && ok; i++)
+		ok = flush_rel(s, &s->rels[i], err);
+	if (ok)
+		arena_reset(&s->arena);
+	return ok;
+}
+
+/* Forgets every pending entry (the batch is rolled back). */
+static void fold_discard(struct pgsink *s)
+{
+	for (int i = 0; i < s->nrels; i++)
+		pend_clear(&s->rels[i]);
+	arena_reset(&s->arena);
+}
+
 /* --- failed records and parked changes -------------------------------------- */
 
 static json_t *tuple_json(const struct rel *r, const struct change_tuple *t, bool keys_only)
@@ -421,17 +967,65 @@ static struct pgsink *S(struct sink *b)
 	return (struct pgsink *)b;
 }
 
+/*
+ * Which tables may fold (see "folding changes per key"): a plain table on
+ * the target whose only unique index is the key, with no exclusion
+ * constraint, no rule and no trigger that fires for a replica session.
+ * When the catalog cannot be read nothing folds, which is slower but exact.
+ */
+static void read_table_fold(struct pgsink *s)
+{
+	free(s->table_fold);
+	s->table_fold = xcalloc((size_t)s->ts->n + 1, sizeof(bool));
+	json_t *names = json_array();
+	for (int i = 0; i < s->ts->n; i++)
+		json_array_append_new(names, json_string(s->ts->t[i].tgt_qname));
+	char *js = json_dumps(names, JSON_COMPACT);
+	json_decref(names);
+	const char *vals[] = {js};
+	struct err err;
+	PGresult *res =
+	    pgconn_query(&s->c,
+			 "SELECT c.oid IS NOT NULL AND c.relkind = 'r'"
+			 " AND (SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid"
+			 "      AND (i.indisunique OR i.indisexclusion)) <= 1"
+			 " AND NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = c.oid"
+			 "      AND NOT t.tgisinternal AND t.tgenabled IN ('A', 'R'))"
+			 " AND NOT EXISTS (SELECT FROM pg_rewrite w WHERE w.ev_class = c.oid)"
+			 " FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY AS q(name, n)"
+			 " LEFT JOIN pg_class c ON c.oid = to_regclass(q.name) ORDER BY q.n",
+			 1, vals, &err);
+	free(js);
+	if (res == NULL) {
+		log_warn("apply: reading which tables may fold: %s (every change is sent as it is)",
+			 err.msg);
+		return;
+	}
+	for (int i = 0; i < s->ts->n && i < PQntuples(res); i++)
+		s->table_fold[i] = strcmp(PQgetvalue(res, i, 0), "t") == 0;
+	PQclear(res);
+}
+
 static bool op_open(struct sink *b, struct pos *applied, int64_t *commit_us, struct err *err)
 {
 	struct pgsink *s = S(b);
 	pgconn_close(&s->c);
 	for (int i = 0; i < s->nrels; i++)
 		s->rels[i].prepared = false;
-	s->pending = 0;
+	s->pending = s->inflight = s->commit_groups = 0;
+	s->commit_wait = false;
+	fold_discard(s);
 	if (!pgconn_open(&s->c, "target", s->conninfo, err))
 		return false;
-	if (!pgconn_exec(&s->c, "SET session_replication_role = replica", err))
-		log_warn("apply: %s (triggers and FKs stay active on the target)", err->msg);
+	s->replica = pgconn_exec(&s->c, "SET session_replication_role = replica", err);
+	if (!s->replica)
+		log_warn("apply: %s (triggers and FKs stay active on the target; changes are not "
+			 "folded)",
+			 err->msg);
+	/* Multi-row statements are planned once, not per execution. */
+	if (!pgconn_exec(&s->c, "SET plan_cache_mode = force_generic_plan", err))
+		log_warn("apply: %s", err->msg);
+	read_table_fold(s);
 	if (!pgstore_applied(&s->c, s->name, applied, commit_us, err))
 		return false;
 	if (PQenterPipelineMode(s->c.conn) != 1) {
@@ -458,6 +1052,9 @@ static bool op_begin(struct sink *b, bool isolate, struct err *err)
 static bool op_relation(struct sink *b, const struct change_relation *rel, struct err *err)
 {
 	struct pgsink *s = S(b);
+	/* Pending changes were decoded with the old definition: send them with it. */
+	if (!flush_all(s, err))
+		return false;
 	struct rel *r = find_rel(s, rel->relid);
 	if (r == NULL) {
 		s->rels = xrealloc(s->rels, (size_t)(s->nrels + 1) * sizeof(*s->rels));
@@ -529,6 +1126,8 @@ static bool op_change(struct sink *b, const struct change_event *ev, const struc
 {
 	struct pgsink *s = S(b);
 	if (ev->kind == CHG_TRUNCATE) {
+		if (!flush_all(s, err)) /* the changes before it first */
+			return false;
 		for (int i = 0; i < ev->truncate.nrelids; i++) {
 			struct rel *r = find_rel(s, ev->truncate.relids[i]);
 			if (r == NULL || r->t == NULL)
@@ -574,7 +1173,11 @@ static bool op_change(struct sink *b, const struct change_event *ev, const struc
 		return false;
 	if (!s->isolate) {
 		s->batch.changes++;
-		return send_change(s, r, ev, err);
+		int f = r->fold ? fold_change(s, r, ev, err) : 0;
+		if (f != 0)
+			return f > 0 && (s->arena.bytes < FOLD_MAX_BYTES || flush_all(s, err));
+		/* The key's earlier changes go first. */
+		return flush_rel(s, r, err) && send_change(s, r, ev, err);
 	}
 	/* Isolated: a refusal becomes a failed record, the batch goes on. */
 	struct err cerr = {{0}};
@@ -596,17 +1199,31 @@ static bool op_change(struct sink *b, const struct change_event *ev, const struc
 	       record_row(s, failed_sql, r, ev, src_pos, cerr.msg, err) && pipe_sync(s, err);
 }
 
-static bool op_commit(struct sink *b, const struct pos *end, int64_t commit_time_us,
-		      int64_t ntxns, struct err *err)
+static bool op_commit(struct sink *b, const struct pos *end, int64_t commit_time_us, int64_t ntxns,
+		      bool wait, struct err *err)
 {
 	struct pgsink *s = S(b);
+	if (s->commit_wait) {
+		err_set(err, "BUG: a commit sent before the one before it was confirmed");
+		return false;
+	}
 	char p[POS_TEXT_MAX], t[24], n[24], c[24];
 	snprintf(t, sizeof(t), "%lld", (long long)commit_time_us);
 	snprintf(n, sizeof(n), "%lld", (long long)ntxns);
 	snprintf(c, sizeof(c), "%lld", (long long)s->batch.changes);
 	const char *vals[] = {s->name, pos_format(end, p, sizeof(p)), t, n, c};
-	if (!send_sql(s, pgstore_progress_sql, 5, vals, err) || !send_sql(s, "COMMIT", 0, NULL, err) ||
-	    !pipe_sync(s, err))
+	if (!flush_all(s, err) || !send_sql(s, pgstore_progress_sql, 5, vals, err) ||
+	    !send_sql(s, "COMMIT", 0, NULL, err) || !send_sync(s, err))
+		return false;
+	if (!wait) {
+		/* Every group in flight belongs to this batch (the one before was confirmed). */
+		s->commit_wait = true;
+		s->commit_groups = s->inflight;
+		s->commit_failed = false;
+		s->committing = s->batch;
+		return true;
+	}
+	if (!drain(s, err))
 		return false;
 	b->counts.changes += s->batch.changes;
 	b->counts.failed += s->batch.failed;
@@ -614,10 +1231,47 @@ static bool op_commit(struct sink *b, const struct pos *end, int64_t commit_time
 	return true;
 }
 
+static bool op_confirm(struct sink *b, int64_t *answered_usec, struct err *err)
+{
+	struct pgsink *s = S(b);
+	if (!s->commit_wait) {
+		err_set(err, "BUG: no commit to confirm");
+		return false;
+	}
+	while (s->commit_groups > 0 && !b->broken) {
+		struct err e;
+		(void)read_group(s, &e); /* its errors land in commit_err */
+	}
+	s->commit_wait = false;
+	if (s->commit_groups > 0) {
+		s->commit_groups = 0;
+		err_set(err, "target: connection lost before the commit was answered");
+		return false;
+	}
+	if (s->commit_failed) {
+		*err = s->commit_err;
+		/*
+		 * An error before the COMMIT (a folded statement sent with it) left
+		 * the transaction aborted on the server: end it, or the next batch's
+		 * BEGIN and savepoints would fail in the aborted block.
+		 */
+		struct err e;
+		if (!b->broken && (!send_sql(s, "ROLLBACK", 0, NULL, &e) || !pipe_sync(s, &e)))
+			log_warn("apply: rollback after a failed commit: %s", e.msg);
+		return false;
+	}
+	*answered_usec = s->commit_answered_usec;
+	b->counts.changes += s->committing.changes;
+	b->counts.failed += s->committing.failed;
+	b->counts.parked += s->committing.parked;
+	return true;
+}
+
 static void op_rollback(struct sink *b)
 {
 	struct pgsink *s = S(b);
 	struct err e;
+	fold_discard(s);
 	if (s->c.conn == NULL || b->broken)
 		return;
 	if (!pipe_sync(s, &e) && b->broken)
@@ -681,6 +1335,9 @@ static void op_free(struct sink *b)
 	for (int i = 0; i < s->nrels; i++)
 		rel_clear(&s->rels[i]);
 	free(s->rels);
+	arena_free(&s->arena);
+	free(s->pv);
+	free(s->table_fold);
 	free(s->conninfo);
 	free(s->name);
 	free(s->pbuf);
@@ -688,17 +1345,18 @@ static void op_free(struct sink *b)
 }
 
 static const struct sink_ops pgsink_ops = {
-	.open = op_open,
-	.close = op_close,
-	.begin = op_begin,
-	.relation = op_relation,
-	.change = op_change,
-	.commit = op_commit,
-	.rollback = op_rollback,
-	.violation = op_violation,
-	.violations = op_violations,
-	.schema_errors = op_schema_errors,
-	.free = op_free,
+    .open = op_open,
+    .close = op_close,
+    .begin = op_begin,
+    .relation = op_relation,
+    .change = op_change,
+    .commit = op_commit,
+    .confirm = op_confirm,
+    .rollback = op_rollback,
+    .violation = op_violation,
+    .violations = op_violations,
+    .schema_errors = op_schema_errors,
+    .free = op_free,
 };
 
 struct sink *pgsink_new(const char *conninfo, const char *name, struct mig_tableset *ts)

@@ -71,7 +71,18 @@ static const char *const schema_sql =
 	"  finished_at timestamptz NOT NULL DEFAULT now());"
 	"ALTER TABLE migd.migration ADD COLUMN IF NOT EXISTS freeze_pos text;"
 	"ALTER TABLE migd.migration ADD COLUMN IF NOT EXISTS pending_op text;"
-	"ALTER TABLE migd.migration ADD COLUMN IF NOT EXISTS reverse_pos text;";
+	"ALTER TABLE migd.migration ADD COLUMN IF NOT EXISTS reverse_pos text;"
+	/* The target held no row of the chunk's table when the plan committed. */
+	"ALTER TABLE migd.chunks ADD COLUMN IF NOT EXISTS target_empty bool NOT NULL DEFAULT false;"
+	"CREATE TABLE IF NOT EXISTS migd.deferred_indexes ("
+	"  name text NOT NULL, table_name text NOT NULL, index_name text NOT NULL,"
+	"  target_table text NOT NULL,"
+	"  kind text NOT NULL,"
+	"  index_def text NOT NULL,"
+	"  constraint_sql text, constraint_def text,"
+	"  unique_cols text,"
+	"  deferred_at timestamptz NOT NULL DEFAULT now(),"
+	"  PRIMARY KEY (name, table_name, index_name));";
 
 const char *const pgstore_progress_sql =
 	"INSERT INTO migd.progress AS p (name, applied_pos, applied_commit_time, applied_txns, "

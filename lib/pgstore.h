@@ -10,7 +10,11 @@
  *                   captured (consistent) position, timestamps
  *   migd.journal    every phase change: when, who, why, positions, owners
  *   migd.chunks     the backfill ledger: table, key range, state, rows,
- *                   checksum, transformation version, attempts, timings
+ *                   checksum, transformation version, attempts, timings,
+ *                   and whether the target table was empty at plan time
+ *   migd.deferred_indexes  indexes and key constraints the backfill dropped
+ *                   from an empty target table, with their exact
+ *                   definitions, until it builds them again (pgmeta.h)
  *   migd.progress   last applied source position and totals
  *   migd.parked     changes held back for a table with a schema error
  *   migd.failed_records  changes the target refused (never dropped)

@@ -7,6 +7,12 @@
  *     begin -> (relation | change)* -> commit(end position)     one target txn
  *            \-> rollback                                        on failure
  *
+ * A commit may be sent without waiting for the target's answer, so that the
+ * target works on it while the applier reads the next batch: confirm()
+ * takes the answer later.  The next batch may begin and take changes
+ * before that, but must not commit: the batch before might still fail, and
+ * a later end position must never commit without the changes before it.
+ *
  * A batch covers one or more whole source transactions.  commit() must
  * write the end position into the target's migd schema in the same target
  * transaction as the changes (exactly-once after a crash).  Changes are
@@ -47,8 +53,21 @@ struct sink_ops {
 	/* src_pos: the source transaction's position, for failed records. */
 	bool (*change)(struct sink *s, const struct change_event *ev, const struct pos *src_pos,
 		       struct err *err);
-	bool (*commit)(struct sink *s, const struct pos *end, int64_t commit_time_us,
-		       int64_t ntxns, struct err *err);
+	/*
+	 * Sends the batch's end position and its COMMIT.  With wait, returns once
+	 * the target answered (true: committed).  Without, true means sent: the
+	 * answer comes from confirm().
+	 */
+	bool (*commit)(struct sink *s, const struct pos *end, int64_t commit_time_us, int64_t ntxns,
+		       bool wait, struct err *err);
+	/*
+	 * The answer to the commit sent without wait: true once it committed (counts
+	 * updated; *answered_usec: when the answer was read, monotonic clock), false
+	 * if it did not (err set) or the answer was lost with the connection
+	 * (broken set: the applied position must be read again).  Also valid after a
+	 * failure of the batch opened since: whether the batch before committed.
+	 */
+	bool (*confirm)(struct sink *s, int64_t *answered_usec, struct err *err);
 	void (*rollback)(struct sink *s);
 	/*
 	 * Records, in the open batch, that source transaction txn (xid, origin
@@ -65,7 +84,7 @@ struct sink_ops {
 
 struct sink {
 	const struct sink_ops *ops;
-	struct sink_counts counts; /* updated by the sink, committed batches only */
+	struct sink_counts counts; /* updated by the sink, committed (confirmed) batches only */
 	bool broken;               /* the connection was lost: reopen before the next batch */
 };
 

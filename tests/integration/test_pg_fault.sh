@@ -71,6 +71,9 @@ wait_caught_up 90
 assert_same_table accounts id
 assert_same_table orders "region, id"
 assert_same_table docs id
+# Keys and indexes dropped for the copy ([backfill] defer_indexes) are all back.
+idx() { harness_sql "$1" "SELECT string_agg(indexdef, E'\n' ORDER BY indexdef) FROM pg_indexes WHERE schemaname = 'public'"; }
+assert_eq "$(idx TGT)" "$(idx SRC)" "indexes on the target"
 st=$(mctl --json status)
 assert_eq "$(jfield .migration_state.apply.failed_records <<<"$st")" 0 "failed records"
 ok "after every kill and crash: source and target identical row for row"

@@ -348,7 +348,7 @@ static bool run(char **tok, int n, struct err *err)
 	if (strcmp(c, "commit") == 0) {
 		struct pos end;
 		parse_pos(tok[1], &end);
-		return sink->ops->commit(sink, &end, n > 2 ? atoll(tok[2]) : 0, 1, err);
+		return sink->ops->commit(sink, &end, n > 2 ? atoll(tok[2]) : 0, 1, true, err);
 	}
 	if (strcmp(c, "rollback") == 0) {
 		sink->ops->rollback(sink);

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# MariaDB -> PostgreSQL: consistent snapshot capture, chunked backfill and
+# binlog CDC under live writes, through kill -9 of migd (backfill and CDC)
+# and a crash of MariaDB, ending row for row identical; DDL on one table and
+# a non-FULL row image on another stop only those tables (schema errors);
+# an unmappable value (zero date) becomes a failed record, never altered.
+source "${MIGD_SRCDIR:-$(dirname "$0")/../..}/tests/lib.sh"
+source "$MIGD_SRCDIR/tests/harness/harness.sh"
+harness_pair mariadb postgresql
+
+harness_sql SRC "CREATE TABLE items (id int PRIMARY KEY, name varchar(40) NOT NULL,
+	price decimal(12,2), created datetime(6), note text);
+CREATE TABLE tags (k varchar(20) NOT NULL, n int unsigned NOT NULL, v bigint,
+	PRIMARY KEY (k, n));
+CREATE TABLE imgs (id int PRIMARY KEY, a int, b int);
+INSERT INTO imgs VALUES (1, 1, 1), (2, 2, 2);"
+harness_sql TGT "CREATE SCHEMA test;
+CREATE TABLE test.items (id integer PRIMARY KEY, name varchar(40) NOT NULL,
+	price numeric(12,2), created timestamp(6), note text);
+CREATE TABLE test.tags (k varchar(20) COLLATE \"C\" NOT NULL, n bigint NOT NULL, v bigint,
+	PRIMARY KEY (k, n));
+CREATE TABLE test.imgs (id integer PRIMARY KEY, a integer, b integer);"
+# 20000 items and 3000 tags, some values NULL, text with quotes, tabs and 4-byte UTF-8.
+harness_sql SRC "INSERT INTO items
+	SELECT seq, CONCAT('item ', seq), IF(seq % 7 = 0, NULL, seq * 1.25 - 5000),
+	       TIMESTAMP('2024-01-01 00:00:00') + INTERVAL seq SECOND + INTERVAL (seq % 1000) MICROSECOND,
+	       IF(seq % 5 = 0, CONCAT('it''s\t', seq, ' 😀'), NULL)
+	FROM seq_1_to_20000;
+INSERT INTO tags SELECT CONCAT('k', seq % 300), seq, seq * 1000003 FROM seq_1_to_3000;"
+
+t_pg_config "$T_TMP/migd.conf"
+sed -i '0,/^engine = postgresql$/s//engine = mariadb/; s/^include = public\.\*$/include = test.*/' "$T_TMP/migd.conf"
+
+writer() {
+	local i=0
+	while [[ ! -f $T_TMP/stop_writer ]]; do
+		i=$((i + 1))
+		harness_sql SRC "BEGIN;
+UPDATE items SET price = price + 1, note = CONCAT('u', $i) WHERE id = FLOOR(1 + RAND() * 20000);
+DELETE FROM items WHERE id = FLOOR(1 + RAND() * 20000);
+INSERT INTO items VALUES (100000 + $i, 'new', $i / 4, NOW(6), NULL);
+UPDATE items SET id = id + 500000 WHERE id = FLOOR(1 + RAND() * 20000);
+INSERT INTO tags VALUES (CONCAT('w', $i % 50), $i, $i) ON DUPLICATE KEY UPDATE v = v + 1;
+COMMIT;" >/dev/null 2>&1 || true
+	done
+}
+writer &
+WRITER=$!
+t_on_exit "touch $T_TMP/stop_writer; kill $WRITER 2>/dev/null; wait $WRITER 2>/dev/null"
+
+# Canonical rows of a table on either side, hashed.
+rows_my() { harness_sql SRC "SET SESSION group_concat_max_len = 1073741824; SELECT COUNT(*), MD5(COALESCE(GROUP_CONCAT($2 ORDER BY $3 SEPARATOR '\n'), '')) FROM $1" | tr '\t' ' '; }
+rows_pg() { harness_sql TGT "SELECT count(*) || ' ' || md5(coalesce(string_agg($2, E'\n' ORDER BY $3), '')) FROM test.$1"; }
+ITEMS_MY="CONCAT_WS('|', id, name, COALESCE(price, 'N'), DATE_FORMAT(created, '%Y-%m-%d %H:%i:%s.%f'), COALESCE(note, 'N'))"
+ITEMS_PG="concat_ws('|', id, name, coalesce(price::text, 'N'), to_char(created, 'YYYY-MM-DD HH24:MI:SS.US'), coalesce(note, 'N'))"
+TAGS_MY="CONCAT_WS('|', k, n, v)"
+TAGS_PG="concat_ws('|', k, n, v)"
+assert_same_rows() { # table my-expr pg-expr order-by
+	local a b
+	a=$(rows_my "$1" "$2" "$4")
+	b=$(rows_pg "$1" "$3" "$4")
+	if [[ $a != "$b" ]]; then
+		harness_sql SRC "SELECT $2 FROM $1 ORDER BY $4" | sed "s/\\\\t/\t/g" >"$T_TMP/src.rows"
+		harness_sql TGT "SELECT $3 FROM test.$1 ORDER BY $4" >"$T_TMP/tgt.rows"
+		diff "$T_TMP/src.rows" "$T_TMP/tgt.rows" | head -10 >&2
+		fail "$1 differs: source [$a] target [$b]"
+	fi
+}
+# Caught up: the applied GTID has reached the source's binlog GTID position.
+wait_my_caught_up() {
+	local want
+	want=$(harness_sql SRC "SELECT @@gtid_binlog_pos")
+	want=${want##*-}
+	if ! wait_for "${1:-60}" '[[ $(mctl --json lag | jfield .apply.applied_pos) =~ -([0-9]+)@ ]] && (( BASH_REMATCH[1] >= want ))'; then
+		mctl status >&2 || true
+		fail "target did not catch up to GTID seq $want"
+	fi
+}
+
+migd_start "$T_TMP/migd.conf"
+wait_for 60 '[[ $(mctl --json backfill 2>/dev/null | jfield .backfill.chunks_done) -ge 3 ]]' ||
+	fail "backfill did not get going: $(mctl status)"
+st=$(mctl --json status)
+assert_contains "$(jfield .migration_state.capture.consistent_pos <<<"$st")" "@mariadb-bin." "consistent position is GTID@binlog"
+assert_eq "$(jfield .migration_state.capture.source <<<"$st")" binlog "capture kind"
+kill -KILL "$MIGD_PID"
+wait "$MIGD_PID" 2>/dev/null || true
+ok "kill -9 during backfill (the consistent snapshot goes with the process)"
+
+migd_start "$T_TMP/migd.conf"
+wait_phase 120 'catching_up|synced'
+sleep 2
+kill -KILL "$MIGD_PID"
+wait "$MIGD_PID" 2>/dev/null || true
+ok "kill -9 during CDC"
+harness_restart SRC --crash >/dev/null
+ok "MariaDB crashed and came back"
+migd_start "$T_TMP/migd.conf"
+wait_phase 120 synced
+sleep 2
+touch "$T_TMP/stop_writer"
+wait "$WRITER" || true
+wait_my_caught_up 90
+assert_same_rows items "$ITEMS_MY" "$ITEMS_PG" id
+assert_same_rows tags "$TAGS_MY" "$TAGS_PG" "k, n"
+assert_same_rows imgs "CONCAT_WS('|', id, a, b)" "concat_ws('|', id, a, b)" id
+ok "after two kill -9 and a MariaDB crash, items, tags, imgs identical row for row ($(rows_pg items "$ITEMS_PG" id | cut -d' ' -f1) items)"
+
+# A value PostgreSQL cannot hold is a failed record with its key, never altered.
+harness_sql SRC "SET SESSION sql_mode = ''; INSERT INTO items VALUES (900001, 'zero', 1, '0000-00-00 00:00:00', NULL); INSERT INTO items VALUES (900002, 'fine', 2, NULL, NULL);"
+wait_for 30 '[[ $(harness_sql TGT "SELECT count(*) FROM test.items WHERE id = 900002") == 1 ]]' ||
+	fail "the change after the unmappable one was not applied"
+assert_eq "$(harness_sql TGT "SELECT count(*) FROM test.items WHERE id = 900001")" 0 "unmappable row not applied"
+fr=$(harness_sql TGT "SELECT table_name || ' ' || key::text || ' ' || error FROM migd.failed_records WHERE key::text LIKE '%900001%'")
+assert_contains "$fr" "900001" "failed record names the key"
+assert_contains "$fr" "zero_date" "failed record says why"
+ok "zero date: failed record ($fr); the next change applied"
+
+# DDL on tags and a MINIMAL row image on imgs stop those tables only.
+harness_sql SRC "ALTER TABLE tags ADD COLUMN extra int; INSERT INTO tags VALUES ('ddl', 1, 1, 7);"
+harness_sql SRC "SET SESSION binlog_row_image = MINIMAL; UPDATE imgs SET a = 10 WHERE id = 1;"
+harness_sql SRC "INSERT INTO items VALUES (900003, 'after ddl', 3, NULL, NULL)"
+wait_for 30 '[[ $(harness_sql TGT "SELECT count(*) FROM test.items WHERE id = 900003") == 1 ]]' ||
+	fail "items stopped after DDL on another table"
+wait_for 30 '[[ $(mctl --json lag | jfield .apply.schema_errors) == *test.tags*test.imgs* || $(mctl --json lag | jfield .apply.schema_errors) == *test.imgs*test.tags* ]]' ||
+	fail "schema errors not shown: $(mctl status)"
+se=$(mctl --json lag | jfield .apply.schema_errors)
+assert_contains "$se" "test.tags" "DDL table in schema errors"
+assert_contains "$se" "DDL on the source" "DDL reason"
+assert_contains "$se" "test.imgs" "non-FULL table in schema errors"
+assert_contains "$se" "not FULL" "non-FULL reason"
+assert_eq "$(harness_sql TGT "SELECT a FROM test.imgs WHERE id = 1")" 1 "partial image not applied"
+parked=$(harness_sql TGT "SELECT count(*) FROM migd.parked")
+[[ $parked -ge 2 ]] || fail "changes of stopped tables not parked ($parked)"
+ok "DDL and a MINIMAL row image stop only their tables, with reasons; $parked changes parked, items goes on"
+
+expect_rc 1 mctl freeze
+assert_contains "$OUT" "MariaDB source" "freeze refused with the reason"
+migd_stop 0
