@@ -126,7 +126,7 @@ bool keylog_read_since(const char *path, uint64_t since_lsn,
 			pending_clear(&pd);
 		} else if ((line[0] == 'C' || line[0] == 'S') && line[1] == '\t' &&
 			   pos_parse(line + 2, &p, &perr)) {
-			uint64_t lsn = p.kind == POS_PG_LSN ? p.lsn : 0;
+			uint64_t lsn = pos_scalar(&p); /* the LSN, or a binlog coordinate */
 			if (line[0] == 'S') {
 				/* Committed batches whose lines never reached the disk. */
 				if (lsn > last_commit && lsn > since_lsn && last_commit > 0) {

@@ -37,6 +37,8 @@ void keylog_rollback(struct keylog *kl);
  * Reads path and calls fn(table, key, arg) for every key of a batch that
  * committed after since_lsn (duplicates possible).  *gap_from and *gap_to are
  * set (else 0) when keys of committed batches were lost in a crash.
+ * Positions are compared as pos_scalar() values (a PostgreSQL LSN, or a
+ * binlog coordinate: a MySQL/MariaDB source's commit positions carry one).
  */
 bool keylog_read_since(const char *path, uint64_t since_lsn,
 		       void (*fn)(const char *table, const char *key, void *arg), void *arg,

@@ -76,8 +76,10 @@ static void validation_ended(void *arg)
 			const char *ps = json_string_value(json_object_get(r, "position"));
 			if (ps == NULL)
 				ps = json_string_value(json_object_get(r, "position_min"));
-			uint64_t l;
-			if (ps && pos_lsn_parse(ps, &l) && (fmin == 0 || l < fmin))
+			struct pos p;
+			const char *perr;
+			uint64_t l = ps && pos_parse(ps, &p, &perr) ? pos_scalar(&p) : 0;
+			if (l != 0 && (fmin == 0 || l < fmin))
 				fmin = l;
 		}
 		if (!seen && k >= 2)
@@ -101,20 +103,19 @@ bool migration_validate_start(struct migration *m, unsigned kinds, const char *t
 			      const struct conf_check *checks, int nchecks, const char *since,
 			      void (*done)(void *), void *arg, const char **err)
 {
-	if (mig_binlog_source(m)) {
-		*err = "validation of a MariaDB source is not built yet (counts and checksums need "
-		       "the canonical row form on both engines)";
-		return false;
-	}
-	uint64_t since_lsn = m->consistent.lsn;
+	struct pos since_pos = m->consistent;
 	if (since != NULL) {
-		struct pos p;
 		const char *perr;
-		if (!pos_parse(since, &p, &perr) || p.kind != POS_PG_LSN) {
+		bool parsed = pos_parse(since, &since_pos, &perr);
+		if (!mig_binlog_source(m) && (!parsed || since_pos.kind != POS_PG_LSN)) {
 			*err = "--since wants a PostgreSQL position like 0/1A2B3C or pg:0/1A2B3C";
 			return false;
 		}
-		since_lsn = p.lsn;
+		if (mig_binlog_source(m) && (!parsed || pos_scalar(&since_pos) == 0)) {
+			*err = "--since wants a binlog position like "
+			       "gtid:0-1-281@mariadb-bin.000003:1234 or binlog:mariadb-bin.000003:1234";
+			return false;
+		}
 	}
 	if (!m->apply_started) {
 		*err = migration_phase(m) >= PHASE_CUTOVER
@@ -155,11 +156,15 @@ bool migration_validate_start(struct migration *m, unsigned kinds, const char *t
 	m->vrun.finished_wall_us = 0;
 	m->vrun.work_total = m->vrun.work_done = m->vrun.rows_done = m->vrun.mismatches = 0;
 	m->vrun.fence_min = m->vrun.fence_max = 0;
+	m->vrun.fence_min_pos = m->vrun.fence_max_pos = pos_none();
+	m->vrun.binlog = mig_binlog_source(m);
 	m->vrun.error[0] = '\0';
 	pthread_mutex_unlock(&m->vrun.lock);
 	m->vopts = (struct validate_opts){
 		.name = m->name,
-		.src_conninfo = m->src_ci,
+		.src_engine = m->src_engine,
+		.src_conninfo = mig_binlog_source(m) ? m->src_dsn : m->src_ci,
+		.src_password = mig_binlog_source(m) ? m->src_password : NULL,
 		.tgt_conninfo = m->tgt_ci,
 		.ts = &m->ts,
 		.kinds = kinds,
@@ -178,7 +183,7 @@ bool migration_validate_start(struct migration *m, unsigned kinds, const char *t
 		.checks = m->checks,
 		.nchecks = m->nchecks,
 		.keylog_path = m->keylog_path,
-		.since_lsn = since_lsn,
+		.since = since_pos,
 	};
 	m->vdone = done;
 	m->vdone_arg = arg;
@@ -487,17 +492,17 @@ json_t *mig_gate_eval(struct migration *m, const struct gate_limits *c)
 			snprintf(buf, sizeof(buf), "not run (migctl validate --kind %s --wait)", k);
 		else if (!v.passed)
 			snprintf(buf, sizeof(buf), "%lld difference(s) at %s", (long long)v.mismatches,
-				 pos_lsn_format(v.fence_min, l1, sizeof(l1)));
+				 mig_src_text(m, v.fence_min, l1, sizeof(l1)));
 		else if (!at_freeze)
 			snprintf(buf, sizeof(buf), "passed at %s, before the freeze position %s: run it again",
-				 pos_lsn_format(v.fence_min, l1, sizeof(l1)),
-				 pos_lsn_format(freeze, l2, sizeof(l2)));
+				 mig_src_text(m, v.fence_min, l1, sizeof(l1)),
+				 mig_src_text(m, freeze, l2, sizeof(l2)));
 		else
 			snprintf(buf, sizeof(buf), "passed at %s (freeze at %s)",
-				 pos_lsn_format(v.fence_min, l1, sizeof(l1)),
-				 pos_lsn_format(freeze, l2, sizeof(l2)));
+				 mig_src_text(m, v.fence_min, l1, sizeof(l1)),
+				 mig_src_text(m, freeze, l2, sizeof(l2)));
 		criterion(cr, &ready, name, ok,
-			  v.have ? json_string(pos_lsn_format(v.fence_min, l1, sizeof(l1))) : json_null(),
+			  v.have ? json_string(mig_src_text(m, v.fence_min, l1, sizeof(l1))) : json_null(),
 			  "passed at or after the freeze position", buf);
 	}
 	free(req);

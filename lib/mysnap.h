@@ -74,6 +74,16 @@ char *mysnap_next_boundary(struct myconn *c, const struct mig_table *t, const ch
 char *mysnap_range_pred(const struct mig_table *t, const char *lo, const char *hi);
 
 /*
+ * The WHERE clause body selecting exactly the rows whose key is one of
+ * keys[0..n) (text[] literals), in MariaDB syntax: (k1 = l1 AND ..) OR ..,
+ * keys compared as the range predicate compares them ("FALSE" for n = 0).
+ * Returns a new string (caller frees), or NULL when a key is not a text[]
+ * literal of the key's types.  Integer and temporal keys use the index;
+ * character and UUID keys scan (see above).
+ */
+char *mysnap_keys_pred(const struct mig_table *t, char *const *keys, size_t n);
+
+/*
  * Streams the rows of (lo, hi] as COPY text lines (mysnap_copy_line()),
  * one call of line() per row with the line and its length, newline
  * included; buf is valid during the call only.  *rows counts the lines
@@ -114,6 +124,15 @@ struct mysnap_rows; /* opaque: a prepared statement streaming one range */
  */
 bool mysnap_rows_open(struct myconn *c, const struct mig_table *t, const char *lo, const char *hi,
 		      struct mysnap_rows **out, struct err *err)
+    __attribute__((warn_unused_result));
+
+/*
+ * Starts reading the rows whose key is one of keys[0..n) (mysnap_keys_pred()),
+ * in no particular order, like mysnap_rows_open().  False with err also for
+ * a keyless table or a key that does not parse.
+ */
+bool mysnap_rows_open_keys(struct myconn *c, const struct mig_table *t, char *const *keys,
+			   size_t n, struct mysnap_rows **out, struct err *err)
     __attribute__((warn_unused_result));
 
 enum mysnap_next {

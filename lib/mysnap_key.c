@@ -240,6 +240,52 @@ char *mysnap_range_pred(const struct mig_table *t, const char *lo, const char *h
 	return out;
 }
 
+/* (e1 = l1 AND e2 = l2 ..) for one key; NULL when arr does not parse. */
+static char *key_equal(const struct mig_table *t, const char *arr)
+{
+	char **vals;
+	int n = keyrange_parse_array(arr, &vals);
+	bool ok = n == t->nkey && n > 0;
+	struct strbuf b = {0};
+	sb_addf(&b, "(");
+	for (int k = 0; k < t->nkey && ok; k++) {
+		const struct mig_column *c = &t->cols[t->key_idx[k]];
+		char *e = mysnap_key_expr(c), *l = key_literal(c, vals[k]);
+		ok = l != NULL;
+		if (ok)
+			sb_addf(&b, "%s%s = %s", k ? " AND " : "", e, l);
+		free(e);
+		free(l);
+	}
+	sb_addf(&b, ")");
+	for (int i = 0; i < n; i++)
+		free(vals[i]);
+	free(vals);
+	char *out = sb_take(&b);
+	if (!ok) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+char *mysnap_keys_pred(const struct mig_table *t, char *const *keys, size_t n)
+{
+	if (n == 0)
+		return xstrdup("FALSE");
+	struct strbuf b = {0};
+	for (size_t i = 0; i < n; i++) {
+		char *one = key_equal(t, keys[i]);
+		if (one == NULL) {
+			free(sb_take(&b));
+			return NULL;
+		}
+		sb_addf(&b, "%s%s", i ? " OR " : "", one);
+		free(one);
+	}
+	return sb_take(&b);
+}
+
 /* Appends one element to a text[] literal, quoted as PostgreSQL's array_out quotes. */
 static void array_elem(struct strbuf *b, const char *s, size_t n)
 {

@@ -376,16 +376,10 @@ bool mysnap_rows_start(struct myconn *c, const struct mig_table *t, const char *
 	return true;
 }
 
-bool mysnap_rows_open(struct myconn *c, const struct mig_table *t, const char *lo, const char *hi,
-		      struct mysnap_rows **out, struct err *err)
+/* Every column of t's rows that pred (MariaDB syntax; taken over) selects. */
+static bool rows_where(struct myconn *c, const struct mig_table *t, char *pred,
+		       struct mysnap_rows **out, struct err *err)
 {
-	*out = NULL;
-	char *pred = mysnap_range_pred(t, lo, hi);
-	if (pred == NULL) {
-		err_set(err, "%s.%s: chunk bounds %s .. %s do not match the key's types", t->schema,
-			t->name, lo ? lo : "(open)", hi ? hi : "(open)");
-		return false;
-	}
 	int *cols = xcalloc((size_t)t->ncols + 1, sizeof(int));
 	struct strbuf b = {0};
 	for (int i = 0; i < t->ncols; i++) {
@@ -402,6 +396,33 @@ bool mysnap_rows_open(struct myconn *c, const struct mig_table *t, const char *l
 	free(pred);
 	free(cols);
 	return ok;
+}
+
+bool mysnap_rows_open(struct myconn *c, const struct mig_table *t, const char *lo, const char *hi,
+		      struct mysnap_rows **out, struct err *err)
+{
+	*out = NULL;
+	char *pred = mysnap_range_pred(t, lo, hi);
+	if (pred == NULL) {
+		err_set(err, "%s.%s: chunk bounds %s .. %s do not match the key's types", t->schema,
+			t->name, lo ? lo : "(open)", hi ? hi : "(open)");
+		return false;
+	}
+	return rows_where(c, t, pred, out, err);
+}
+
+bool mysnap_rows_open_keys(struct myconn *c, const struct mig_table *t, char *const *keys,
+			   size_t n, struct mysnap_rows **out, struct err *err)
+{
+	*out = NULL;
+	char *pred = t->nkey > 0 ? mysnap_keys_pred(t, keys, n) : NULL;
+	if (pred == NULL) {
+		err_set(err, "%s.%s: %s", t->schema, t->name,
+			t->nkey ? "a key to read does not match the key's types"
+				: "a table without a key cannot be read by key");
+		return false;
+	}
+	return rows_where(c, t, pred, out, err);
 }
 
 enum mysnap_next mysnap_rows_next(struct mysnap_rows *r, struct binlog_image *row, struct err *err)

@@ -6,25 +6,34 @@
  *   checksums  per key-range chunk (the backfill ledger's ranges), a digest
  *              of every row in canonical form on each side; a chunk that
  *              differs is narrowed to the differing keys and columns
+ *   invariants, queries  the config's [invariant]/[query] SQL on each side
+ *   recent     every key the applier touched since a position (its key log)
  *
- * Canonical row form (so the same data digests the same on any engine):
- * per column "N" for NULL, else "V<length>:<text>", where text is the
- * column's canonical rendering -- timestamps in UTC with microseconds,
- * booleans 1/0, bytea as hex, numerics with their declared scale, text as
- * UTF-8.  A chunk's digest is the row count and the sum of the first 60
- * bits of each row's md5 (order-independent, exact in both engines).
+ * Pairs: a PostgreSQL or MySQL/MariaDB source, a PostgreSQL target.  Rows
+ * are compared in one canonical form on every engine -- a row's line in
+ * PostgreSQL's COPY text format for its (mapped) PostgreSQL types -- and
+ * digested as the row count and the sum of the first 60 bits of each
+ * row's md5: PostgreSQL hashes in the server, a MariaDB source's rows are
+ * read through mysnap and hashed here (vside.h says why they agree).
+ * A differing chunk is narrowed by comparing each key's row hash on both
+ * sides: missing on target, extra on target, or differs (with the columns
+ * that differ, both sides' values shown).
  *
- * Fencing: the source side of a check is read first; the source WAL
- * position read right after it is the check's fence.  The target side is
- * read only once the applier has passed the fence, so every change the
- * source read saw is on the target.  A difference is checked again up to
- * `rechecks` times (new fence each time): in-flight writes make transient
- * differences, a persistent one is reported.  Each result records the
- * fence it holds for; with writes frozen, a check is exact at its fence.
+ * Fencing: the source side of a check is read first (one statement, one
+ * snapshot); the source's log position read right after it is the check's
+ * fence: PostgreSQL's WAL position, a MariaDB source's GTID position with
+ * its binlog coordinate.  The target side is read only once the applier
+ * has passed the fence (applied_past(), given pos_scalar() of it), so
+ * every change the source read saw is on the target.  A difference is
+ * checked again up to `rechecks` times (new fence each time): in-flight
+ * writes make transient differences, a persistent one is reported.  Each
+ * result records the fence it holds for (a PostgreSQL LSN as "0/1A2B3C",
+ * a MariaDB position as "gtid:0-1-281@mariadb-bin.000003:1234"); with
+ * writes frozen, a check is exact at its fence.
  *
- * Threads: validate_thread() is a worker (blocking libpq); progress and
- * results are read under run->lock.  Results are also stored in the
- * target's migd.validation table.
+ * Threads: validate_thread() is a worker (blocking libpq/libmariadb);
+ * progress and results are read under run->lock.  Results are also stored
+ * in the target's migd.validation table.
  */
 #ifndef MIGD_VALIDATE_H
 #define MIGD_VALIDATE_H
@@ -35,6 +44,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "pos.h"
 #include "tables.h"
 
 enum validate_kind {
@@ -60,27 +70,31 @@ struct validate_run {
 	int64_t work_total, work_done; /* tables x kinds + chunks */
 	int64_t rows_done;
 	int64_t mismatches; /* persistent differences found */
-	uint64_t fence_min, fence_max; /* source positions the results hold for */
+	uint64_t fence_min, fence_max; /* pos_scalar() of the positions the results hold for */
+	struct pos fence_min_pos, fence_max_pos; /* those positions (pos_none() before any) */
+	bool binlog; /* the source is MySQL/MariaDB (how positions print) */
 	json_t *results; /* owned: array of per-table, per-kind results */
 	char error[512];
 };
 
 struct validate_opts {
 	const char *name;         /* migration name */
-	const char *src_conninfo; /* borrowed; secret */
-	const char *tgt_conninfo; /* borrowed; secret */
+	enum migd_engine src_engine;
+	const char *src_conninfo; /* borrowed; secret: libpq conninfo, or the MySQL/MariaDB dsn */
+	const char *src_password; /* borrowed; secret: a MySQL/MariaDB dsn's password, or NULL */
+	const char *tgt_conninfo; /* borrowed; secret (a PostgreSQL target) */
 	struct mig_tableset *ts;  /* borrowed */
 	unsigned kinds;
 	const char *table; /* "schema.name" or NULL for all */
 	const struct conf_check *checks; /* borrowed: [invariant]/[query] sections */
 	int nchecks;
 	const char *keylog_path; /* touched-keys log of the applier (recent) */
-	uint64_t since_lsn;      /* recent: keys touched after this position */
+	struct pos since;        /* recent: keys touched after this position */
 	int64_t rows_per_second, rechecks, recheck_wait_ms, max_keys;
 	const volatile bool *stop;   /* borrowed */
 	const volatile bool *paused; /* borrowed */
-	/* True once the target holds every source change up to lsn. */
-	bool (*applied_past)(void *arg, uint64_t lsn);
+	/* True once the target holds every source change up to pos, a pos_scalar() value. */
+	bool (*applied_past)(void *arg, uint64_t pos);
 	void *arg;
 	/* Called from the worker when the run ends (e.g. to wake the loop). */
 	void (*done)(void *arg);

@@ -187,6 +187,28 @@ START_TEST(test_pred_composite)
 }
 END_TEST
 
+START_TEST(test_keys_pred)
+{
+	char *keys[] = {"{5,\"a b\",550e8400-e29b-41d4-a716-446655440000}",
+			"{\"6\",\"\",00000000-0000-0000-0000-000000000000}"};
+	char *p = mysnap_keys_pred(&t3, keys, 2);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_str_eq(p, "(`id` = 5 AND CAST(CONVERT(`k` USING utf8mb4) AS BINARY) = X'612062' "
+			    "AND CAST(`u` AS BINARY(16)) = X'550e8400e29b41d4a716446655440000') OR "
+			    "(`id` = 6 AND CAST(CONVERT(`k` USING utf8mb4) AS BINARY) = X'' AND "
+			    "CAST(`u` AS BINARY(16)) = X'00000000000000000000000000000000')");
+	free(p);
+	p = mysnap_keys_pred(&t3, keys, 0);
+	ck_assert_str_eq(p, "FALSE");
+	free(p);
+	/* one key not of the key's types refuses the whole set */
+	char *bad[] = {keys[0], "{5,a}"};
+	ck_assert_ptr_null(mysnap_keys_pred(&t3, bad, 2));
+	char *inj[] = {"{1;DROP,a,550e8400-e29b-41d4-a716-446655440000}"};
+	ck_assert_ptr_null(mysnap_keys_pred(&t3, inj, 1));
+}
+END_TEST
+
 START_TEST(test_pred_refuses)
 {
 	/* a bound that is not the key's types, or not all of it, is refused */
@@ -348,6 +370,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_map_refused);
 	tcase_add_test(tc, test_pred_composite);
 	tcase_add_test(tc, test_pred_refuses);
+	tcase_add_test(tc, test_keys_pred);
 	tcase_add_test(tc, test_pred_literals);
 	tcase_add_test(tc, test_copy_line);
 	tcase_add_test(tc, test_tuple_key);

@@ -1,0 +1,638 @@
+/*
+ * vside: a validation side's reads in canonical form, on PostgreSQL
+ * (server-side SQL) and on a MySQL/MariaDB source (mysnap, hashed here).
+ * See vside.h for the canonical form and why both engines agree.
+ */
+#include "vside.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keyrange.h"
+#include "md5.h"
+#include "mycapture.h"
+#include "mysnap.h"
+#include "util.h"
+
+const char vside_pg_settings[] =
+    "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET IntervalStyle = 'postgres'; "
+    "SET extra_float_digits = 1; SET bytea_output = 'hex'; SET client_encoding = 'UTF8'";
+
+/* --- digests ------------------------------------------------------------------------- */
+
+void vdigest_add(struct vdigest *d, const void *text, size_t len)
+{
+	uint8_t h[16];
+	md5_buf(text, len, h);
+	/* PostgreSQL: ('x' || substr(md5, 1, 15))::bit(60)::bigint, the first 60 bits */
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | h[i];
+	d->rows++;
+	d->sum += v >> 4;
+}
+
+char *vdigest_format(const struct vdigest *d, char *buf, size_t n)
+{
+	char digits[48];
+	int i = (int)sizeof(digits) - 1;
+	unsigned __int128 s = d->sum;
+	digits[i] = '\0';
+	do {
+		digits[--i] = (char)('0' + (int)(s % 10));
+		s /= 10;
+	} while (s > 0 && i > 0);
+	snprintf(buf, n, "%lld/%s", (long long)d->rows, digits + i);
+	return buf;
+}
+
+static bool parse_u128(const char *s, unsigned __int128 *out)
+{
+	*out = 0;
+	if (*s == '\0')
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		*out = *out * 10 + (unsigned)(*s - '0');
+	}
+	return true;
+}
+
+/* --- PostgreSQL: canonical text in SQL ----------------------------------------------- */
+
+/* Types whose ::text cast is their output function (I/O conversion or binary coercion). */
+static bool text_cast_is_output(uint32_t oid)
+{
+	switch (oid) {
+	case 17:   /* bytea */
+	case 19:   /* name */
+	case 20:   /* int8 */
+	case 21:   /* int2 */
+	case 23:   /* int4 */
+	case 25:   /* text */
+	case 26:   /* oid */
+	case 114:  /* json */
+	case 142:  /* xml */
+	case 700:  /* float4 */
+	case 701:  /* float8 */
+	case 1043: /* varchar */
+	case 1082: /* date */
+	case 1083: /* time */
+	case 1114: /* timestamp */
+	case 1184: /* timestamptz */
+	case 1186: /* interval */
+	case 1266: /* timetz */
+	case 1560: /* bit */
+	case 1562: /* varbit */
+	case 1700: /* numeric */
+	case 2950: /* uuid */
+	case 3802: /* jsonb */
+		return true;
+	default:
+		return false; /* boolean ('true'), inet (always a mask), char(n) (trimmed), ... */
+	}
+}
+
+/* Types whose text never holds a backslash or a control character: COPY leaves it as is. */
+static bool text_is_plain(uint32_t oid)
+{
+	switch (oid) {
+	case 16:
+	case 20:
+	case 21:
+	case 23:
+	case 26:
+	case 650:
+	case 700:
+	case 701:
+	case 829:
+	case 869:
+	case 1082:
+	case 1083:
+	case 1114:
+	case 1184:
+	case 1186:
+	case 1266:
+	case 1560:
+	case 1562:
+	case 1700:
+	case 2950:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Column c's output text (NULL stays NULL). */
+static char *pg_text(const struct mig_column *c)
+{
+	char *id = pgconn_ident(c->name);
+	char *e = text_cast_is_output(c->type_oid) ? xasprintf("%s::text", id)
+						   : xasprintf("format('%%s', %s)", id);
+	free(id);
+	return e;
+}
+
+char *vside_pg_row_expr(const struct mig_table *t)
+{
+	/* backslash first: the escapes written after it must stay as they are */
+	static const struct {
+		int ch;
+		const char *esc;
+	} esc[] = {{92, "chr(92)"}, {8, "'b'"}, {12, "'f'"}, {10, "'n'"},
+		   {13, "'r'"},	    {9, "'t'"}, {11, "'v'"}};
+	struct strbuf b = {0};
+	for (int i = 0; i < t->ncols; i++) {
+		char *id = pgconn_ident(t->cols[i].name);
+		char *v = pg_text(&t->cols[i]);
+		if (!text_is_plain(t->cols[i].type_oid)) {
+			for (size_t k = 0; k < ARRAY_LEN(esc); k++) {
+				char *w = xasprintf("replace(%s, chr(%d), chr(92) || %s)", v,
+						    esc[k].ch, esc[k].esc);
+				free(v);
+				v = w;
+			}
+		}
+		sb_addf(&b, "%s(CASE WHEN %s IS NULL THEN chr(92) || 'N' ELSE %s END)",
+			i ? " || chr(9) || " : "", id, v);
+		free(v);
+		free(id);
+	}
+	return sb_take(&b);
+}
+
+char *vside_pg_key_expr(const struct mig_table *t)
+{
+	struct strbuf b = {0};
+	sb_addf(&b, "ARRAY[");
+	for (int i = 0; i < t->nkey; i++) {
+		char *e = pg_text(&t->cols[t->key_idx[i]]);
+		sb_addf(&b, "%s%s", i ? ", " : "", e);
+		free(e);
+	}
+	sb_addf(&b, "]::text");
+	return sb_take(&b);
+}
+
+/* The PostgreSQL pair's historical display form of a column (vside_row, legacy_detail). */
+static char *legacy_column(const struct mig_column *c)
+{
+	char *id = pgconn_ident(c->name);
+	char *e;
+	if (strncmp(c->type, "timestamp with time zone", 24) == 0)
+		e = xasprintf("to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')", id);
+	else if (strncmp(c->type, "timestamp", 9) == 0)
+		e = xasprintf("to_char(%s, 'YYYY-MM-DD HH24:MI:SS.US')", id);
+	else if (strcmp(c->type, "boolean") == 0)
+		e = xasprintf("CASE WHEN %s THEN '1' ELSE '0' END", id);
+	else if (strcmp(c->type, "bytea") == 0)
+		e = xasprintf("encode(%s, 'hex')", id);
+	else
+		e = xasprintf("%s::text", id);
+	free(id);
+	return e;
+}
+
+/* sel as a WHERE clause body for PostgreSQL. */
+static char *pg_pred(const struct mig_table *t, const struct vsel *sel)
+{
+	if (!sel->by_keys)
+		return t->nkey ? keyrange_pred(t, sel->lo, sel->hi) : xstrdup("true");
+	if (sel->nkeys == 0)
+		return xstrdup("false");
+	struct strbuf b = {0};
+	for (size_t j = 0; j < sel->nkeys; j++) {
+		char *one = keyrange_bound(t, sel->keys[j], "=");
+		sb_addf(&b, "%s(%s)", j ? " OR " : "", one);
+		free(one);
+	}
+	return sb_take(&b);
+}
+
+static const char *qname(const struct vside *s, const struct mig_table *t)
+{
+	return s->target ? t->tgt_qname : t->qname;
+}
+
+/* --- connections and positions --------------------------------------------------------- */
+
+static const char *label(const struct vside *s)
+{
+	return s->target ? "target" : "source";
+}
+
+static bool is_pg(const struct vside *s)
+{
+	return s->engine == ENGINE_POSTGRESQL;
+}
+
+bool vside_ensure(struct vside *s, struct err *err)
+{
+	if (is_pg(s)) {
+		if (s->pg.conn != NULL && !pgconn_is_broken(&s->pg))
+			return true;
+		pgconn_close(&s->pg);
+		if (!pgconn_open(&s->pg, label(s), s->conninfo, err))
+			return false;
+		if (!pgconn_exec(&s->pg, vside_pg_settings, err)) {
+			pgconn_close(&s->pg);
+			return false;
+		}
+		return true;
+	}
+	if (s->my.db != NULL && !myconn_is_broken(&s->my))
+		return true;
+	myconn_close(&s->my);
+	struct myconn_params p;
+	if (!myconn_parse_dsn(s->conninfo, s->password, &p, err))
+		return false;
+	bool ok = myconn_open(&s->my, label(s), &p, err);
+	myconn_params_free(&p);
+	return ok;
+}
+
+void vside_close(struct vside *s)
+{
+	pgconn_close(&s->pg);
+	myconn_close(&s->my);
+}
+
+bool vside_is_broken(const struct vside *s)
+{
+	return is_pg(s) ? pgconn_is_broken(&s->pg) : myconn_is_broken(&s->my);
+}
+
+bool vside_position(struct vside *s, struct pos *at, struct err *err)
+{
+	if (is_pg(s)) {
+		uint64_t lsn;
+		if (!pgconn_current_lsn(&s->pg, &lsn, err))
+			return false;
+		*at = pos_from_lsn(lsn);
+		return true;
+	}
+	bool gtid = s->engine == ENGINE_MARIADB; /* MySQL's GTID sets are not supported (pos.h) */
+	struct pos end;
+	char *text = NULL;
+	for (int attempt = 0; text == NULL; attempt++) {
+		char *g1 = NULL, *g2 = NULL;
+		if (gtid &&
+		    (g1 = myconn_query_value(&s->my, "SELECT @@gtid_binlog_pos", err)) == NULL)
+			return false;
+		if (!mycapture_binlog_end(&s->my, &end, err) ||
+		    (gtid &&
+		     (g2 = myconn_query_value(&s->my, "SELECT @@gtid_binlog_pos", err)) == NULL)) {
+			free(g1);
+			return false;
+		}
+		/* No commit between the two GTID reads: the coordinate is that GTID position's. */
+		if (gtid && *g1 && strcmp(g1, g2) == 0)
+			text = xasprintf("gtid:%s@%s:%llu", g1, end.file,
+					 (unsigned long long)end.offset);
+		else if (!gtid || *g1 == '\0' || attempt == 4) /* the coordinate alone */
+			text =
+			    xasprintf("binlog:%s:%llu", end.file, (unsigned long long)end.offset);
+		free(g1);
+		free(g2);
+	}
+	const char *perr = NULL;
+	bool ok = pos_parse(text, at, &perr) && pos_scalar(at) != 0;
+	if (!ok)
+		err_set(err, "source: position %s: %s", text, perr ? perr : "no binlog coordinate");
+	free(text);
+	return ok;
+}
+
+/* --- PostgreSQL reads --------------------------------------------------------------------- */
+
+static bool pg_count(struct vside *s, const struct mig_table *t, int64_t *rows, struct err *err)
+{
+	char *sql = xasprintf("SELECT count(*) FROM %s", qname(s, t));
+	char *v = pgconn_query_value(&s->pg, sql, 0, NULL, err);
+	free(sql);
+	if (v == NULL)
+		return false;
+	*rows = atoll(v);
+	free(v);
+	return true;
+}
+
+static bool pg_digest(struct vside *s, const struct mig_table *t, const struct vsel *sel,
+		      struct vdigest *d, struct err *err)
+{
+	char *row = vside_pg_row_expr(t), *pred = pg_pred(t, sel);
+	char *sql = xasprintf("SELECT count(*), coalesce(sum(('x' || substr(md5(convert_to(%s, "
+			      "'UTF8')), 1, 15))::bit(60)::bigint), 0)::text FROM %s WHERE %s",
+			      row, qname(s, t), pred);
+	free(row);
+	free(pred);
+	PGresult *r = pgconn_query(&s->pg, sql, 0, NULL, err);
+	free(sql);
+	if (r == NULL)
+		return false;
+	d->rows = atoll(PQgetvalue(r, 0, 0));
+	bool ok = parse_u128(PQgetvalue(r, 0, 1), &d->sum);
+	if (!ok)
+		err_set(err, "%s: unexpected digest '%s'", label(s), PQgetvalue(r, 0, 1));
+	PQclear(r);
+	return ok;
+}
+
+static bool pg_hashes(struct vside *s, const struct mig_table *t, const struct vsel *sel,
+		      void (*fn)(void *, const char *, const char *), void *arg, struct err *err)
+{
+	char *row = vside_pg_row_expr(t), *key = vside_pg_key_expr(t), *pred = pg_pred(t, sel);
+	char *sql = xasprintf("SELECT %s, md5(convert_to(%s, 'UTF8')) FROM %s WHERE %s", key, row,
+			      qname(s, t), pred);
+	free(row);
+	free(key);
+	free(pred);
+	PGresult *r = pgconn_query(&s->pg, sql, 0, NULL, err);
+	free(sql);
+	if (r == NULL)
+		return false;
+	for (int i = 0; i < PQntuples(r); i++)
+		fn(arg, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+	PQclear(r);
+	return true;
+}
+
+static bool pg_row(struct vside *s, const struct mig_table *t, const char *key, struct vrow *out,
+		   bool *found, struct err *err)
+{
+	struct strbuf b = {0};
+	for (int i = 0; i < t->ncols; i++) {
+		char *e = s->legacy_detail ? legacy_column(&t->cols[i]) : pg_text(&t->cols[i]);
+		sb_addf(&b, "%s%s", i ? ", " : "", e);
+		free(e);
+	}
+	char *cols = sb_take(&b);
+	char *where = keyrange_bound(t, key, "=");
+	char *sql = xasprintf("SELECT %s FROM %s WHERE %s", cols, qname(s, t), where);
+	free(where);
+	free(cols);
+	PGresult *r = pgconn_query(&s->pg, sql, 0, NULL, err);
+	free(sql);
+	if (r == NULL)
+		return false;
+	*found = PQntuples(r) > 0;
+	if (*found) {
+		out->n = t->ncols;
+		out->val = xcalloc((size_t)t->ncols + 1, sizeof(char *));
+		out->status = xcalloc((size_t)t->ncols + 1, sizeof(char *));
+		for (int i = 0; i < t->ncols; i++)
+			out->val[i] = PQgetisnull(r, 0, i) ? NULL : xstrdup(PQgetvalue(r, 0, i));
+	}
+	PQclear(r);
+	return true;
+}
+
+/* Appends one value as "N" or "V<bytes>:<text>", "|" between values. */
+static void query_value(struct strbuf *b, int f, const char *v, size_t len)
+{
+	if (v == NULL)
+		sb_addf(b, "%sN", f ? "|" : "");
+	else
+		sb_addf(b, "%sV%zu:%.*s", f ? "|" : "", len, (int)len, v);
+}
+
+static bool pg_query(struct vside *s, const char *sql, int max_rows, char ***rows, int *n,
+		     struct err *err)
+{
+	PGresult *r = pgconn_query(&s->pg, sql, 0, NULL, err);
+	if (r == NULL)
+		return false;
+	if (PQntuples(r) > max_rows) {
+		err_set(err, "%s: the query returned %d rows; at most %d are compared", label(s),
+			PQntuples(r), max_rows);
+		PQclear(r);
+		return false;
+	}
+	*n = PQntuples(r);
+	*rows = xcalloc((size_t)*n + 1, sizeof(char *));
+	for (int i = 0; i < *n; i++) {
+		struct strbuf b = {0};
+		for (int f = 0; f < PQnfields(r); f++)
+			query_value(&b, f, PQgetisnull(r, i, f) ? NULL : PQgetvalue(r, i, f),
+				    (size_t)PQgetlength(r, i, f));
+		(*rows)[i] = sb_take(&b);
+	}
+	PQclear(r);
+	return true;
+}
+
+/* --- MySQL/MariaDB reads --------------------------------------------------------------------- */
+
+static bool my_open(struct vside *s, const struct mig_table *t, const struct vsel *sel,
+		    struct mysnap_rows **r, struct err *err)
+{
+	if (sel->by_keys)
+		return mysnap_rows_open_keys(&s->my, t, sel->keys, sel->nkeys, r, err);
+	return mysnap_rows_open(&s->my, t, sel->lo, sel->hi, r, err);
+}
+
+/*
+ * Each row of sel as its COPY line (newline dropped) and its tuple, to
+ * each(); false with err when reading fails.
+ */
+static bool my_each(struct vside *s, const struct mig_table *t, const struct vsel *sel,
+		    void (*each)(void *arg, const struct mig_table *t,
+				 const struct change_tuple *row, const char *line, size_t len),
+		    void *arg, struct err *err)
+{
+	if (sel->by_keys && sel->nkeys == 0)
+		return true;
+	struct mysnap_rows *r;
+	if (!my_open(s, t, sel, &r, err))
+		return false;
+	struct change_buf b = {0};
+	bool ok = false;
+	for (;;) {
+		struct binlog_image im;
+		enum mysnap_next nx = mysnap_rows_next(r, &im, err);
+		if (nx == MYSNAP_END) {
+			ok = true;
+			break;
+		}
+		if (nx != MYSNAP_ROW)
+			break;
+		b.len = 0;
+		if (!mysnap_copy_line(&b, &im.tuple)) {
+			err_set(err, "BUG: %s.%s: a snapshot row with an absent value", t->schema,
+				t->name);
+			break;
+		}
+		each(arg, t, &im.tuple, (const char *)b.data, b.len - 1);
+	}
+	change_buf_free(&b);
+	mysnap_rows_close(r);
+	return ok;
+}
+
+static void digest_each(void *arg, const struct mig_table *t, const struct change_tuple *row,
+			const char *line, size_t len)
+{
+	vdigest_add(arg, line, len);
+}
+
+struct hash_each {
+	void (*fn)(void *, const char *, const char *);
+	void *arg;
+};
+
+static void hash_each(void *arg, const struct mig_table *t, const struct change_tuple *row,
+		      const char *line, size_t len)
+{
+	struct hash_each *h = arg;
+	uint8_t d[16];
+	char hex[33];
+	md5_buf(line, len, d);
+	md5_hex(d, hex);
+	char *key = mysnap_tuple_key(t, row);
+	h->fn(h->arg, key, hex);
+	free(key);
+}
+
+static bool my_row(struct vside *s, const struct mig_table *t, const char *key, struct vrow *out,
+		   bool *found, struct err *err)
+{
+	char *keys[] = {(char *)key};
+	struct mysnap_rows *r;
+	if (!mysnap_rows_open_keys(&s->my, t, keys, 1, &r, err))
+		return false;
+	struct binlog_image im;
+	enum mysnap_next nx = mysnap_rows_next(r, &im, err);
+	*found = nx == MYSNAP_ROW;
+	if (*found) {
+		out->n = t->ncols;
+		out->val = xcalloc((size_t)t->ncols + 1, sizeof(char *));
+		out->status = xcalloc((size_t)t->ncols + 1, sizeof(char *));
+		for (int i = 0; i < t->ncols && i < im.tuple.ncols; i++) {
+			const struct change_value *v = &im.tuple.vals[i];
+			if (v->kind == CHV_TEXT)
+				out->val[i] = xasprintf("%.*s", (int)v->len, v->data);
+			if (im.status[i] != BINLOG_VAL_OK)
+				out->status[i] = binlog_value_status_name(im.status[i]);
+		}
+	}
+	mysnap_rows_close(r);
+	return nx != MYSNAP_ERROR;
+}
+
+static bool my_query(struct vside *s, const char *sql, int max_rows, char ***rows, int *n,
+		     struct err *err)
+{
+	if (mysql_real_query(s->my.db, sql, strlen(sql)) != 0) {
+		myconn_set_error(&s->my, "query", err);
+		return false;
+	}
+	MYSQL_RES *r = mysql_use_result(s->my.db);
+	if (r == NULL) {
+		if (mysql_field_count(s->my.db) == 0)
+			err_set(err, "%s: the query returned no result set", label(s));
+		else
+			myconn_set_error(&s->my, "query", err);
+		return false;
+	}
+	unsigned nf = mysql_num_fields(r);
+	int cap = 16;
+	*n = 0;
+	*rows = xcalloc((size_t)cap + 1, sizeof(char *));
+	MYSQL_ROW row;
+	bool ok = true;
+	while (ok && (row = mysql_fetch_row(r)) != NULL) {
+		if (*n == max_rows) {
+			err_set(err,
+				"%s: the query returned more than %d rows; at most %d are "
+				"compared",
+				label(s), max_rows, max_rows);
+			ok = false;
+			break;
+		}
+		unsigned long *len = mysql_fetch_lengths(r);
+		struct strbuf b = {0};
+		for (unsigned f = 0; f < nf; f++)
+			query_value(&b, (int)f, row[f], len[f]);
+		if (*n == cap) {
+			cap *= 2;
+			*rows = xrealloc(*rows, ((size_t)cap + 1) * sizeof(char *));
+		}
+		(*rows)[(*n)++] = sb_take(&b);
+	}
+	if (ok && mysql_errno(s->my.db) != 0) {
+		myconn_set_error(&s->my, "reading the query's rows", err);
+		ok = false;
+	}
+	mysql_free_result(r); /* drains the rest */
+	if (!ok) {
+		for (int i = 0; i < *n; i++)
+			free((*rows)[i]);
+		free(*rows);
+		*rows = NULL;
+		*n = 0;
+	}
+	return ok;
+}
+
+/* --- the API ----------------------------------------------------------------------------- */
+
+bool vside_count(struct vside *s, const struct mig_table *t, int64_t *rows, struct err *err)
+{
+	if (is_pg(s))
+		return pg_count(s, t, rows, err);
+	char *sql = xasprintf("SELECT COUNT(*) FROM %s", qname(s, t));
+	char *v = myconn_query_value(&s->my, sql, err);
+	free(sql);
+	if (v == NULL)
+		return false;
+	*rows = atoll(v);
+	free(v);
+	return true;
+}
+
+bool vside_digest(struct vside *s, const struct mig_table *t, const struct vsel *sel,
+		  struct vdigest *d, struct err *err)
+{
+	*d = (struct vdigest){0};
+	if (is_pg(s))
+		return pg_digest(s, t, sel, d, err);
+	return my_each(s, t, sel, digest_each, d, err);
+}
+
+bool vside_hashes(struct vside *s, const struct mig_table *t, const struct vsel *sel,
+		  void (*fn)(void *arg, const char *key, const char *md5), void *arg,
+		  struct err *err)
+{
+	if (is_pg(s))
+		return pg_hashes(s, t, sel, fn, arg, err);
+	struct hash_each h = {fn, arg};
+	return my_each(s, t, sel, hash_each, &h, err);
+}
+
+bool vside_row(struct vside *s, const struct mig_table *t, const char *key, struct vrow *out,
+	       bool *found, struct err *err)
+{
+	*out = (struct vrow){0};
+	*found = false;
+	return is_pg(s) ? pg_row(s, t, key, out, found, err) : my_row(s, t, key, out, found, err);
+}
+
+void vrow_free(struct vrow *r)
+{
+	for (int i = 0; i < r->n; i++)
+		free(r->val[i]);
+	free(r->val);
+	free((void *)r->status);
+	*r = (struct vrow){0};
+}
+
+bool vside_query(struct vside *s, const char *sql, int max_rows, char ***rows, int *n,
+		 struct err *err)
+{
+	*rows = NULL;
+	*n = 0;
+	return is_pg(s) ? pg_query(s, sql, max_rows, rows, n, err)
+			: my_query(s, sql, max_rows, rows, n, err);
+}

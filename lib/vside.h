@@ -1,0 +1,156 @@
+/*
+ * vside: one side of a validation comparison -- a PostgreSQL database, or a
+ * MySQL/MariaDB source -- and the reads validation makes of it, every row
+ * in one canonical form, so that the two sides compare whatever their
+ * engines.  validate.c decides what to compare and when; this module only
+ * reads.
+ *
+ * Canonical form.  A row's canonical text is its line in PostgreSQL's COPY
+ * text format for the table's PostgreSQL types (a MariaDB source's mapped
+ * types, docs/type-mapping.md), without the newline: each column's output
+ * text in table order, tab-separated, \N for NULL, backslash and \b \f \n
+ * \r \t \v escaped as COPY escapes them, in UTF-8.
+ *   - PostgreSQL builds it server-side: col::text where that cast is the
+ *     type's output function, format('%s', col) where it is not (boolean,
+ *     inet, char(n), ...), escaped with replace().  Sessions are set to
+ *     TimeZone UTC, DateStyle ISO, IntervalStyle postgres,
+ *     extra_float_digits 1, bytea_output hex and client_encoding UTF8, the
+ *     settings the MariaDB renderers print for.  That this is byte for byte
+ *     what COPY ... TO STDOUT prints is tested
+ *     (tests/integration/test_my_validate.sh hashes COPY output client-side
+ *     and compares).
+ *   - MariaDB rows come from mysnap (binary protocol, the binlog decoder's
+ *     renderers) as mysnap_copy_line() lines, byte-identical to what
+ *     PostgreSQL prints for the mapped types (test_my_types).  A value
+ *     PostgreSQL cannot take (a zero date) keeps its diagnostic text: such
+ *     a row cannot be on the target as it is, so it differs.
+ * A row's hash is md5 of that text; a set of rows digests as its count and
+ * the sum of each row's first 60 md5 bits: order-independent and exact
+ * (PostgreSQL sums in numeric, the client in 128 bits).  So PostgreSQL
+ * hashes in the server and only a MariaDB source's rows cross the wire.
+ * A row's key is the text[] literal of its key columns' output texts as
+ * array_out() quotes it (PostgreSQL: ARRAY[..]::text; MariaDB:
+ * mysnap_tuple_key()), the same string on both sides for the same key.
+ *
+ * Snapshots.  Every read is one statement, so it sees one consistent
+ * snapshot (PostgreSQL's statement snapshot, InnoDB's consistent read);
+ * a source position read after it (vside_position()) is a valid fence: each
+ * change the read saw is in the log before it.
+ *
+ * Blocking (worker threads only).
+ */
+#ifndef MIGD_VSIDE_H
+#define MIGD_VSIDE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "myconn.h"
+#include "pgconn.h"
+#include "pos.h"
+#include "tables.h"
+
+struct vside {
+	enum migd_engine engine;
+	bool target;	      /* reads t->tgt_qname, else t->qname */
+	bool legacy_detail;   /* vside_row(): the PostgreSQL pair's historical form */
+	const char *conninfo; /* borrowed, secret: libpq conninfo or a MySQL/MariaDB dsn */
+	const char *password; /* borrowed, secret: overrides the dsn's; may be NULL */
+	struct pgconn pg;     /* engine PostgreSQL */
+	struct myconn my;     /* engine MySQL/MariaDB */
+};
+
+/* Which rows a read covers. */
+struct vsel {
+	const char *lo, *hi; /* the key range (lo, hi] as text[] literals; NULL: open */
+	bool by_keys;	     /* instead: exactly the rows of these keys */
+	char *const *keys;   /* text[] literals, nkeys of them */
+	size_t nkeys;
+};
+
+/* A set of rows: how many, and the sum of their hashes' first 60 bits. */
+struct vdigest {
+	int64_t rows;
+	unsigned __int128 sum;
+};
+
+/* Connects unless connected and healthy (the session set up for canonical text). */
+bool vside_ensure(struct vside *s, struct err *err) __attribute__((warn_unused_result));
+void vside_close(struct vside *s);
+bool vside_is_broken(const struct vside *s);
+
+/*
+ * The source's log position now, as a fence: PostgreSQL's WAL insert
+ * position; MariaDB's GTID position with the binlog coordinate it
+ * stands at ("gtid:0-1-281@mariadb-bin.000003:1234": @@gtid_binlog_pos and
+ * SHOW MASTER STATUS, read until the GTID position did not move
+ * meanwhile), or the coordinate alone when the server has no GTID yet,
+ * is MySQL, or kept committing.  pos_scalar() of it is never 0.
+ */
+bool vside_position(struct vside *s, struct pos *at, struct err *err)
+    __attribute__((warn_unused_result));
+
+/* Rows of t (the whole table). */
+bool vside_count(struct vside *s, const struct mig_table *t, int64_t *rows, struct err *err)
+    __attribute__((warn_unused_result));
+
+/* The digest of sel's rows of t. */
+bool vside_digest(struct vside *s, const struct mig_table *t, const struct vsel *sel,
+		  struct vdigest *d, struct err *err) __attribute__((warn_unused_result));
+
+/*
+ * Calls fn(key, md5) for each of sel's rows: its key (text[] literal) and
+ * the md5 of its canonical text (32 hex digits).  Memory is bounded by one
+ * row on MariaDB; PostgreSQL's result holds sel's rows (a chunk or a
+ * batch of keys).
+ */
+bool vside_hashes(struct vside *s, const struct mig_table *t, const struct vsel *sel,
+		  void (*fn)(void *arg, const char *key, const char *md5), void *arg,
+		  struct err *err) __attribute__((warn_unused_result));
+
+/* One row's values, for a report. */
+struct vrow {
+	int n;
+	char **val;	     /* owned, n: the output text (unescaped), NULL for NULL */
+	const char **status; /* owned array of static strings, n: a MariaDB value's
+				binlog_value_status_name() when not ok, else NULL */
+};
+void vrow_free(struct vrow *r);
+
+/*
+ * The row of t with key `key` (a text[] literal): *found false when there
+ * is none.  Values in canonical text; with legacy_detail (PostgreSQL pair)
+ * as that pair always showed them: timestamps in UTC with microseconds,
+ * booleans 1/0, bytea as bare hex.
+ */
+bool vside_row(struct vside *s, const struct mig_table *t, const char *key, struct vrow *out,
+	       bool *found, struct err *err) __attribute__((warn_unused_result));
+
+/*
+ * Runs a configured query; each result row as one string, per column "N"
+ * for NULL or "V<bytes>:<text>" joined with "|" (the text protocol's
+ * values: the server's own text).  More than max_rows rows is an error.
+ * *rows: owned array of owned strings, *n of them (caller frees each and it).
+ */
+bool vside_query(struct vside *s, const char *sql, int max_rows, char ***rows, int *n,
+		 struct err *err) __attribute__((warn_unused_result));
+
+/* Adds one canonical row text (no newline) to d. */
+void vdigest_add(struct vdigest *d, const void *text, size_t len);
+/* "rows/sum" in decimal; returns buf (48 bytes always suffice). */
+char *vdigest_format(const struct vdigest *d, char *buf, size_t n);
+
+/*
+ * The PostgreSQL expressions of the canonical form, for a table read as
+ * alias-free column names: the row's text (before md5) and its key's
+ * text[] literal.  Caller frees.
+ */
+char *vside_pg_row_expr(const struct mig_table *t);
+char *vside_pg_key_expr(const struct mig_table *t);
+
+/* The session settings canonical text is printed under (PostgreSQL), one SQL string. */
+extern const char vside_pg_settings[];
+
+#endif
