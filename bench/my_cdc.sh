@@ -51,20 +51,26 @@ echo "# mariadb $(my SRC 'SELECT VERSION()')"
 echo "# loading $ROWS rows into the source"
 my SRC "CREATE TABLE sbtest (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, k int NOT NULL DEFAULT 0,
 	c char(120) NOT NULL DEFAULT '', pad char(60) NOT NULL DEFAULT '', KEY k (k));
-INSERT INTO sbtest (k, c, pad) SELECT FLOOR(RAND() * $ROWS), MD5(seq), SHA1(seq) FROM seq_1_to_$ROWS;
+INSERT INTO sbtest (k, c, pad) SELECT FLOOR(RAND() * $ROWS), MD5(seq), SHA1(seq) FROM seq_1_to_$ROWS"
+harness_sql_db SRC test - <<SQL
+DELIMITER //
 CREATE PROCEDURE backlog(n int)
 BEGIN
-	DECLARE i int DEFAULT 0;
+	DECLARE i, a, b, c int DEFAULT 0;
 	WHILE i < n DO
+		-- RAND() inside WHERE is evaluated per row (a full scan): pick the keys first.
+		SET a = FLOOR(1 + RAND() * $ROWS), b = FLOOR(1 + RAND() * $ROWS), c = FLOOR(1 + RAND() * $ROWS);
 		START TRANSACTION;
-		UPDATE sbtest SET k = k + 1 WHERE id = FLOOR(1 + RAND() * $ROWS);
-		UPDATE sbtest SET c = MD5(i) WHERE id = FLOOR(1 + RAND() * $ROWS);
-		UPDATE sbtest SET pad = SHA1(i) WHERE id = FLOOR(1 + RAND() * $ROWS);
+		UPDATE sbtest SET k = k + 1 WHERE id = a;
+		UPDATE sbtest SET c = MD5(i) WHERE id = b;
+		UPDATE sbtest SET pad = SHA1(i) WHERE id = c;
 		INSERT INTO sbtest (k, c, pad) VALUES (i, 'new', 'row');
 		COMMIT;
 		SET i = i + 1;
 	END WHILE;
-END"
+END//
+DELIMITER ;
+SQL
 sql TGT postgres "CREATE SCHEMA test; CREATE TABLE test.sbtest (id integer PRIMARY KEY,
 	k integer NOT NULL, c varchar(120) NOT NULL, pad varchar(60) NOT NULL);
 	CREATE INDEX k ON test.sbtest (k)"
@@ -125,6 +131,7 @@ poll_until 0.2 600 '[[ $(status | jget phase) == synced ]]' || {
 }
 migd_down
 
+io_pos() { harness_sql_db REP mysql 'SHOW SLAVE STATUS\G' | sed -n 's/^ *Gtid_IO_Pos: *//p'; }
 seq_of() { [[ $1 =~ -([0-9]+)(@|$) ]] && echo "${BASH_REMATCH[1]}" || echo 0; }
 results=()
 for run in $(seq 1 "$RUNS"); do
@@ -135,7 +142,7 @@ for run in $(seq 1 "$RUNS"); do
 	echo "#   built in $(elapsed "$t0" "$(now)") s"
 	mark=$(seq_of "$(my SRC 'SELECT @@gtid_binlog_pos')")
 	# The IO thread has it all in the relay log before the SQL thread's clock starts.
-	poll_until 0.2 600 '[[ $(seq_of "$(harness_sql_db REP mysql "SELECT @@gtid_io_pos")") -ge $mark ]]'
+	poll_until 0.2 600 '[[ $(seq_of "$(io_pos)") -ge $mark ]]'
 
 	t0=$(now)
 	migd_up
