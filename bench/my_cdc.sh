@@ -131,7 +131,7 @@ poll_until 0.2 600 '[[ $(status | jget phase) == synced ]]' || {
 }
 migd_down
 
-io_pos() { harness_sql_db REP mysql 'SHOW SLAVE STATUS\G' | sed -n 's/^ *Gtid_IO_Pos: *//p'; }
+io_pos() { mariadb --no-defaults -uroot -S "$REP_SOCKET" -e 'SHOW SLAVE STATUS\G' | sed -n 's/^ *Gtid_IO_Pos: *//p'; }
 seq_of() { [[ $1 =~ -([0-9]+)(@|$) ]] && echo "${BASH_REMATCH[1]}" || echo 0; }
 results=()
 for run in $(seq 1 "$RUNS"); do
