@@ -8,28 +8,6 @@
 
 #include "log.h"
 
-/* Collects problems, one per line, into a bounded message. */
-struct problems {
-	char text[sizeof(((struct err *)0)->msg) - 64];
-	size_t len;
-	int n;
-};
-
-static void problem(struct problems *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void problem(struct problems *p, const char *fmt, ...)
-{
-	va_list ap;
-	p->n++;
-	if (p->len + 2 >= sizeof(p->text))
-		return;
-	if (p->len > 0)
-		p->text[p->len++] = '\n';
-	va_start(ap, fmt);
-	int w = vsnprintf(p->text + p->len, sizeof(p->text) - p->len, fmt, ap);
-	va_end(ap);
-	if (w > 0)
-		p->len += (size_t)w < sizeof(p->text) - p->len ? (size_t)w : sizeof(p->text) - p->len - 1;
-}
 
 static const char *const sql_tables =
 	"SELECT c.oid, n.nspname, c.relname, c.relreplident, c.reltuples, c.relkind, "

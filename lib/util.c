@@ -161,3 +161,18 @@ char *sb_take(struct strbuf *b)
 	memset(b, 0, sizeof(*b));
 	return s;
 }
+
+void problem(struct problems *p, const char *fmt, ...)
+{
+	va_list ap;
+	p->n++;
+	if (p->len + 2 >= sizeof(p->text))
+		return;
+	if (p->len > 0)
+		p->text[p->len++] = '\n';
+	va_start(ap, fmt);
+	int w = vsnprintf(p->text + p->len, sizeof(p->text) - p->len, fmt, ap);
+	va_end(ap);
+	if (w > 0)
+		p->len += (size_t)w < sizeof(p->text) - p->len ? (size_t)w : sizeof(p->text) - p->len - 1;
+}

@@ -48,6 +48,18 @@ void err_set(struct err *e, const char *fmt, ...) __attribute__((format(printf, 
 /* Prefixes the existing message: "what: <old message>". */
 void err_prefix(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * Problems collected one per line into a message that fits a struct err
+ * (the catalog checks report every problem at once); n counts them all,
+ * also those that no longer fit.
+ */
+struct problems {
+	char text[sizeof(((struct err *)0)->msg) - 64];
+	size_t len;
+	int n;
+};
+void problem(struct problems *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Sleeps up to ms milliseconds, waking early when *stop becomes true. */
 void sleep_interruptible(int ms, const volatile bool *stop);
 

@@ -220,6 +220,26 @@ assert_same_table() { # table order-by
 	[[ $a == "$b" ]] || fail "$1 differs: source [$a] target [$b]"
 }
 
+# MariaDB SRC -> PostgreSQL TGT: a table's rows in a canonical text on each
+# side (a CONCAT_WS / concat_ws expression per engine), counted and hashed.
+rows_my() { # table my-expr [order-by]
+	harness_sql SRC "SET SESSION group_concat_max_len = 1073741824; SELECT COUNT(*), MD5(COALESCE(GROUP_CONCAT($2 ORDER BY ${3:-id} SEPARATOR '\n'), '')) FROM $1" | tr '\t' ' '
+}
+rows_pg() { # table pg-expr [order-by]; the table is in schema test (the MariaDB database)
+	harness_sql TGT "SELECT count(*) || ' ' || md5(coalesce(string_agg($2, E'\n' ORDER BY ${3:-id}), '')) FROM test.$1"
+}
+assert_same_rows() { # table my-expr pg-expr [order-by]: on a difference, the first differing rows
+	local a b o=${4:-id}
+	a=$(rows_my "$1" "$2" "$o")
+	b=$(rows_pg "$1" "$3" "$o")
+	if [[ $a != "$b" ]]; then
+		harness_sql SRC "SELECT $2 FROM $1 ORDER BY $o" | sed "s/\\\\t/\t/g" >"$T_TMP/src.rows"
+		harness_sql TGT "SELECT $3 FROM test.$1 ORDER BY $o" >"$T_TMP/tgt.rows"
+		diff "$T_TMP/src.rows" "$T_TMP/tgt.rows" | head -10 >&2
+		fail "$1 differs: source [$a] target [$b]"
+	fi
+}
+
 # SIGTERM; expects exit code ${1:-0}.
 migd_stop() {
 	local want=${1:-0} rc=0

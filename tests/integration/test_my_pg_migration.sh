@@ -49,24 +49,10 @@ writer &
 WRITER=$!
 t_on_exit "touch $T_TMP/stop_writer; kill $WRITER 2>/dev/null; wait $WRITER 2>/dev/null"
 
-# Canonical rows of a table on either side, hashed.
-rows_my() { harness_sql SRC "SET SESSION group_concat_max_len = 1073741824; SELECT COUNT(*), MD5(COALESCE(GROUP_CONCAT($2 ORDER BY $3 SEPARATOR '\n'), '')) FROM $1" | tr '\t' ' '; }
-rows_pg() { harness_sql TGT "SELECT count(*) || ' ' || md5(coalesce(string_agg($2, E'\n' ORDER BY $3), '')) FROM test.$1"; }
 ITEMS_MY="CONCAT_WS('|', id, name, COALESCE(price, 'N'), DATE_FORMAT(created, '%Y-%m-%d %H:%i:%s.%f'), COALESCE(note, 'N'))"
 ITEMS_PG="concat_ws('|', id, name, coalesce(price::text, 'N'), to_char(created, 'YYYY-MM-DD HH24:MI:SS.US'), coalesce(note, 'N'))"
 TAGS_MY="CONCAT_WS('|', k, n, v)"
 TAGS_PG="concat_ws('|', k, n, v)"
-assert_same_rows() { # table my-expr pg-expr order-by
-	local a b
-	a=$(rows_my "$1" "$2" "$4")
-	b=$(rows_pg "$1" "$3" "$4")
-	if [[ $a != "$b" ]]; then
-		harness_sql SRC "SELECT $2 FROM $1 ORDER BY $4" | sed "s/\\\\t/\t/g" >"$T_TMP/src.rows"
-		harness_sql TGT "SELECT $3 FROM test.$1 ORDER BY $4" >"$T_TMP/tgt.rows"
-		diff "$T_TMP/src.rows" "$T_TMP/tgt.rows" | head -10 >&2
-		fail "$1 differs: source [$a] target [$b]"
-	fi
-}
 # Caught up: the applied GTID has reached the source's binlog GTID position.
 wait_my_caught_up() {
 	local want
