@@ -240,6 +240,17 @@ assert_same_rows() { # table my-expr pg-expr [order-by]: on a difference, the fi
 	fi
 }
 
+# MariaDB SRC: caught up once the applied GTID has reached the source's binlog GTID position.
+wait_my_caught_up() {
+	local want
+	want=$(harness_sql SRC "SELECT @@gtid_binlog_pos")
+	want=${want##*-}
+	if ! wait_for "${1:-60}" '[[ $(mctl --json lag | jfield .apply.applied_pos) =~ -([0-9]+)@ ]] && (( BASH_REMATCH[1] >= want ))'; then
+		mctl status >&2 || true
+		fail "target did not catch up to GTID seq $want"
+	fi
+}
+
 # SIGTERM; expects exit code ${1:-0}.
 migd_stop() {
 	local want=${1:-0} rc=0

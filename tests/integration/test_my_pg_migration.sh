@@ -53,16 +53,6 @@ ITEMS_MY="CONCAT_WS('|', id, name, COALESCE(price, 'N'), DATE_FORMAT(created, '%
 ITEMS_PG="concat_ws('|', id, name, coalesce(price::text, 'N'), to_char(created, 'YYYY-MM-DD HH24:MI:SS.US'), coalesce(note, 'N'))"
 TAGS_MY="CONCAT_WS('|', k, n, v)"
 TAGS_PG="concat_ws('|', k, n, v)"
-# Caught up: the applied GTID has reached the source's binlog GTID position.
-wait_my_caught_up() {
-	local want
-	want=$(harness_sql SRC "SELECT @@gtid_binlog_pos")
-	want=${want##*-}
-	if ! wait_for "${1:-60}" '[[ $(mctl --json lag | jfield .apply.applied_pos) =~ -([0-9]+)@ ]] && (( BASH_REMATCH[1] >= want ))'; then
-		mctl status >&2 || true
-		fail "target did not catch up to GTID seq $want"
-	fi
-}
 
 migd_start "$T_TMP/migd.conf"
 wait_for 60 '[[ $(mctl --json backfill 2>/dev/null | jfield .backfill.chunks_done) -ge 3 ]]' ||
