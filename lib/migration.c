@@ -152,11 +152,11 @@ bool mig_set_phase_at(struct migration *m, enum phase to, const char *reason, ui
 	struct pos tgt = tl && (to >= PHASE_CUTOVER || from >= PHASE_CUTOVER) ? pos_from_lsn(tl)
 									       : pos_none();
 	while (!m->stop) {
-		if (mig_ensure(&m->tgt, "target", m->tgt_ci, &err) &&
-		    pgstore_set_phase(&m->tgt, m->name, from, to, "migd", reason, &src, &tgt, &err))
+		if (store_ensure(&m->store, "target", &err) &&
+		    store_set_phase(&m->store, m->name, from, to, "migd", reason, &src, &tgt, &err))
 			break;
 		mig_report(m, &err);
-		pgconn_close(&m->tgt);
+		store_close(&m->store);
 		sleep_interruptible(RETRY_MS, &m->stop);
 	}
 	if (m->stop)
@@ -186,30 +186,9 @@ bool mig_set_phase(struct migration *m, enum phase to, const char *reason)
 
 static bool load_journal(struct migration *m, struct err *err)
 {
-	const char *p[] = {m->name};
-	PGresult *r = pgconn_query(&m->tgt,
-				   "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-				   "  coalesce(from_phase, ''), to_phase, actor, reason, "
-				   "  coalesce(source_pos, ''), coalesce(owner_before, ''), "
-				   "  coalesce(owner_after, ''), coalesce(target_pos, 'none') "
-				   "FROM migd.journal WHERE name = $1 ORDER BY id",
-				   1, p, err);
-	if (r == NULL)
+	json_t *j;
+	if (!store_journal(&m->store, m->name, &j, err))
 		return false;
-	json_t *j = json_array();
-	for (int i = 0; i < PQntuples(r); i++)
-		json_array_append_new(
-			j, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "at",
-				     PQgetvalue(r, i, 0), "from", PQgetvalue(r, i, 1), "to",
-				     PQgetvalue(r, i, 2), "actor", PQgetvalue(r, i, 3), "reason",
-				     PQgetvalue(r, i, 4), "source_pos", PQgetvalue(r, i, 5),
-				     "owner_before", PQgetvalue(r, i, 6), "owner_after",
-				     PQgetvalue(r, i, 7)));
-	for (int i = 0; i < PQntuples(r); i++)
-		if (strcmp(PQgetvalue(r, i, 8), "none") != 0)
-			json_object_set_new(json_array_get(j, (size_t)i), "target_pos",
-					    json_string(PQgetvalue(r, i, 8)));
-	PQclear(r);
 	pthread_mutex_lock(&m->lock);
 	json_decref(m->journal);
 	m->journal = j;
@@ -220,10 +199,10 @@ static bool load_journal(struct migration *m, struct err *err)
 /* --- coordinator steps ------------------------------------------------------- */
 
 /* Connect, load the tables, check the contract, load or create the migration row. */
-static bool setup(struct migration *m, struct pgstore_migration *row, struct err *err)
+static bool setup(struct migration *m, struct store_migration *row, struct err *err)
 {
 	mig_activity(m, "connecting and checking the schema contract");
-	if (!mig_ensure(&m->tgt, "target", m->tgt_ci, err) || !pgstore_init(&m->tgt, err))
+	if (!store_ensure(&m->store, "target", err) || !store_init(&m->store, err))
 		return false;
 	tableset_free(&m->ts);
 	if (mig_binlog_source(m)) {
@@ -234,13 +213,13 @@ static bool setup(struct migration *m, struct pgstore_migration *row, struct err
 		   !pgmeta_load_source(&m->src, m->include, m->exclude, m->insert_only, &m->ts, err)) {
 		return false;
 	}
-	if (!pgmeta_check_target(&m->tgt, m->name, &m->ts, err))
+	if (!pgmeta_check_target(&m->store.pg, m->name, &m->ts, err))
 		return false;
-	if (!pgstore_create(&m->tgt, m->name, engine_name(m->src_engine), m->slot, m->pub, err) ||
-	    !pgstore_load(&m->tgt, m->name, row, err))
+	if (!store_create(&m->store, m->name, engine_name(m->src_engine), m->slot, m->pub, err) ||
+	    !store_load(&m->store, m->name, row, err))
 		return false;
 	char *rt = NULL;
-	if (!load_journal(m, err) || !pgstore_last_rehearsal(&m->tgt, m->name, &rt, err))
+	if (!load_journal(m, err) || !store_last_rehearsal(&m->store, m->name, &rt, err))
 		return false;
 	json_t *reh = rt ? json_loads(rt, 0, NULL) : NULL;
 	free(rt);
@@ -267,7 +246,7 @@ static bool setup(struct migration *m, struct pgstore_migration *row, struct err
 /* Records the consistent position and enters captured (journaled). */
 static bool captured(struct migration *m, const struct pos *p, const char *reason, struct err *err)
 {
-	if (!pgstore_set_captured(&m->tgt, m->name, p, err))
+	if (!store_set_captured(&m->store, m->name, p, reason, err))
 		return false;
 	pthread_mutex_lock(&m->lock);
 	m->phase = PHASE_CAPTURED;
@@ -341,7 +320,7 @@ static bool capture(struct migration *m, struct err *err)
 static struct pos binlog_resume_pos(struct migration *m, struct err *err, bool *ok)
 {
 	struct pos applied, from = m->consistent;
-	*ok = pgstore_applied(&m->tgt, m->name, &applied, NULL, err);
+	*ok = store_applied(&m->store, m->name, &applied, NULL, err);
 	if (*ok && applied.has_binlog && pos_compare(&applied, &from) == POS_GT)
 		from = applied;
 	return from;
@@ -403,7 +382,7 @@ static bool open_spool(struct migration *m, struct err *err)
 	struct pgcapture_slot info;
 	struct pos applied;
 	if (!pgcapture_slot_info(&m->src, m->slot, &info, err) ||
-	    !pgstore_applied(&m->tgt, m->name, &applied, NULL, err))
+	    !store_applied(&m->store, m->name, &applied, NULL, err))
 		goto fail;
 	if (!info.exists && migration_phase(m) <= PHASE_FROZEN) {
 		err_set(err, "source: replication slot %s is gone; the changes since the captured "
@@ -674,7 +653,7 @@ static bool run_backfill(struct migration *m, struct err *err)
 	mig_activity(m, "planning backfill chunks");
 	struct bfsource plan = {.mariadb = o.src_mariadb, .conninfo = o.src_conninfo};
 	bool ok = bfsource_ensure(&plan, &m->stop, err) &&
-		  backfill_plan(&plan, &m->tgt, &o, &m->bf, err);
+		  backfill_plan(&plan, &m->store.pg, &o, &m->bf, err);
 	bfsource_close(&plan);
 	/* Every chunk and every deferred index: apply (upserts on the key) may start after. */
 	ok = ok && backfill_run(&o, &m->bf, err);
@@ -783,7 +762,7 @@ static void *monitor(void *arg)
 static void *coordinator(void *arg)
 {
 	struct migration *m = arg;
-	struct pgstore_migration row;
+	struct store_migration row;
 	struct err err;
 
 	/* Each step retries until it works or we are stopped; errors show in status. */
@@ -791,7 +770,7 @@ static void *coordinator(void *arg)
 	while (!m->stop && !(step)) {                                                              \
 		mig_report(m, &err);                                                                   \
 		pgconn_close(&m->src);                                                             \
-		pgconn_close(&m->tgt);                                                             \
+		store_close(&m->store);                                                             \
 		sleep_interruptible(RETRY_MS, &m->stop);                                           \
 	}                                                                                          \
 	if (m->stop)                                                                               \
@@ -993,9 +972,16 @@ struct migration *migration_start(const struct migd_conf *c, struct metrics_regi
 	char *app = xasprintf("migd %s", c->name);
 	m->src_ci = pgconn_conninfo(c->source.dsn, c->source.password, app, false);
 	m->repl_ci = pgconn_conninfo(c->source.dsn, c->source.password, app, true);
-	m->tgt_ci = pgconn_conninfo(c->target.dsn, c->target.password, app, false);
-	m->tgt_repl_ci = pgconn_conninfo(c->target.dsn, c->target.password, app, true);
+	m->tgt_engine = (enum migd_engine)c->target.engine;
+	if (m->tgt_engine == ENGINE_POSTGRESQL) {
+		m->tgt_ci = pgconn_conninfo(c->target.dsn, c->target.password, app, false);
+		m->tgt_repl_ci = pgconn_conninfo(c->target.dsn, c->target.password, app, true);
+	} else {
+		m->tgt_ci = myconn_dsn_with_password(c->target.dsn, c->target.password);
+	}
 	free(app);
+	m->store.engine = m->tgt_engine;
+	m->store.conninfo = m->tgt_ci;
 	m->src_engine = (enum migd_engine)c->source.engine;
 	m->src_dsn = xstrdup(c->source.dsn);
 	m->src_password = c->source.password ? xstrdup(c->source.password) : NULL;
@@ -1062,7 +1048,7 @@ void migration_stop(struct migration *m)
 	json_decref(m->flip_report);
 	spool_close(m->spool);
 	pgconn_close(&m->src);
-	pgconn_close(&m->tgt);
+	store_close(&m->store);
 	myconn_close(&m->mysrc);
 	myconn_close(&m->mysnap);
 	free(m->src_dsn);

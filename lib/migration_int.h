@@ -17,6 +17,7 @@
 #include "pgcapture.h"
 #include "pgconn.h"
 #include "pgstore.h"
+#include "store.h"
 #include "pgstream.h"
 #include "sink.h"
 #include "spool.h"
@@ -39,8 +40,9 @@ struct migration {
 	char *name, *state_dir, *slot, *pub;
 	char *include, *exclude, *insert_only; /* owned; [tables] lists */
 	char *keylog_path;                     /* owned; state_dir/touched-<name>.log */
-	char *src_ci, *tgt_ci, *repl_ci; /* owned; secret: never logged */
-	enum migd_engine src_engine;
+	char *src_ci, *repl_ci; /* owned; secret: never logged */
+	char *tgt_ci;           /* owned, secret: libpq conninfo, or a MySQL/MariaDB dsn with password */
+	enum migd_engine src_engine, tgt_engine;
 	char *src_dsn, *src_password; /* owned; secret: a MySQL/MariaDB source's dsn as configured */
 	uint32_t server_id;           /* ours as a binlog replica */
 	int parallel;
@@ -64,7 +66,8 @@ struct migration {
 	int64_t slot_polled_usec;
 
 	struct mig_tableset ts; /* coordinator-owned; read-only once threads start */
-	struct pgconn src, tgt; /* coordinator's own connections */
+	struct pgconn src;   /* coordinator's own source connection (PostgreSQL) */
+	struct store store; /* the target: its migd state, and the coordinator's link to it */
 	struct pgcapture cap;
 	struct myconn mysrc, mysnap;  /* MySQL/MariaDB source: coordinator's link; the snapshot */
 	struct mystream_opts myopts;

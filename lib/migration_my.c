@@ -68,7 +68,7 @@ bool mig_my_sequences(struct migration *m, int *n, struct err *err)
 		const struct mig_table *t = &m->ts.t[i];
 		const char *p[] = {t->tgt_qname};
 		PGresult *r =
-		    pgconn_query(&m->tgt,
+		    pgconn_query(&m->store.pg,
 				 "SELECT d.objid::regclass::text, a.attname FROM pg_depend d "
 				 "JOIN pg_class c ON c.oid = d.objid AND c.relkind = 'S' "
 				 "JOIN pg_attribute a ON a.attrelid = d.refobjid "
@@ -88,14 +88,14 @@ bool mig_my_sequences(struct migration *m, int *n, struct err *err)
 				char *id = pgconn_ident(col);
 				char *sql = xasprintf("SELECT coalesce(max(%s), 0) + 1 FROM %s", id,
 						      t->tgt_qname);
-				char *v = pgconn_query_value(&m->tgt, sql, 0, NULL, err);
+				char *v = pgconn_query_value(&m->store.pg, sql, 0, NULL, err);
 				free(sql);
 				free(id);
 				ok = v != NULL;
 				next = v ? strtoull(v, NULL, 10) : 0;
 				free(v);
 			}
-			ok = ok && set_next(&m->tgt, seq, next, err);
+			ok = ok && set_next(&m->store.pg, seq, next, err);
 			if (ok) {
 				log_event(LOG_LVL_NOTICE, "sequence",
 					  "table=%s sequence=%s next=%llu", t->tgt_qname, seq,

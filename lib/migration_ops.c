@@ -46,7 +46,7 @@ static bool freeze_source(struct migration *m, json_t **rep, struct err *err)
 {
 	if (mig_binlog_source(m))
 		return myfreeze_enforce(&m->mysrc, m->freeze_roles, rep, err);
-	return pgfreeze_enforce(&m->src, "source", false, &m->tgt, m->name, m->freeze_roles, &m->ts,
+	return pgfreeze_enforce(&m->src, "source", false, &m->store.pg, m->name, m->freeze_roles, &m->ts,
 				rep, err);
 }
 
@@ -72,7 +72,7 @@ static bool lift_source(struct migration *m, int *restored, struct err *err)
 	*restored = 0;
 	if (mig_binlog_source(m))
 		return myfreeze_lift(&m->mysrc, err);
-	return pgfreeze_lift(&m->src, "source", &m->tgt, m->name, restored, err);
+	return pgfreeze_lift(&m->src, "source", &m->store.pg, m->name, restored, err);
 }
 
 /* --- freeze / unfreeze -------------------------------------------------------- */
@@ -86,7 +86,7 @@ static json_t *reverse_preconditions(struct migration *m)
 {
 	struct err err;
 	char *rs = xasprintf("migd_%s_reverse", m->name);
-	bool ok = pgcapture_check(&m->tgt, rs, &err);
+	bool ok = pgcapture_check(&m->store.pg, rs, &err);
 	free(rs);
 	const char *yes = "the target can host the reverse slot (wal_level=logical, replication "
 			  "role, free slot)";
@@ -112,8 +112,8 @@ static json_t *do_freeze(struct migration *m, struct err *err)
 		err_set(err, "freeze needs phase synced (now %s)", phase_name(ph));
 		return NULL;
 	}
-	if (!ensure_source(m, err) || !mig_ensure(&m->tgt, "target", m->tgt_ci, err) ||
-	    !pgstore_set_pending(&m->tgt, m->name, "freeze", NULL, err))
+	if (!ensure_source(m, err) || !store_ensure(&m->store, "target", err) ||
+	    !store_set_pending(&m->store, m->name, "freeze", NULL, err))
 		return NULL;
 	crash_point(m->crash_at, "freeze-intent");
 	mig_activity(m, "freezing writes");
@@ -121,7 +121,7 @@ static json_t *do_freeze(struct migration *m, struct err *err)
 	final = m->freeze_lsn; /* enforcing again after a restart keeps the freeze position */
 	/* The candidate is protected too: no application write may land on it before the flip. */
 	if (!freeze_source(m, &src_rep, err) ||
-	    !pgfreeze_enforce(&m->tgt, "target", true, &m->tgt, m->name, m->freeze_roles, &m->ts,
+	    !pgfreeze_enforce(&m->store.pg, "target", true, &m->store.pg, m->name, m->freeze_roles, &m->ts,
 			      &tgt_rep, err) ||
 	    (final == 0 && !source_end(m, &final, err))) {
 		json_decref(src_rep);
@@ -130,7 +130,7 @@ static json_t *do_freeze(struct migration *m, struct err *err)
 	}
 	struct pos fp = mig_src_pos(m, final);
 	char l[POS_TEXT_MAX], reason[POS_TEXT_MAX + 64];
-	if (!pgstore_set_pending(&m->tgt, m->name, "freeze", &fp, err)) {
+	if (!store_set_pending(&m->store, m->name, "freeze", &fp, err)) {
 		json_decref(src_rep);
 		json_decref(tgt_rep);
 		return NULL;
@@ -144,7 +144,7 @@ static json_t *do_freeze(struct migration *m, struct err *err)
 		err_set(err, "stopped");
 		return NULL;
 	}
-	if (!pgstore_set_pending(&m->tgt, m->name, NULL, NULL, err)) {
+	if (!store_set_pending(&m->store, m->name, NULL, NULL, err)) {
 		json_decref(src_rep);
 		json_decref(tgt_rep);
 		return NULL;
@@ -185,16 +185,16 @@ static json_t *do_unfreeze(struct migration *m, struct err *err)
 		err_set(err, "unfreeze needs phase frozen (now %s)", phase_name(migration_phase(m)));
 		return NULL;
 	}
-	if (!ensure_source(m, err) || !mig_ensure(&m->tgt, "target", m->tgt_ci, err) ||
-	    !pgstore_set_pending(&m->tgt, m->name, "unfreeze", NULL, err) ||
+	if (!ensure_source(m, err) || !store_ensure(&m->store, "target", err) ||
+	    !store_set_pending(&m->store, m->name, "unfreeze", NULL, err) ||
 	    !lift_source(m, &rs, err) ||
-	    !pgfreeze_lift(&m->tgt, "target", &m->tgt, m->name, &rt, err))
+	    !pgfreeze_lift(&m->store.pg, "target", &m->store.pg, m->name, &rt, err))
 		return NULL;
 	m->freeze_lsn = 0;
 	if (!mig_set_phase(m, PHASE_SYNCED, "writes unfrozen by the operator (before the flip)"))
 		return NULL;
 	struct pos none = pos_none();
-	if (!pgstore_set_pending(&m->tgt, m->name, NULL, &none, err))
+	if (!store_set_pending(&m->store, m->name, NULL, &none, err))
 		return NULL;
 	pthread_mutex_lock(&m->lock);
 	json_decref(m->freeze_report);
@@ -290,18 +290,18 @@ static bool capture_reverse(struct migration *m, struct err *err)
 	struct pgcapture_slot info;
 	struct pgcapture cap;
 	mig_build_reverse_tables(m);
-	if (!pgcapture_publication(&m->tgt, m->rev_pub, &m->rts, err) ||
-	    !pgcapture_slot_info(&m->tgt, m->rev_slot, &info, err))
+	if (!pgcapture_publication(&m->store.pg, m->rev_pub, &m->rts, err) ||
+	    !pgcapture_slot_info(&m->store.pg, m->rev_slot, &info, err))
 		return false;
 	if (info.exists && m->rev_consistent)
 		return true; /* resumed: created and recorded before the restart */
-	if (info.exists && !pgcapture_drop_slot(&m->tgt, m->rev_slot, err))
+	if (info.exists && !pgcapture_drop_slot(&m->store.pg, m->rev_slot, err))
 		return false; /* created but never recorded: nothing can depend on it */
 	if (!pgcapture_create_slot(m->tgt_repl_ci, m->rev_slot, &cap, err))
 		return false;
 	pgcapture_release(&cap); /* no snapshot needed: the target is frozen and complete */
 	struct pos rp = pos_from_lsn(cap.consistent_lsn);
-	if (!pgstore_set_reverse(&m->tgt, m->name, &rp, err))
+	if (!store_set_reverse(&m->store, m->name, &rp, err))
 		return false;
 	m->rev_consistent = cap.consistent_lsn;
 	return true;
@@ -327,7 +327,7 @@ static json_t *do_cutover(struct migration *m, struct err *err)
 		err_set(err, "cutover needs phase frozen (now %s)", phase_name(ph));
 		return NULL;
 	}
-	if (!ensure_source(m, err) || !mig_ensure(&m->tgt, "target", m->tgt_ci, err))
+	if (!ensure_source(m, err) || !store_ensure(&m->store, "target", err))
 		return NULL;
 	if (!resume) {
 		/* read_only is a binlog source's freeze: off now, later writes there are lost. */
@@ -354,7 +354,7 @@ static json_t *do_cutover(struct migration *m, struct err *err)
 					 "start reverse replication target -> source");
 		}
 		json_decref(gate);
-		if (!pgstore_set_pending(&m->tgt, m->name, "cutover", NULL, err) ||
+		if (!store_set_pending(&m->store, m->name, "cutover", NULL, err) ||
 		    !mig_set_phase_at(m, PHASE_CUTOVER, "cutover starts: the gate is open", m->freeze_lsn))
 			return NULL;
 		crash_point(m->crash_at, "cutover-intent");
@@ -365,7 +365,7 @@ static json_t *do_cutover(struct migration *m, struct err *err)
 		goto back;
 	int nseq = 0;
 	if (mig_binlog_source(m) ? !mig_my_sequences(m, &nseq, err)
-				 : !sync_sequences(&m->src, &m->tgt, &m->ts, true, &nseq, err))
+				 : !sync_sequences(&m->src, &m->store.pg, &m->ts, true, &nseq, err))
 		goto back;
 	mig_activity(m, "cutover: running the flip hook");
 	if (!run_hook(m, "flip", m->hook_flip, "cutover", "target", err))
@@ -378,9 +378,9 @@ static json_t *do_cutover(struct migration *m, struct err *err)
 		return NULL;
 	int restored = 0;
 	struct err e2;
-	if (!pgfreeze_lift(&m->tgt, "target", &m->tgt, m->name, &restored, &e2))
+	if (!pgfreeze_lift(&m->store.pg, "target", &m->store.pg, m->name, &restored, &e2))
 		mig_report(m, &e2); /* the flip happened; say loudly that writes are still blocked */
-	if (!pgstore_set_pending(&m->tgt, m->name, NULL, NULL, err) || !mig_start_reverse(m, err))
+	if (!store_set_pending(&m->store, m->name, NULL, NULL, err) || !mig_start_reverse(m, err))
 		mig_report(m, err);
 	mig_activity(m, "target is the owner; reverse replication to the source");
 	json_t *rep = json_pack("{s:s, s:s, s:s, s:i, s:i}", "owner", "target", "source_position", l1,
@@ -396,11 +396,11 @@ back:
 	log_event(LOG_LVL_ERROR, "cutover", "result=failed reason=\"%s\"", err->msg);
 	{
 		struct err e3;
-		if (!pgcapture_drop_slot(&m->tgt, m->rev_slot, &e3) ||
-		    !drop_publication(&m->tgt, m->rev_pub, &e3))
+		if (!pgcapture_drop_slot(&m->store.pg, m->rev_slot, &e3) ||
+		    !drop_publication(&m->store.pg, m->rev_pub, &e3))
 			log_warn("cutover: cleaning the reverse slot: %s", e3.msg);
 		struct pos none = pos_none();
-		if (!pgstore_set_reverse(&m->tgt, m->name, &none, &e3))
+		if (!store_set_reverse(&m->store, m->name, &none, &e3))
 			log_warn("cutover: %s", e3.msg);
 		m->rev_consistent = 0;
 	}
@@ -409,7 +409,7 @@ back:
 	mig_start_forward(m);
 	if (mig_set_phase_at(m, PHASE_FROZEN, why, m->freeze_lsn)) {
 		struct err e4;
-		if (!pgstore_set_pending(&m->tgt, m->name, NULL, NULL, &e4))
+		if (!store_set_pending(&m->store, m->name, NULL, NULL, &e4))
 			mig_report(m, &e4);
 	}
 	mig_activity(m, "frozen; cutover failed: %s", err->msg);
@@ -426,10 +426,10 @@ static json_t *do_rollback(struct migration *m, struct err *err)
 		err_set(err, "rollback needs phase watching (now %s)", phase_name(ph));
 		return NULL;
 	}
-	if (!ensure_source(m, err) || !mig_ensure(&m->tgt, "target", m->tgt_ci, err))
+	if (!ensure_source(m, err) || !store_ensure(&m->store, "target", err))
 		return NULL;
 	if (ph == PHASE_WATCHING) {
-		if (!pgstore_set_pending(&m->tgt, m->name, "rollback", NULL, err) ||
+		if (!store_set_pending(&m->store, m->name, "rollback", NULL, err) ||
 		    !mig_set_phase(m, PHASE_ROLLING_BACK, "rollback starts: freezing the target"))
 			return NULL;
 		crash_point(m->crash_at, "rollback-intent");
@@ -437,9 +437,9 @@ static json_t *do_rollback(struct migration *m, struct err *err)
 	if (!mig_start_reverse(m, err))
 		goto back;
 	mig_activity(m, "rollback: freezing the target");
-	if (!pgfreeze_enforce(&m->tgt, "target", true, &m->tgt, m->name, m->freeze_roles, &m->ts,
+	if (!pgfreeze_enforce(&m->store.pg, "target", true, &m->store.pg, m->name, m->freeze_roles, &m->ts,
 			      &trep, err) ||
-	    !pgconn_current_lsn(&m->tgt, &final, err))
+	    !pgconn_current_lsn(&m->store.pg, &final, err))
 		goto back;
 	mig_activity(m, "rollback: draining reverse replication to %s",
 		     pos_lsn_format(final, l, sizeof(l)));
@@ -466,7 +466,7 @@ static json_t *do_rollback(struct migration *m, struct err *err)
 	 * explicit value inserted (the reverse sink's), so nothing to copy there.
 	 */
 	int nseq = 0;
-	if (!mig_binlog_source(m) && !sync_sequences(&m->tgt, &m->src, &m->ts, false, &nseq, err))
+	if (!mig_binlog_source(m) && !sync_sequences(&m->store.pg, &m->src, &m->ts, false, &nseq, err))
 		goto back;
 	if (!run_hook(m, "rollback", m->hook_rollback, "rolling_back", "source", err))
 		goto back;
@@ -478,8 +478,8 @@ static json_t *do_rollback(struct migration *m, struct err *err)
 	/* Over for good: slots left behind would hold WAL (a binlog source has none). */
 	{
 		struct err e5;
-		if (!pgcapture_drop_slot(&m->tgt, m->rev_slot, &e5) ||
-		    !drop_publication(&m->tgt, m->rev_pub, &e5) ||
+		if (!pgcapture_drop_slot(&m->store.pg, m->rev_slot, &e5) ||
+		    !drop_publication(&m->store.pg, m->rev_pub, &e5) ||
 		    (!mig_binlog_source(m) && (!pgcapture_drop_slot(&m->src, m->slot, &e5) ||
 					       !drop_publication(&m->src, m->pub, &e5))))
 			log_warn("rollback: dropping slots and publications: %s (drop them by hand)",
@@ -488,7 +488,7 @@ static json_t *do_rollback(struct migration *m, struct err *err)
 	snprintf(why, sizeof(why), "rolled back: the source owns the data again (target drained to %s)",
 		 l);
 	if (!mig_set_phase(m, PHASE_ROLLED_BACK, why) ||
-	    !pgstore_set_pending(&m->tgt, m->name, NULL, NULL, err))
+	    !store_set_pending(&m->store, m->name, NULL, NULL, err))
 		return NULL;
 	mig_activity(m, "rolled back; the source is the owner");
 	if (mig_binlog_source(m))
@@ -502,14 +502,14 @@ back:
 	{
 		int r = 0;
 		struct err e2;
-		if (!pgfreeze_lift(&m->tgt, "target", &m->tgt, m->name, &r, &e2))
+		if (!pgfreeze_lift(&m->store.pg, "target", &m->store.pg, m->name, &r, &e2))
 			mig_report(m, &e2);
 	}
 	json_decref(trep);
 	snprintf(why, sizeof(why), "rollback given up, the target stays the owner: %s", err->msg);
 	if (mig_set_phase(m, PHASE_WATCHING, why)) {
 		struct err e3;
-		if (!pgstore_set_pending(&m->tgt, m->name, NULL, NULL, &e3))
+		if (!store_set_pending(&m->store, m->name, NULL, NULL, &e3))
 			mig_report(m, &e3);
 	}
 	mig_activity(m, "target is the owner; rollback failed: %s", err->msg);
@@ -522,11 +522,11 @@ static json_t *do_complete(struct migration *m, struct err *err)
 		err_set(err, "complete needs phase watching (now %s)", phase_name(migration_phase(m)));
 		return NULL;
 	}
-	if (!ensure_source(m, err) || !mig_ensure(&m->tgt, "target", m->tgt_ci, err))
+	if (!ensure_source(m, err) || !store_ensure(&m->store, "target", err))
 		return NULL;
 	mig_stop_reverse(m);
-	if (!pgcapture_drop_slot(&m->tgt, m->rev_slot, err) ||
-	    !drop_publication(&m->tgt, m->rev_pub, err))
+	if (!pgcapture_drop_slot(&m->store.pg, m->rev_slot, err) ||
+	    !drop_publication(&m->store.pg, m->rev_pub, err))
 		return NULL;
 	if (mig_binlog_source(m)) { /* no slot on a binlog source; it stays read_only, retired */
 		if (!mig_set_phase(m, PHASE_DONE,
@@ -557,12 +557,12 @@ static json_t *do_abort(struct migration *m, struct err *err)
 	if (mig_binlog_source(m)) { /* a binlog source holds nothing for us: no slot to drop */
 		/* read_only is ours to lift only when our freeze set it. */
 		bool frozen = ph == PHASE_FROZEN || m->freeze_lsn != 0;
-		if (!mig_ensure(&m->tgt, "target", m->tgt_ci, err) ||
+		if (!store_ensure(&m->store, "target", err) ||
 		    (frozen && !ensure_source(m, err)))
 			return NULL;
 		mig_stop_forward(m);
 		if ((frozen && !myfreeze_lift(&m->mysrc, err)) ||
-		    !pgfreeze_lift(&m->tgt, "target", &m->tgt, m->name, &rt, err))
+		    !pgfreeze_lift(&m->store.pg, "target", &m->store.pg, m->name, &rt, err))
 			return NULL;
 		m->freeze_lsn = 0;
 		if (!mig_set_phase(m, PHASE_ABORTED, "aborted by the operator; the source stays the owner"))
@@ -573,12 +573,12 @@ static json_t *do_abort(struct migration *m, struct err *err)
 				 frozen, "grants_restored_target", rt);
 	}
 	if (!mig_ensure(&m->src, "source", m->src_ci, err) ||
-	    !mig_ensure(&m->tgt, "target", m->tgt_ci, err))
+	    !store_ensure(&m->store, "target", err))
 		return NULL;
 	mig_stop_forward(m);
 	if (!pgcapture_drop_slot(&m->src, m->slot, err) || !drop_publication(&m->src, m->pub, err) ||
-	    !pgfreeze_lift(&m->src, "source", &m->tgt, m->name, &rs, err) ||
-	    !pgfreeze_lift(&m->tgt, "target", &m->tgt, m->name, &rt, err))
+	    !pgfreeze_lift(&m->src, "source", &m->store.pg, m->name, &rs, err) ||
+	    !pgfreeze_lift(&m->store.pg, "target", &m->store.pg, m->name, &rt, err))
 		return NULL;
 	m->freeze_lsn = 0;
 	if (!mig_set_phase(m, PHASE_ABORTED, "aborted by the operator; the source stays the owner"))
@@ -620,14 +620,14 @@ static void *rehearse_thread(void *arg)
 	free(dir);
 	json_object_set_new(rep, "phase", json_string(phase_name(ph)));
 	/* Kept on the target too, so the gate still has it after a restart. */
-	struct pgconn c = {0};
+	struct store c = {.engine = m->tgt_engine, .conninfo = m->tgt_ci};
 	struct err err;
 	char *text = json_dumps(rep, JSON_COMPACT);
-	if (!pgconn_open(&c, "target", m->tgt_ci, &err) ||
-	    !pgstore_add_rehearsal(&c, m->name, phase_name(ph),
-				   json_is_true(json_object_get(rep, "passed")), text, &err))
+	if (!store_ensure(&c, "target", &err) ||
+	    !store_add_rehearsal(&c, m->name, phase_name(ph),
+				 json_is_true(json_object_get(rep, "passed")), text, &err))
 		log_warn("rehearse: recording the result on the target: %s", err.msg);
-	pgconn_close(&c);
+	store_close(&c);
 	free(text);
 	pthread_mutex_lock(&m->lock);
 	json_decref(m->rehearsal);
@@ -687,7 +687,7 @@ void mig_rehearse_leftovers(struct migration *m)
 	struct err err;
 	bool found = false;
 	char *dir = rehearse_spool_dir(m);
-	if (!rehearse_drop_leftovers(&m->tgt, m->name, m->rehearse_slot, m->rehearse_slot, dir,
+	if (!rehearse_drop_leftovers(&m->store.pg, m->name, m->rehearse_slot, m->rehearse_slot, dir,
 				     &found, &err))
 		log_warn("rehearse: removing what a rehearsal cut off by a crash left: %s (drop "
 			 "slot and publication %s on the target by hand)",

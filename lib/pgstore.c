@@ -100,7 +100,7 @@ bool pgstore_init(struct pgconn *tgt, struct err *err)
 	       pgconn_exec(tgt, schema_sql, err) && pgconn_exec(tgt, "COMMIT", err);
 }
 
-bool pgstore_load(struct pgconn *tgt, const char *name, struct pgstore_migration *out,
+bool pgstore_load(struct pgconn *tgt, const char *name, struct store_migration *out,
 		  struct err *err)
 {
 	const char *params[] = {name};
@@ -200,7 +200,7 @@ err:
 }
 
 bool pgstore_set_captured(struct pgconn *tgt, const char *name, const struct pos *consistent,
-			  struct err *err)
+			  const char *reason, struct err *err)
 {
 	char p[POS_TEXT_MAX];
 	const char *params[] = {name, pos_format(consistent, p, sizeof(p))};
@@ -211,8 +211,7 @@ bool pgstore_set_captured(struct pgconn *tgt, const char *name, const struct pos
 				"  phase = 'captured', updated_at = now() WHERE name = $1",
 				2, params, err))
 		goto err;
-	if (!journal(tgt, name, PHASE_INIT, PHASE_CAPTURED, "migd",
-		     "logical slot created; consistent position recorded", consistent, NULL, err))
+	if (!journal(tgt, name, PHASE_INIT, PHASE_CAPTURED, "migd", reason, consistent, NULL, err))
 		goto err;
 	return pgconn_exec(tgt, "COMMIT", err);
 err:
@@ -295,5 +294,30 @@ bool pgstore_last_rehearsal(struct pgconn *tgt, const char *name, char **report,
 	if (PQntuples(r) == 1)
 		*report = xstrdup(PQgetvalue(r, 0, 0));
 	PQclear(r);
+	return true;
+}
+
+bool pgstore_journal(struct pgconn *tgt, const char *name, json_t **out, struct err *err)
+{
+	const char *p[] = {name};
+	*out = NULL;
+	PGresult *r = pgconn_query(tgt,
+				   "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+				   "  coalesce(from_phase, ''), to_phase, actor, reason, "
+				   "  coalesce(source_pos, ''), coalesce(owner_before, ''), "
+				   "  coalesce(owner_after, ''), coalesce(target_pos, 'none') "
+				   "FROM migd.journal WHERE name = $1 ORDER BY id",
+				   1, p, err);
+	if (r == NULL)
+		return false;
+	json_t *j = json_array();
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *v[9];
+		for (int k = 0; k < 9; k++)
+			v[k] = PQgetvalue(r, i, k);
+		json_array_append_new(j, store_journal_entry(v));
+	}
+	PQclear(r);
+	*out = j;
 	return true;
 }

@@ -31,25 +31,12 @@
 #include "pgconn.h"
 #include "phase.h"
 #include "pos.h"
-
-#define TRANSFORM_VERSION 1 /* bump when backfill/apply rendering changes */
+#include "store.h"
 
 /* Creates the schema and tables if missing. */
 bool pgstore_init(struct pgconn *tgt, struct err *err) __attribute__((warn_unused_result));
 
-struct pgstore_migration {
-	bool exists;
-	enum phase phase;
-	char slot[64];
-	char publication[64];
-	struct pos consistent; /* POS_NONE until captured */
-	bool backfill_done;
-	struct pos freeze_pos;  /* final source position of the current freeze; none if not frozen */
-	char pending_op[32];    /* an operation journaled as intent and not finished: "freeze", ... */
-	struct pos reverse_pos; /* the target's position at the flip (reverse slot); none before */
-};
-
-bool pgstore_load(struct pgconn *tgt, const char *name, struct pgstore_migration *out,
+bool pgstore_load(struct pgconn *tgt, const char *name, struct store_migration *out,
 		  struct err *err) __attribute__((warn_unused_result));
 
 /* Inserts the migration row (phase init) if it does not exist. */
@@ -59,7 +46,7 @@ bool pgstore_create(struct pgconn *tgt, const char *name, const char *source_eng
 
 /* Records the captured position and moves init -> captured, journaled, in one transaction. */
 bool pgstore_set_captured(struct pgconn *tgt, const char *name, const struct pos *consistent,
-			  struct err *err) __attribute__((warn_unused_result));
+			  const char *reason, struct err *err) __attribute__((warn_unused_result));
 
 /*
  * Changes the phase and journals it in one transaction.  The caller has
@@ -90,6 +77,10 @@ bool pgstore_applied(struct pgconn *tgt, const char *name, struct pos *applied,
 /* Records a rehearsal of the reverse path (report: its JSON text). */
 bool pgstore_add_rehearsal(struct pgconn *tgt, const char *name, const char *phase, bool passed,
 			   const char *report, struct err *err) __attribute__((warn_unused_result));
+
+/* The journal, oldest first (store_journal()). */
+bool pgstore_journal(struct pgconn *tgt, const char *name, json_t **out, struct err *err)
+	__attribute__((warn_unused_result));
 
 /* The last rehearsal's report as JSON text (caller frees), or *report NULL when none ran. */
 bool pgstore_last_rehearsal(struct pgconn *tgt, const char *name, char **report, struct err *err)
