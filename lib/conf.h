@@ -77,6 +77,8 @@ struct migd_conf {
 	char *tables_include;     /* owned; comma list of schema.table or schema.* */
 	char *tables_exclude;     /* owned; same form, applied after include */
 	char *tables_insert_only; /* owned; keyless tables allowed as insert-only */
+	char *tables_target_schema; /* owned; target schema (database) for every table; NULL: source's */
+	char *tables_rename;        /* owned; schema.table=[schema.]table, ... */
 
 	/* [backfill] */
 	int64_t backfill_parallel;

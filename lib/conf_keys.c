@@ -92,6 +92,35 @@ static const char *valid_table_list(const void *v)
 	return NULL;
 }
 
+static const char *valid_ident(const void *v)
+{
+	const char *s = *(char *const *)v;
+	if (s[0] == '\0' || strpbrk(s, " ,.=\"`") != NULL)
+		return "must be one name (no spaces, commas, dots, quotes or '=')";
+	return NULL;
+}
+
+/* schema.table=[schema.]table, ... (source name: no wildcards). */
+static const char *valid_rename_list(const void *v)
+{
+	const char *s = *(char *const *)v;
+	const char *bad = "must be a comma list of schema.table=[schema.]table";
+	while (*s) {
+		while (*s == ' ' || *s == ',')
+			s++;
+		if (*s == '\0')
+			break;
+		size_t n = strcspn(s, ",");
+		const char *eq = memchr(s, '=', n);
+		if (eq == NULL || memchr(s, '.', (size_t)(eq - s)) == NULL || eq == s ||
+		    eq[-1] == '.' || s[0] == '.' || eq + 1 == s + n || eq[1] == ' ' ||
+		    strcspn(s, "*?[") < (size_t)(eq - s))
+			return bad;
+		s += n;
+	}
+	return NULL;
+}
+
 /* The three keys of [source] and [target]. */
 #define ENDPOINT_KEYS(sec, field, who, host)                                               \
 	{sec, "engine", CONF_ENUM, NULL, "postgresql", CONF_F_REQUIRED,                \
@@ -122,6 +151,13 @@ const struct conf_key conf_keys[] = {
 	{"tables", "insert_only", CONF_STRING, NULL, "public.events", 0, OFF(tables_insert_only),
 	 0, 0, NULL, valid_table_list,
 	 "tables without a key accepted as insert-only (their updates and deletes are refused)"},
+	{"tables", "target_schema", CONF_STRING, NULL, "app", 0, OFF(tables_target_schema), 0, 0,
+	 NULL, valid_ident, "schema (MySQL/MariaDB: database) the tables land in on the target; "
+	 "default: each table's source schema"},
+	{"tables", "rename", CONF_STRING, NULL, "public.orders=sales.orders, public.users=members",
+	 0, OFF(tables_rename), 0, 0, NULL, valid_rename_list,
+	 "target names that differ from the source's: comma list of schema.table=[schema.]table "
+	 "(a bare table goes to target_schema or the source schema)"},
 
 	{"backfill", "parallel", CONF_INT, "2", NULL, 0, OFF(backfill_parallel), 1, 64, NULL,
 	 NULL, "chunks copied at the same time (each uses one source and one target connection)"},

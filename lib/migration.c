@@ -26,6 +26,7 @@
 #include "mysink.h"
 #include "mystore.h"
 #include "mystream.h"
+#include "mytarget.h"
 #include "spool.h"
 #include "util.h"
 #include "validate.h"
@@ -81,6 +82,17 @@ const char *mig_src_text(const struct migration *m, uint64_t v, char *buf, size_
 	return pos_format(&p, buf, n);
 }
 
+struct pos mig_tgt_pos(const struct migration *m, uint64_t v)
+{
+	return mig_my_target(m) ? pos_from_scalar(&m->rev_pos, v) : pos_from_lsn(v);
+}
+
+const char *mig_tgt_text(const struct migration *m, uint64_t v, char *buf, size_t n)
+{
+	struct pos p = mig_tgt_pos(m, v);
+	return pos_format(&p, buf, n);
+}
+
 bool mig_my_ensure(struct myconn *c, const char *label, const struct migration *m,
 		   struct err *err)
 {
@@ -123,10 +135,10 @@ static void journal_append(struct migration *m, enum phase from, enum phase to,
 					mig_src_text(m, src_lsn, l, sizeof(l)), "owner_before",
 					owner_name(phase_owner(from)), "owner_after",
 					owner_name(phase_owner(to))));
-	if (tgt != NULL && tgt->kind == POS_PG_LSN) {
-		char t[32];
+	if (tgt != NULL && tgt->kind != POS_NONE) {
+		char t[POS_TEXT_MAX];
 		json_object_set_new(json_array_get(m->journal, json_array_size(m->journal) - 1),
-				    "target_pos", json_string(pos_lsn_format(tgt->lsn, t, sizeof(t))));
+				    "target_pos", json_string(pos_format(tgt, t, sizeof(t))));
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -149,7 +161,7 @@ bool mig_set_phase_at(struct migration *m, enum phase to, const char *reason, ui
 	pthread_mutex_lock(&m->lock);
 	uint64_t tl = m->target_lsn > m->rev_consistent ? m->target_lsn : m->rev_consistent;
 	pthread_mutex_unlock(&m->lock);
-	struct pos tgt = tl && (to >= PHASE_CUTOVER || from >= PHASE_CUTOVER) ? pos_from_lsn(tl)
+	struct pos tgt = tl && (to >= PHASE_CUTOVER || from >= PHASE_CUTOVER) ? mig_tgt_pos(m, tl)
 									       : pos_none();
 	while (!m->stop) {
 		if (store_ensure(&m->store, "target", &err) &&
@@ -213,7 +225,13 @@ static bool setup(struct migration *m, struct store_migration *row, struct err *
 		   !pgmeta_load_source(&m->src, m->include, m->exclude, m->insert_only, &m->ts, err)) {
 		return false;
 	}
-	if (!pgmeta_check_target(&m->store.pg, m->name, &m->ts, err))
+	if (!tableset_map_targets(&m->ts, m->target_schema, m->renames, err))
+		return false;
+	/* A PostgreSQL source's freeze keeps the grants it took in its own migd schema then. */
+	if (mig_my_target(m) && !mig_binlog_source(m) && !pgstore_init(&m->src, err))
+		return false;
+	if (store_is_my(&m->store) ? !mytarget_check(&m->store.my, &m->ts, err)
+				   : !pgmeta_check_target(&m->store.pg, m->name, &m->ts, err))
 		return false;
 	if (!store_create(&m->store, m->name, engine_name(m->src_engine), m->slot, m->pub, err) ||
 	    !store_load(&m->store, m->name, row, err))
@@ -455,7 +473,8 @@ static void start_stream(struct migration *m)
 
 static void start_apply(struct migration *m)
 {
-	m->sink = pgsink_new(m->tgt_ci, m->name, &m->ts);
+	m->sink = store_is_my(&m->store) ? mysink_new(m->tgt_ci, m->name, &m->ts)
+					 : pgsink_new(m->tgt_ci, m->name, &m->ts);
 	m->aopts = (struct apply_opts){
 		.spool = m->spool,
 		.sink = m->sink,
@@ -509,8 +528,7 @@ void mig_build_reverse_tables(struct migration *m)
 		struct mig_table *r = &m->rts.t[i];
 		*r = *f;
 		/* The target's names are the reverse source's; the sink writes to the source's. */
-		r->schema = xstrdup(f->schema);
-		r->name = xstrdup(f->name);
+		mytarget_names(f, &r->schema, &r->name);
 		r->qname = xstrdup(f->tgt_qname);
 		r->tgt_qname = xstrdup(f->qname);
 		r->cols = xcalloc((size_t)f->ncols + 1, sizeof(*r->cols));
@@ -585,6 +603,16 @@ bool mig_start_reverse(struct migration *m, struct err *err)
 		/* Fences (freeze drain, validation) wait on the confirmed position: keep it fresh. */
 		.feedback_ms = 100,
 	};
+	/* A MySQL/MariaDB target: its binlog from the position taken at the flip. */
+	m->rmyopts = (struct mystream_opts){
+		.dsn = m->tgt_ci,
+		.server_id = mycapture_server_id(m->rev_slot),
+		.start = m->rev_pos,
+		.ts = &m->rts,
+		.spool = m->rspool,
+		.stop = &m->rev_stop,
+		.prog = &m->rsp,
+	};
 	char *rname = xasprintf("%s:reverse", m->name);
 	if (mig_binlog_source(m)) {
 		char *dsn = myconn_dsn_with_password(m->src_dsn, m->src_password);
@@ -604,10 +632,15 @@ bool mig_start_reverse(struct migration *m, struct err *err)
 		.batch_delay_ms = m->batch_delay_ms,
 		.ts = &m->rts,
 	};
-	pthread_create(&m->rstream_th, NULL, pgstream_thread, &m->rsopts);
+	if (mig_my_target(m))
+		pthread_create(&m->rstream_th, NULL, mystream_thread, &m->rmyopts);
+	else
+		pthread_create(&m->rstream_th, NULL, pgstream_thread, &m->rsopts);
 	pthread_create(&m->rapply_th, NULL, apply_thread, &m->raopts);
 	m->rev_started = true;
-	log_event(LOG_LVL_NOTICE, "reverse_start", "slot=%s", m->rev_slot);
+	char rp[POS_TEXT_MAX];
+	log_event(LOG_LVL_NOTICE, "reverse_start", "slot=%s from=%s",
+		  mig_my_target(m) ? "(binlog)" : m->rev_slot, pos_format(&m->rev_pos, rp, sizeof(rp)));
 	return true;
 }
 
@@ -718,6 +751,22 @@ static void poll_binlog(struct migration *m, struct myconn *mc)
 	pthread_mutex_unlock(&m->lock);
 }
 
+/* A MySQL/MariaDB target's binlog end as pos_scalar(), for the reverse lag. */
+static bool target_binlog_end(struct migration *m, struct myconn *c, uint64_t *end,
+			      struct err *err)
+{
+	struct pos p;
+	if ((c->db == NULL || myconn_is_broken(c)) &&
+	    (myconn_close(c), !myconn_open_dsn(c, "target (monitor)", m->tgt_ci, err)))
+		return false;
+	if (!mycapture_binlog_end(c, &p, err)) {
+		myconn_close(c);
+		return false;
+	}
+	*end = pos_scalar(&p);
+	return true;
+}
+
 /* Polls the slot (binlog) and the source's WAL end every second, in every phase. */
 static void *monitor(void *arg)
 {
@@ -725,7 +774,7 @@ static void *monitor(void *arg)
 	struct pgconn c = {0}, t = {0};
 	struct pgcapture_slot info;
 	struct err err;
-	struct myconn mc = {0};
+	struct myconn mc = {0}, mt = {0};
 	while (!m->stop) {
 		if (mig_binlog_source(m)) {
 			poll_binlog(m, &mc);
@@ -742,8 +791,9 @@ static void *monitor(void *arg)
 		}
 		uint64_t l;
 		if (m->rev_started) {
-			if (mig_ensure(&t, "target (monitor)", m->tgt_ci, &err) &&
-			    pgconn_current_lsn(&t, &l, &err)) {
+			if (mig_my_target(m) ? target_binlog_end(m, &mt, &l, &err)
+					     : mig_ensure(&t, "target (monitor)", m->tgt_ci, &err) &&
+						   pgconn_current_lsn(&t, &l, &err)) {
 				pthread_mutex_lock(&m->lock);
 				m->target_lsn = l;
 				pthread_mutex_unlock(&m->lock);
@@ -756,6 +806,7 @@ static void *monitor(void *arg)
 	pgconn_close(&c);
 	pgconn_close(&t);
 	myconn_close(&mc);
+	myconn_close(&mt);
 	return NULL;
 }
 
@@ -792,7 +843,8 @@ static void *coordinator(void *arg)
 	bool forward = m->phase <= PHASE_FROZEN;
 	if (!forward) {
 		/* Flipped (or flipping): the target owns the data; the way back is reverse. */
-		m->rev_consistent = row.reverse_pos.kind == POS_PG_LSN ? row.reverse_pos.lsn : 0;
+		m->rev_pos = row.reverse_pos;
+		m->rev_consistent = pos_scalar(&row.reverse_pos);
 		if (m->phase != PHASE_CUTOVER) {
 			RETRY(mig_start_reverse(m, &err));
 		}
@@ -935,20 +987,15 @@ static void register_metrics(struct migration *m, struct metrics_registry *reg)
 struct migration *migration_start(const struct migd_conf *c, struct metrics_registry *reg,
 				  char **err)
 {
-	bool pair_built = c->target.engine == ENGINE_POSTGRESQL &&
-			  (c->source.engine == ENGINE_POSTGRESQL || c->source.engine == ENGINE_MARIADB);
-	if (!pair_built) {
-		*err = xasprintf("the %s -> %s pair is not built yet (PostgreSQL -> PostgreSQL and "
-				 "MariaDB -> PostgreSQL are)",
-				 engine_name((enum migd_engine)c->source.engine),
-				 engine_name((enum migd_engine)c->target.engine));
-		return NULL;
-	}
-	if (c->source.engine == ENGINE_MARIADB) {
+	/* Every pair of PostgreSQL and MariaDB; MySQL speaks MariaDB's protocol, untested here. */
+	for (int side = 0; side < 2; side++) {
+		const struct conf_endpoint *d = side ? &c->target : &c->source;
 		struct myconn_params p;
 		struct err e;
-		if (!myconn_parse_dsn(c->source.dsn, c->source.password, &p, &e)) {
-			*err = xasprintf("[source] dsn: %s", e.msg);
+		if (d->engine == ENGINE_POSTGRESQL)
+			continue;
+		if (!myconn_parse_dsn(d->dsn, d->password, &p, &e)) {
+			*err = xasprintf("[%s] dsn: %s", side ? "target" : "source", e.msg);
 			return NULL;
 		}
 		myconn_params_free(&p);
@@ -969,6 +1016,8 @@ struct migration *migration_start(const struct migd_conf *c, struct metrics_regi
 	m->include = xstrdup(c->tables_include);
 	m->exclude = c->tables_exclude ? xstrdup(c->tables_exclude) : NULL;
 	m->insert_only = c->tables_insert_only ? xstrdup(c->tables_insert_only) : NULL;
+	m->target_schema = c->tables_target_schema ? xstrdup(c->tables_target_schema) : NULL;
+	m->renames = c->tables_rename ? xstrdup(c->tables_rename) : NULL;
 	char *app = xasprintf("migd %s", c->name);
 	m->src_ci = pgconn_conninfo(c->source.dsn, c->source.password, app, false);
 	m->repl_ci = pgconn_conninfo(c->source.dsn, c->source.password, app, true);
@@ -1062,6 +1111,8 @@ void migration_stop(struct migration *m)
 	free(m->include);
 	free(m->exclude);
 	free(m->insert_only);
+	free(m->target_schema);
+	free(m->renames);
 	free(m->keylog_path);
 	free(m->freeze_roles);
 	json_decref(m->freeze_report);

@@ -39,6 +39,7 @@ struct migration {
 	/* settings, copied at start */
 	char *name, *state_dir, *slot, *pub;
 	char *include, *exclude, *insert_only; /* owned; [tables] lists */
+	char *target_schema, *renames;         /* owned; [tables] target names; NULL: unset */
 	char *keylog_path;                     /* owned; state_dir/touched-<name>.log */
 	char *src_ci, *repl_ci; /* owned; secret: never logged */
 	char *tgt_ci;           /* owned, secret: libpq conninfo, or a MySQL/MariaDB dsn with password */
@@ -94,7 +95,9 @@ struct migration {
 	struct apply_opts raopts;
 	pthread_t rstream_th, rapply_th;
 	bool rev_started;
-	uint64_t rev_consistent; /* the target's position at the flip (reverse slot) */
+	uint64_t rev_consistent; /* the target's position at the flip, pos_scalar() */
+	struct pos rev_pos;      /* the same in full (a binlog target's GTID and file) */
+	struct mystream_opts rmyopts; /* reverse from a MySQL/MariaDB target's binlog */
 	uint64_t target_lsn;     /* pg_current_wal_lsn() on the target, polled once reversed */
 	char *hook_flip, *hook_rollback; /* owned; copied at request time */
 	int64_t hook_timeout_ms;
@@ -175,6 +178,14 @@ static inline bool mig_binlog_source(const struct migration *m)
 {
 	return m->src_engine != ENGINE_POSTGRESQL;
 }
+/* The target is MySQL/MariaDB: its state, sink, freeze and reverse stream are MariaDB's. */
+static inline bool mig_my_target(const struct migration *m)
+{
+	return m->tgt_engine != ENGINE_POSTGRESQL;
+}
+/* A target position scalar (LSN, or binlog file seq << 32 | offset) as a position / text. */
+struct pos mig_tgt_pos(const struct migration *m, uint64_t v);
+const char *mig_tgt_text(const struct migration *m, uint64_t v, char *buf, size_t n);
 /* A source position scalar (pos_scalar) as text, in the source's own form. */
 const char *mig_src_text(const struct migration *m, uint64_t v, char *buf, size_t n);
 struct pos mig_src_pos(const struct migration *m, uint64_t v);
@@ -210,6 +221,14 @@ void mig_free_checks(struct migration *m);
  * the reverse sink write through the source's read_only ({ok, detail}).
  */
 bool mig_my_sequences(struct migration *m, int *n, struct err *err);
+/*
+ * A MySQL/MariaDB target's AUTO_INCREMENT counters moved past the source's
+ * (its counters, or a PostgreSQL source's sequences), at the flip before
+ * the reverse position is taken (*n: how many were set).
+ */
+bool mig_my_target_counters(struct migration *m, int *n, struct err *err);
+/* At a rollback to a PostgreSQL source: its sequences from a MySQL/MariaDB target's counters. */
+bool mig_my_source_sequences(struct migration *m, int *n, struct err *err);
 json_t *mig_my_reverse_ready(struct migration *m);
 /* Removes what a rehearsal cut off by a crash left on the target (best effort, logged). */
 void mig_rehearse_leftovers(struct migration *m);

@@ -13,25 +13,26 @@
 #include "log.h"
 #include "migration_int.h"
 #include "myfreeze.h"
+#include "mytarget.h"
 #include "util.h"
 
 /*
- * The AUTO_INCREMENT column of t on the source and the counter's next
- * value (*next 0 and *col NULL when t has none).  Caller frees *col.
+ * The AUTO_INCREMENT column of table db.name and the counter's next value
+ * (*next 0 and *col NULL when it has none).  Caller frees *col.
  */
-static bool auto_increment(struct myconn *c, const struct mig_table *t, char **col, uint64_t *next,
-			   struct err *err)
+static bool auto_increment(struct myconn *c, const char *db, const char *name, char **col,
+			   uint64_t *next, struct err *err)
 {
-	char *db = myconn_literal(c, t->schema, strlen(t->schema));
-	char *name = myconn_literal(c, t->name, strlen(t->name));
+	char *ld = myconn_literal(c, db, strlen(db));
+	char *ln = myconn_literal(c, name, strlen(name));
 	char *sql =
 	    xasprintf("SELECT c.COLUMN_NAME, t.AUTO_INCREMENT FROM information_schema.TABLES t "
 		      "JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = t.TABLE_SCHEMA "
 		      "  AND c.TABLE_NAME = t.TABLE_NAME AND c.EXTRA LIKE '%%auto_increment%%' "
 		      "WHERE t.TABLE_SCHEMA = %s AND t.TABLE_NAME = %s",
-		      db, name);
-	free(db);
-	free(name);
+		      ld, ln);
+	free(ld);
+	free(ln);
 	MYSQL_RES *r = myconn_query(c, sql, err);
 	free(sql);
 	if (r == NULL)
@@ -44,67 +45,160 @@ static bool auto_increment(struct myconn *c, const struct mig_table *t, char **c
 }
 
 /* Sets seq so that its next value is next (at least 1). */
-static bool set_next(struct pgconn *tgt, const char *seq, uint64_t next, struct err *err)
+static bool set_next(struct pgconn *pg, const char *seq, uint64_t next, struct err *err)
 {
 	char v[24];
 	snprintf(v, sizeof(v), "%llu", (unsigned long long)(next > 1 ? next - 1 : 1));
 	const char *p[] = {seq, v, next > 1 ? "true" : "false"};
-	return pgconn_exec_params(tgt, "SELECT setval($1::regclass, $2::bigint, $3::bool)", 3, p,
+	return pgconn_exec_params(pg, "SELECT setval($1::regclass, $2::bigint, $3::bool)", 3, p,
 				  err);
 }
 
+/* The sequences owned by PostgreSQL table qname, with their columns (NULL on failure). */
+static PGresult *owned_sequences(struct pgconn *pg, const char *qname, struct err *err)
+{
+	const char *p[] = {qname};
+	return pgconn_query(pg,
+			    "SELECT d.objid::regclass::text, a.attname FROM pg_depend d "
+			    "JOIN pg_class c ON c.oid = d.objid AND c.relkind = 'S' "
+			    "JOIN pg_attribute a ON a.attrelid = d.refobjid "
+			    "  AND a.attnum = d.refobjsubid "
+			    "WHERE d.refobjid = $1::regclass AND d.deptype IN ('a', 'i')",
+			    1, p, err);
+}
+
 /*
- * Sequences are not carried by replication: before the target takes writes
- * every sequence owned by a migrated target table (serial or identity) must
- * stand past the rows already there, or its next insert collides.  The
- * sequence of the source's AUTO_INCREMENT column continues where the
- * source's counter stands; any other continues after the column's largest
- * value on the target.
+ * Sequences are not carried by replication: before a PostgreSQL side takes
+ * writes, every sequence owned by one of its migrated tables (serial or
+ * identity) must stand past the rows already there, or its next insert
+ * collides.  The sequence of the MySQL/MariaDB side's AUTO_INCREMENT column
+ * continues where that counter stands; any other continues after the
+ * column's largest value.  pg_is_target: the PostgreSQL side is the
+ * migration's target (tgt_qname), the MySQL/MariaDB side its source
+ * (schema.name); else the other way round.
  */
-bool mig_my_sequences(struct migration *m, int *n, struct err *err)
+static bool pg_sequences_from_my(struct pgconn *pg, struct myconn *my,
+				 const struct mig_tableset *ts, bool pg_is_target, int *n,
+				 struct err *err)
 {
 	*n = 0;
-	for (int i = 0; i < m->ts.n; i++) {
-		const struct mig_table *t = &m->ts.t[i];
-		const char *p[] = {t->tgt_qname};
-		PGresult *r =
-		    pgconn_query(&m->store.pg,
-				 "SELECT d.objid::regclass::text, a.attname FROM pg_depend d "
-				 "JOIN pg_class c ON c.oid = d.objid AND c.relkind = 'S' "
-				 "JOIN pg_attribute a ON a.attrelid = d.refobjid "
-				 "  AND a.attnum = d.refobjsubid "
-				 "WHERE d.refobjid = $1::regclass AND d.deptype IN ('a', 'i')",
-				 1, p, err);
-		if (r == NULL)
-			return false;
+	for (int i = 0; i < ts->n; i++) {
+		const struct mig_table *t = &ts->t[i];
+		const char *pq = pg_is_target ? t->tgt_qname : t->qname;
+		char *db, *name;
+		if (pg_is_target) {
+			db = xstrdup(t->schema);
+			name = xstrdup(t->name);
+		} else {
+			mytarget_names(t, &db, &name);
+		}
+		PGresult *r = owned_sequences(pg, pq, err);
 		char *auto_col = NULL;
 		uint64_t auto_next = 0;
-		bool ok =
-		    PQntuples(r) == 0 || auto_increment(&m->mysrc, t, &auto_col, &auto_next, err);
+		bool ok = r != NULL &&
+			  (PQntuples(r) == 0 || auto_increment(my, db, name, &auto_col, &auto_next, err));
+		free(db);
+		free(name);
 		for (int k = 0; ok && k < PQntuples(r); k++) {
 			const char *seq = PQgetvalue(r, k, 0), *col = PQgetvalue(r, k, 1);
 			uint64_t next = auto_next;
 			if (auto_col == NULL || strcasecmp(auto_col, col) != 0 || auto_next == 0) {
 				char *id = pgconn_ident(col);
-				char *sql = xasprintf("SELECT coalesce(max(%s), 0) + 1 FROM %s", id,
-						      t->tgt_qname);
-				char *v = pgconn_query_value(&m->store.pg, sql, 0, NULL, err);
+				char *sql = xasprintf("SELECT coalesce(max(%s), 0) + 1 FROM %s", id, pq);
+				char *v = pgconn_query_value(pg, sql, 0, NULL, err);
 				free(sql);
 				free(id);
 				ok = v != NULL;
 				next = v ? strtoull(v, NULL, 10) : 0;
 				free(v);
 			}
-			ok = ok && set_next(&m->store.pg, seq, next, err);
+			ok = ok && set_next(pg, seq, next, err);
 			if (ok) {
-				log_event(LOG_LVL_NOTICE, "sequence",
-					  "table=%s sequence=%s next=%llu", t->tgt_qname, seq,
-					  (unsigned long long)next);
+				log_event(LOG_LVL_NOTICE, "sequence", "table=%s sequence=%s next=%llu",
+					  pq, seq, (unsigned long long)next);
 				(*n)++;
 			}
 		}
 		free(auto_col);
 		PQclear(r);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+bool mig_my_sequences(struct migration *m, int *n, struct err *err)
+{
+	return pg_sequences_from_my(&m->store.pg, &m->mysrc, &m->ts, true, n, err);
+}
+
+bool mig_my_source_sequences(struct migration *m, int *n, struct err *err)
+{
+	return pg_sequences_from_my(&m->src, &m->store.my, &m->ts, false, n, err);
+}
+
+/*
+ * The next value the source hands out for t's AUTO_INCREMENT-like column:
+ * a MySQL/MariaDB source's counter, or a PostgreSQL source's owned
+ * sequence (last_value + 1 once called).  0 when there is none.
+ */
+static bool source_next(struct migration *m, const struct mig_table *t, char **col,
+			uint64_t *next, struct err *err)
+{
+	*col = NULL;
+	*next = 0;
+	if (mig_binlog_source(m))
+		return auto_increment(&m->mysrc, t->schema, t->name, col, next, err);
+	PGresult *r = owned_sequences(&m->src, t->qname, err);
+	if (r == NULL)
+		return false;
+	bool ok = true;
+	if (PQntuples(r) > 0) {
+		char *sql = xasprintf("SELECT last_value + CASE WHEN is_called THEN 1 ELSE 0 END "
+				      "FROM %s",
+				      PQgetvalue(r, 0, 0));
+		char *v = pgconn_query_value(&m->src, sql, 0, NULL, err);
+		free(sql);
+		ok = v != NULL;
+		if (ok) {
+			*col = xstrdup(PQgetvalue(r, 0, 1));
+			*next = strtoull(v, NULL, 10);
+		}
+		free(v);
+	}
+	PQclear(r);
+	return ok;
+}
+
+bool mig_my_target_counters(struct migration *m, int *n, struct err *err)
+{
+	*n = 0;
+	for (int i = 0; i < m->ts.n; i++) {
+		const struct mig_table *t = &m->ts.t[i];
+		char *db, *name, *scol = NULL, *tcol = NULL;
+		uint64_t snext = 0, tnext = 0;
+		mytarget_names(t, &db, &name);
+		bool ok = source_next(m, t, &scol, &snext, err) &&
+			  auto_increment(&m->store.my, db, name, &tcol, &tnext, err);
+		/* InnoDB keeps the counter past every explicit value; only the source's gaps matter. */
+		if (ok && scol && tcol && strcasecmp(scol, tcol) == 0 && snext > tnext) {
+			char *id_db = myconn_ident(db), *id_name = myconn_ident(name);
+			char *sql = xasprintf("ALTER TABLE %s.%s AUTO_INCREMENT = %llu", id_db, id_name,
+					      (unsigned long long)snext);
+			ok = myconn_exec(&m->store.my, sql, err);
+			free(sql);
+			free(id_db);
+			free(id_name);
+			if (ok) {
+				log_event(LOG_LVL_NOTICE, "sequence", "table=%s.%s auto_increment=%llu",
+					  db, name, (unsigned long long)snext);
+				(*n)++;
+			}
+		}
+		free(db);
+		free(name);
+		free(scol);
+		free(tcol);
 		if (!ok)
 			return false;
 	}

@@ -27,6 +27,8 @@
 
 #define REHEARSE_TIMEOUT_MS 30000
 
+static bool drop_publication(struct pgconn *c, const char *pub, struct err *err);
+
 /* --- the source, whichever engine ---------------------------------------------- */
 
 /* The coordinator's link to the source: PostgreSQL, or MySQL/MariaDB (binlog). */
@@ -38,6 +40,16 @@ static bool ensure_source(struct migration *m, struct err *err)
 }
 
 /*
+ * Where a PostgreSQL freeze records the grants it took (migd.freeze_grants):
+ * the target's migd schema, or, for a MySQL/MariaDB target, the PostgreSQL
+ * source's own (setup() created it there).
+ */
+static struct pgconn *grants_store(struct migration *m)
+{
+	return mig_my_target(m) ? &m->src : &m->store.pg;
+}
+
+/*
  * Freezes the source with its engine's mechanism: PostgreSQL takes the
  * roles' write grants on the migrated tables away; MySQL/MariaDB goes
  * read_only and the roles (user names there) lose their sessions.
@@ -46,8 +58,8 @@ static bool freeze_source(struct migration *m, json_t **rep, struct err *err)
 {
 	if (mig_binlog_source(m))
 		return myfreeze_enforce(&m->mysrc, m->freeze_roles, rep, err);
-	return pgfreeze_enforce(&m->src, "source", false, &m->store.pg, m->name, m->freeze_roles, &m->ts,
-				rep, err);
+	return pgfreeze_enforce(&m->src, "source", false, grants_store(m), m->name, m->freeze_roles,
+				&m->ts, rep, err);
 }
 
 /*
@@ -72,7 +84,45 @@ static bool lift_source(struct migration *m, int *restored, struct err *err)
 	*restored = 0;
 	if (mig_binlog_source(m))
 		return myfreeze_lift(&m->mysrc, err);
-	return pgfreeze_lift(&m->src, "source", &m->store.pg, m->name, restored, err);
+	return pgfreeze_lift(&m->src, "source", grants_store(m), m->name, restored, err);
+}
+
+/* --- the target, whichever engine ------------------------------------------------ */
+
+/* Protects the target (the candidate, or the owner on the way back) like the source. */
+static bool freeze_target(struct migration *m, json_t **rep, struct err *err)
+{
+	if (mig_my_target(m))
+		return myfreeze_enforce(&m->store.my, m->freeze_roles, rep, err);
+	return pgfreeze_enforce(&m->store.pg, "target", true, &m->store.pg, m->name,
+				m->freeze_roles, &m->ts, rep, err);
+}
+
+static bool lift_target(struct migration *m, int *restored, struct err *err)
+{
+	*restored = 0;
+	if (mig_my_target(m))
+		return myfreeze_lift(&m->store.my, err);
+	return pgfreeze_lift(&m->store.pg, "target", &m->store.pg, m->name, restored, err);
+}
+
+/* The target's log end as pos_scalar() (WAL insert position or binlog end). */
+static bool target_end(struct migration *m, uint64_t *end, struct err *err)
+{
+	if (!mig_my_target(m))
+		return pgconn_current_lsn(&m->store.pg, end, err);
+	struct pos p;
+	if (!mycapture_binlog_end(&m->store.my, &p, err))
+		return false;
+	*end = pos_scalar(&p);
+	return true;
+}
+
+/* Drops the reverse slot and publication of a PostgreSQL target (a binlog holds nothing). */
+static bool drop_reverse_slot(struct migration *m, struct err *err)
+{
+	return mig_my_target(m) || (pgcapture_drop_slot(&m->store.pg, m->rev_slot, err) &&
+				    drop_publication(&m->store.pg, m->rev_pub, err));
 }
 
 /* --- freeze / unfreeze -------------------------------------------------------- */
@@ -85,11 +135,21 @@ static bool lift_source(struct migration *m, int *restored, struct err *err)
 static json_t *reverse_preconditions(struct migration *m)
 {
 	struct err err;
-	char *rs = xasprintf("migd_%s_reverse", m->name);
-	bool ok = pgcapture_check(&m->store.pg, rs, &err);
-	free(rs);
-	const char *yes = "the target can host the reverse slot (wal_level=logical, replication "
-			  "role, free slot)";
+	bool ok;
+	const char *yes;
+	if (mig_my_target(m)) {
+		json_t *info = NULL;
+		ok = mycapture_check(&m->store.my, mycapture_server_id(m->rev_slot), &info, &err);
+		json_decref(info);
+		yes = "the target's binlog can carry reverse replication (log_bin, ROW, FULL row "
+		      "image and metadata, replication grants)";
+	} else {
+		char *rs = xasprintf("migd_%s_reverse", m->name);
+		ok = pgcapture_check(&m->store.pg, rs, &err);
+		free(rs);
+		yes = "the target can host the reverse slot (wal_level=logical, replication role, "
+		      "free slot)";
+	}
 	json_t *r = json_pack("{s:b, s:s}", "ok", ok, "detail", ok ? yes : err.msg);
 	if (!mig_binlog_source(m))
 		return r;
@@ -120,9 +180,7 @@ static json_t *do_freeze(struct migration *m, struct err *err)
 	int64_t t0 = now_mono_usec();
 	final = m->freeze_lsn; /* enforcing again after a restart keeps the freeze position */
 	/* The candidate is protected too: no application write may land on it before the flip. */
-	if (!freeze_source(m, &src_rep, err) ||
-	    !pgfreeze_enforce(&m->store.pg, "target", true, &m->store.pg, m->name, m->freeze_roles, &m->ts,
-			      &tgt_rep, err) ||
+	if (!freeze_source(m, &src_rep, err) || !freeze_target(m, &tgt_rep, err) ||
 	    (final == 0 && !source_end(m, &final, err))) {
 		json_decref(src_rep);
 		json_decref(tgt_rep);
@@ -187,8 +245,7 @@ static json_t *do_unfreeze(struct migration *m, struct err *err)
 	}
 	if (!ensure_source(m, err) || !store_ensure(&m->store, "target", err) ||
 	    !store_set_pending(&m->store, m->name, "unfreeze", NULL, err) ||
-	    !lift_source(m, &rs, err) ||
-	    !pgfreeze_lift(&m->store.pg, "target", &m->store.pg, m->name, &rt, err))
+	    !lift_source(m, &rs, err) || !lift_target(m, &rt, err))
 		return NULL;
 	m->freeze_lsn = 0;
 	if (!mig_set_phase(m, PHASE_SYNCED, "writes unfrozen by the operator (before the flip)"))
@@ -215,14 +272,15 @@ static bool run_hook(struct migration *m, const char *which, const char *cmd, co
 		log_notice("%s hook: none configured", which);
 		return true;
 	}
-	char sp[POS_TEXT_MAX], tp[40], e_mig[96], e_phase[48], e_owner[32],
-		e_src[POS_TEXT_MAX + 20], e_tgt[64];
+	char sp[POS_TEXT_MAX], tp[POS_TEXT_MAX], e_mig[96], e_phase[48], e_owner[32],
+		e_src[POS_TEXT_MAX + 20], e_tgt[POS_TEXT_MAX + 20];
 	snprintf(e_mig, sizeof(e_mig), "MIGD_MIGRATION=%s", m->name);
 	snprintf(e_phase, sizeof(e_phase), "MIGD_PHASE=%s", phase);
 	snprintf(e_owner, sizeof(e_owner), "MIGD_OWNER=%s", owner);
 	snprintf(e_src, sizeof(e_src), "MIGD_SOURCE_POS=%s",
 		 mig_src_text(m, m->freeze_lsn, sp, sizeof(sp)));
-	snprintf(e_tgt, sizeof(e_tgt), "MIGD_TARGET_POS=%s", pos_lsn_format(m->rev_consistent, tp, sizeof(tp)));
+	snprintf(e_tgt, sizeof(e_tgt), "MIGD_TARGET_POS=%s",
+		 mig_tgt_text(m, m->rev_consistent, tp, sizeof(tp)));
 	const char *env[] = {e_mig, e_phase, e_owner, e_src, e_tgt, NULL};
 	log_event(LOG_LVL_NOTICE, "hook", "which=%s phase=%s owner=%s", which, phase, owner);
 	if (hook_run(cmd, env, (int)m->hook_timeout_ms, err))
@@ -290,6 +348,21 @@ static bool capture_reverse(struct migration *m, struct err *err)
 	struct pgcapture_slot info;
 	struct pgcapture cap;
 	mig_build_reverse_tables(m);
+	if (mig_my_target(m)) {
+		/* The target is frozen and the forward applier stopped: its binlog end is still. */
+		if (m->rev_pos.kind != POS_NONE)
+			return true; /* resumed: recorded before the restart */
+		struct myconn c = {0};
+		struct pos p;
+		bool ok = myconn_open_dsn(&c, "target (reverse position)", m->tgt_ci, err) &&
+			  mycapture_snapshot(&c, &p, err);
+		myconn_close(&c);
+		if (!ok || !store_set_reverse(&m->store, m->name, &p, err))
+			return false;
+		m->rev_pos = p;
+		m->rev_consistent = pos_scalar(&p);
+		return true;
+	}
 	if (!pgcapture_publication(&m->store.pg, m->rev_pub, &m->rts, err) ||
 	    !pgcapture_slot_info(&m->store.pg, m->rev_slot, &info, err))
 		return false;
@@ -303,6 +376,7 @@ static bool capture_reverse(struct migration *m, struct err *err)
 	struct pos rp = pos_from_lsn(cap.consistent_lsn);
 	if (!store_set_reverse(&m->store, m->name, &rp, err))
 		return false;
+	m->rev_pos = rp;
 	m->rev_consistent = cap.consistent_lsn;
 	return true;
 }
@@ -320,7 +394,7 @@ static void failing_criteria(json_t *gate, char *buf, size_t n)
 
 static json_t *do_cutover(struct migration *m, struct err *err)
 {
-	char l1[POS_TEXT_MAX], l2[32], why[POS_TEXT_MAX + 300];
+	char l1[POS_TEXT_MAX], l2[POS_TEXT_MAX], why[2 * POS_TEXT_MAX + 300];
 	enum phase ph = migration_phase(m);
 	bool resume = ph == PHASE_CUTOVER;
 	if (ph != PHASE_FROZEN && !resume) {
@@ -361,24 +435,34 @@ static json_t *do_cutover(struct migration *m, struct err *err)
 	}
 	mig_activity(m, "cutover: capturing the target's position");
 	mig_stop_forward(m); /* the source is frozen and drained: nothing more to carry */
-	if (!capture_reverse(m, err))
-		goto back;
 	int nseq = 0;
-	if (mig_binlog_source(m) ? !mig_my_sequences(m, &nseq, err)
-				 : !sync_sequences(&m->src, &m->store.pg, &m->ts, true, &nseq, err))
+	if (mig_my_target(m)) {
+		/*
+		 * Counters first: ALTER TABLE ... AUTO_INCREMENT is DDL in the target's
+		 * binlog and must lie before the reverse position (a resumed cutover
+		 * that already took it set them before).
+		 */
+		if ((m->rev_pos.kind == POS_NONE && !mig_my_target_counters(m, &nseq, err)) ||
+		    !capture_reverse(m, err))
+			goto back;
+	} else if (!capture_reverse(m, err) ||
+		   (mig_binlog_source(m)
+			? !mig_my_sequences(m, &nseq, err)
+			: !sync_sequences(&m->src, &m->store.pg, &m->ts, true, &nseq, err))) {
 		goto back;
+	}
 	mig_activity(m, "cutover: running the flip hook");
 	if (!run_hook(m, "flip", m->hook_flip, "cutover", "target", err))
 		goto back;
 	crash_point(m->crash_at, "cutover-hook-done");
 	snprintf(why, sizeof(why), "flipped: the target owns the data from %s (reverse slot at %s)",
 		 mig_src_text(m, m->freeze_lsn, l1, sizeof(l1)),
-		 pos_lsn_format(m->rev_consistent, l2, sizeof(l2)));
+		 mig_tgt_text(m, m->rev_consistent, l2, sizeof(l2)));
 	if (!mig_set_phase_at(m, PHASE_WATCHING, why, m->freeze_lsn))
 		return NULL;
 	int restored = 0;
 	struct err e2;
-	if (!pgfreeze_lift(&m->store.pg, "target", &m->store.pg, m->name, &restored, &e2))
+	if (!lift_target(m, &restored, &e2))
 		mig_report(m, &e2); /* the flip happened; say loudly that writes are still blocked */
 	if (!store_set_pending(&m->store, m->name, NULL, NULL, err) || !mig_start_reverse(m, err))
 		mig_report(m, err);
@@ -396,13 +480,13 @@ back:
 	log_event(LOG_LVL_ERROR, "cutover", "result=failed reason=\"%s\"", err->msg);
 	{
 		struct err e3;
-		if (!pgcapture_drop_slot(&m->store.pg, m->rev_slot, &e3) ||
-		    !drop_publication(&m->store.pg, m->rev_pub, &e3))
+		if (!drop_reverse_slot(m, &e3))
 			log_warn("cutover: cleaning the reverse slot: %s", e3.msg);
 		struct pos none = pos_none();
 		if (!store_set_reverse(&m->store, m->name, &none, &e3))
 			log_warn("cutover: %s", e3.msg);
 		m->rev_consistent = 0;
+		m->rev_pos = none;
 	}
 	snprintf(why, sizeof(why), "cutover failed, still frozen with the source as owner: %s",
 		 err->msg);
@@ -420,7 +504,7 @@ static json_t *do_rollback(struct migration *m, struct err *err)
 {
 	json_t *trep = NULL;
 	uint64_t final = 0;
-	char l[32], why[300];
+	char l[POS_TEXT_MAX], why[POS_TEXT_MAX + 100];
 	enum phase ph = migration_phase(m);
 	if (ph != PHASE_WATCHING && ph != PHASE_ROLLING_BACK) {
 		err_set(err, "rollback needs phase watching (now %s)", phase_name(ph));
@@ -437,12 +521,10 @@ static json_t *do_rollback(struct migration *m, struct err *err)
 	if (!mig_start_reverse(m, err))
 		goto back;
 	mig_activity(m, "rollback: freezing the target");
-	if (!pgfreeze_enforce(&m->store.pg, "target", true, &m->store.pg, m->name, m->freeze_roles, &m->ts,
-			      &trep, err) ||
-	    !pgconn_current_lsn(&m->store.pg, &final, err))
+	if (!freeze_target(m, &trep, err) || !target_end(m, &final, err))
 		goto back;
 	mig_activity(m, "rollback: draining reverse replication to %s",
-		     pos_lsn_format(final, l, sizeof(l)));
+		     mig_tgt_text(m, final, l, sizeof(l)));
 	int64_t deadline = now_mono_usec() + m->drain_timeout_ms * 1000;
 	bool drained = false;
 	while (!m->stop && !(drained = mig_pipeline_applied_past(&m->rsp, m->rspool, &m->rap, final)) &&
@@ -466,7 +548,9 @@ static json_t *do_rollback(struct migration *m, struct err *err)
 	 * explicit value inserted (the reverse sink's), so nothing to copy there.
 	 */
 	int nseq = 0;
-	if (!mig_binlog_source(m) && !sync_sequences(&m->store.pg, &m->src, &m->ts, false, &nseq, err))
+	if (!mig_binlog_source(m) &&
+	    (mig_my_target(m) ? !mig_my_source_sequences(m, &nseq, err)
+			      : !sync_sequences(&m->store.pg, &m->src, &m->ts, false, &nseq, err)))
 		goto back;
 	if (!run_hook(m, "rollback", m->hook_rollback, "rolling_back", "source", err))
 		goto back;
@@ -478,8 +562,7 @@ static json_t *do_rollback(struct migration *m, struct err *err)
 	/* Over for good: slots left behind would hold WAL (a binlog source has none). */
 	{
 		struct err e5;
-		if (!pgcapture_drop_slot(&m->store.pg, m->rev_slot, &e5) ||
-		    !drop_publication(&m->store.pg, m->rev_pub, &e5) ||
+		if (!drop_reverse_slot(m, &e5) ||
 		    (!mig_binlog_source(m) && (!pgcapture_drop_slot(&m->src, m->slot, &e5) ||
 					       !drop_publication(&m->src, m->pub, &e5))))
 			log_warn("rollback: dropping slots and publications: %s (drop them by hand)",
@@ -502,7 +585,7 @@ back:
 	{
 		int r = 0;
 		struct err e2;
-		if (!pgfreeze_lift(&m->store.pg, "target", &m->store.pg, m->name, &r, &e2))
+		if (!lift_target(m, &r, &e2))
 			mig_report(m, &e2);
 	}
 	json_decref(trep);
@@ -525,8 +608,7 @@ static json_t *do_complete(struct migration *m, struct err *err)
 	if (!ensure_source(m, err) || !store_ensure(&m->store, "target", err))
 		return NULL;
 	mig_stop_reverse(m);
-	if (!pgcapture_drop_slot(&m->store.pg, m->rev_slot, err) ||
-	    !drop_publication(&m->store.pg, m->rev_pub, err))
+	if (!drop_reverse_slot(m, err))
 		return NULL;
 	if (mig_binlog_source(m)) { /* no slot on a binlog source; it stays read_only, retired */
 		if (!mig_set_phase(m, PHASE_DONE,
@@ -561,8 +643,7 @@ static json_t *do_abort(struct migration *m, struct err *err)
 		    (frozen && !ensure_source(m, err)))
 			return NULL;
 		mig_stop_forward(m);
-		if ((frozen && !myfreeze_lift(&m->mysrc, err)) ||
-		    !pgfreeze_lift(&m->store.pg, "target", &m->store.pg, m->name, &rt, err))
+		if ((frozen && !myfreeze_lift(&m->mysrc, err)) || !lift_target(m, &rt, err))
 			return NULL;
 		m->freeze_lsn = 0;
 		if (!mig_set_phase(m, PHASE_ABORTED, "aborted by the operator; the source stays the owner"))
@@ -577,8 +658,7 @@ static json_t *do_abort(struct migration *m, struct err *err)
 		return NULL;
 	mig_stop_forward(m);
 	if (!pgcapture_drop_slot(&m->src, m->slot, err) || !drop_publication(&m->src, m->pub, err) ||
-	    !pgfreeze_lift(&m->src, "source", &m->store.pg, m->name, &rs, err) ||
-	    !pgfreeze_lift(&m->store.pg, "target", &m->store.pg, m->name, &rt, err))
+	    !lift_source(m, &rs, err) || !lift_target(m, &rt, err))
 		return NULL;
 	m->freeze_lsn = 0;
 	if (!mig_set_phase(m, PHASE_ABORTED, "aborted by the operator; the source stays the owner"))
@@ -649,7 +729,11 @@ bool migration_rehearse(struct migration *m, void (*done)(void *, json_t *), voi
 {
 	enum phase ph = migration_phase(m);
 	*err = NULL;
-	if (mig_binlog_source(m))
+	if (mig_my_target(m))
+		*err = "a rehearsal of the reverse path out of a MySQL/MariaDB target is not built "
+		       "yet (the gate checks its preconditions at freeze: the target's binlog "
+		       "settings and grants)";
+	else if (mig_binlog_source(m))
 		*err = "a rehearsal of the reverse path into a MySQL/MariaDB source is not built "
 		       "yet (the gate checks its preconditions at freeze: the reverse slot on the "
 		       "target, migd's READ_ONLY ADMIN on the source)";
@@ -687,6 +771,10 @@ void mig_rehearse_leftovers(struct migration *m)
 	struct err err;
 	bool found = false;
 	char *dir = rehearse_spool_dir(m);
+	if (mig_my_target(m)) {
+		free(dir); /* rehearsals need a PostgreSQL target (refused for this pair) */
+		return;
+	}
 	if (!rehearse_drop_leftovers(&m->store.pg, m->name, m->rehearse_slot, m->rehearse_slot, dir,
 				     &found, &err))
 		log_warn("rehearse: removing what a rehearsal cut off by a crash left: %s (drop "

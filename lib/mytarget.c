@@ -56,8 +56,10 @@ void mytarget_free(struct mytarget_table *tt, int n)
 {
 	for (int i = 0; tt && i < n; i++) {
 		struct mytarget_table *x = &tt[i];
-		for (int c = 0; c < x->ncols; c++)
+		for (int c = 0; c < x->ncols; c++) {
 			free(x->cols[c].name);
+			free(x->cols[c].collation);
+		}
 		free(x->cols);
 		for (int u = 0; u < x->nuniq; u++) {
 			for (char **p = x->uniq[u]; *p; p++)
@@ -109,10 +111,13 @@ bool mytarget_load(struct myconn *c, const struct mig_tableset *ts, struct mytar
 	if (nt == 0)
 		goto done;
 	char *sql =
-	    xasprintf("SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, "
-		      "CHARACTER_MAXIMUM_LENGTH, CHARACTER_OCTET_LENGTH, NUMERIC_PRECISION, "
-		      "NUMERIC_SCALE, DATETIME_PRECISION FROM information_schema.COLUMNS "
-		      "WHERE (TABLE_SCHEMA, TABLE_NAME) IN (%s) ORDER BY ORDINAL_POSITION",
+	    xasprintf("SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.DATA_TYPE, "
+		      "c.COLUMN_TYPE, c.CHARACTER_MAXIMUM_LENGTH, c.CHARACTER_OCTET_LENGTH, "
+		      "c.NUMERIC_PRECISION, c.NUMERIC_SCALE, c.DATETIME_PRECISION, "
+		      "c.COLLATION_NAME, co.ID FROM information_schema.COLUMNS c "
+		      "LEFT JOIN information_schema.COLLATIONS co ON co.COLLATION_NAME = "
+		      "c.COLLATION_NAME WHERE (c.TABLE_SCHEMA, c.TABLE_NAME) IN (%s) "
+		      "ORDER BY c.ORDINAL_POSITION",
 		      in.data);
 	MYSQL_RES *r = myconn_query(c, sql, err);
 	free(sql);
@@ -127,6 +132,8 @@ bool mytarget_load(struct myconn *c, const struct mig_tableset *ts, struct mytar
 		x->cols = xrealloc(x->cols, (size_t)(x->ncols + 1) * sizeof(*x->cols));
 		struct mytarget_col *col = &x->cols[x->ncols++];
 		col->name = xstrdup(row[2]);
+		col->collation = row[10] ? xstrdup(row[10]) : NULL;
+		col->collation_id = (uint32_t)num(row[11]);
 		mytext_col_init(&col->type, row[3], row[4], num(row[5]), num(row[6]),
 				(unsigned)num(row[7]), (unsigned)num(row[8]),
 				(unsigned)num(row[9]));
@@ -197,4 +204,66 @@ bool mytarget_unique_within(const struct mytarget_table *t, char *const *cols, i
 			return true;
 	}
 	return false;
+}
+
+/*
+ * Can a unique index on this target column hold apart every key the
+ * source holds apart?  Byte-wise NO PAD collations and binary types can;
+ * another collation only if it is the source column's own (a MariaDB
+ * source's key was unique under it already).
+ */
+static bool key_collation_ok(const struct mytarget_col *tc, uint32_t src_collation)
+{
+	if (tc->collation == NULL)
+		return true; /* not a character column: values compare as themselves */
+	if (strstr(tc->collation, "nopad_bin") != NULL || strcmp(tc->collation, "binary") == 0)
+		return true;
+	return src_collation != 0 && src_collation == tc->collation_id;
+}
+
+bool mytarget_check(struct myconn *c, const struct mig_tableset *ts, struct err *err)
+{
+	struct mytarget_table *tt;
+	if (!mytarget_load(c, ts, &tt, err))
+		return false;
+	struct problems p = {0};
+	for (int i = 0; i < ts->n; i++) {
+		const struct mig_table *t = &ts->t[i];
+		const struct mytarget_table *x = &tt[i];
+		if (!x->found) {
+			problem(&p, "table %s does not exist on the target (create it first)", x->qname);
+			continue;
+		}
+		for (int k = 0; k < t->ncols; k++)
+			if (mytarget_col(x, t->cols[k].name) == NULL)
+				problem(&p, "column %s of %s.%s is missing from %s", t->cols[k].name,
+					t->schema, t->name, x->qname);
+		if (t->nkey == 0)
+			continue;
+		char **keys = xcalloc((size_t)t->nkey, sizeof(char *));
+		for (int k = 0; k < t->nkey; k++) {
+			const struct mig_column *sc = &t->cols[t->key_idx[k]];
+			const struct mytarget_col *tc = mytarget_col(x, sc->name);
+			keys[k] = sc->name;
+			if (tc != NULL && !key_collation_ok(tc, sc->src_collation))
+				problem(&p,
+					"key column %s of %s has collation %s: keys the source holds "
+					"apart (case, accents, trailing spaces) would collide there; use "
+					"utf8mb4_nopad_bin, a binary type or the source's collation",
+					sc->name, x->qname, tc->collation);
+		}
+		if (!mytarget_unique_within(x, keys, t->nkey))
+			problem(&p,
+				"target table %s has no PRIMARY KEY or UNIQUE index on the key columns "
+				"(upserts would duplicate rows)",
+				x->qname);
+		free(keys);
+	}
+	mytarget_free(tt, ts->n);
+	if (p.n > 0) {
+		err_set(err, "target: schema contract broken (%d problem%s):\n%s", p.n,
+			p.n > 1 ? "s" : "", p.text);
+		return false;
+	}
+	return true;
 }

@@ -19,7 +19,9 @@
 #include "util.h"
 
 struct mytarget_col {
-	char *name; /* owned */
+	char *name;	       /* owned */
+	char *collation;       /* owned; character columns' COLLATION_NAME, else NULL */
+	uint32_t collation_id; /* its id, 0 if none */
 	struct mytext_col type;
 };
 
@@ -41,6 +43,15 @@ struct mytarget_table {
 bool mytarget_load(struct myconn *c, const struct mig_tableset *ts, struct mytarget_table **out,
 		   struct err *err) __attribute__((warn_unused_result));
 void mytarget_free(struct mytarget_table *tt, int n);
+
+/*
+ * The schema contract for a MySQL/MariaDB target: every table of ts
+ * exists with every source column, a PRIMARY KEY or UNIQUE index within
+ * the key columns, and key columns whose collation keeps apart what the
+ * source keeps apart.  All problems in one error.
+ */
+bool mytarget_check(struct myconn *c, const struct mig_tableset *ts, struct err *err)
+    __attribute__((warn_unused_result));
 
 /* The column named name (case-insensitive, as MySQL compares them), or NULL. */
 const struct mytarget_col *mytarget_col(const struct mytarget_table *t, const char *name);

@@ -80,3 +80,58 @@ char *table_column_list(const struct mig_table *t)
 {
 	return join_idents(t, false);
 }
+
+/* The next "a.b=c.d" item of a rename list, trimmed; false at the end. */
+static bool next_rename(const char **s, char **from, char **to)
+{
+	while (**s == ' ' || **s == ',')
+		(*s)++;
+	if (**s == '\0')
+		return false;
+	size_t n = strcspn(*s, ",");
+	const char *eq = memchr(*s, '=', n);
+	size_t fl = eq ? (size_t)(eq - *s) : n;
+	while (fl > 0 && (*s)[fl - 1] == ' ')
+		fl--;
+	*from = xasprintf("%.*s", (int)(fl), *s);
+	const char *t = eq ? eq + 1 : *s + n;
+	size_t tl = (size_t)(*s + n - t);
+	while (tl > 0 && t[tl - 1] == ' ')
+		tl--;
+	*to = xasprintf("%.*s", (int)(tl), t);
+	*s += n;
+	return true;
+}
+
+bool tableset_map_targets(struct mig_tableset *ts, const char *target_schema, const char *renames,
+			  struct err *err)
+{
+	for (int i = 0; i < ts->n; i++) {
+		struct mig_table *t = &ts->t[i];
+		free(t->tgt_qname);
+		t->tgt_qname = pgconn_qualified(target_schema ? target_schema : t->schema, t->name);
+	}
+	const char *s = renames ? renames : "";
+	char *from, *to;
+	while (next_rename(&s, &from, &to)) {
+		const char *dot = strchr(from, '.');
+		char *schema = xasprintf("%.*s", (int)(dot - from), from);
+		struct mig_table *t = tableset_find(ts, schema, dot + 1);
+		free(schema);
+		if (t == NULL) {
+			err_set(err, "[tables] rename: %s is not a migrated table", from);
+			free(from);
+			free(to);
+			return false;
+		}
+		const char *tdot = strchr(to, '.');
+		char *ts_ = tdot ? xasprintf("%.*s", (int)(tdot - to), to)
+				 : xstrdup(target_schema ? target_schema : t->schema);
+		free(t->tgt_qname);
+		t->tgt_qname = pgconn_qualified(ts_, tdot ? tdot + 1 : to);
+		free(ts_);
+		free(from);
+		free(to);
+	}
+	return true;
+}

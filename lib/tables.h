@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util.h"
+
 struct mig_column {
 	char *name;     /* owned */
 	char *type;     /* owned; the engine's display form, e.g. "numeric(12,2)" */
@@ -51,6 +53,15 @@ void tableset_free(struct mig_tableset *ts);
 /* The table whose source relation id is relid, or by name; NULL if not migrated. */
 struct mig_table *tableset_find_relid(struct mig_tableset *ts, uint32_t relid);
 struct mig_table *tableset_find(struct mig_tableset *ts, const char *schema, const char *name);
+
+/*
+ * Sets every table's target name (tgt_qname, "schema"."name"): the source's
+ * schema or target_schema when set, then renames ("s.t=[s2.]t2, ...",
+ * checked by the config) applied; a rename of a table that is not migrated
+ * is an error.
+ */
+bool tableset_map_targets(struct mig_tableset *ts, const char *target_schema, const char *renames,
+			  struct err *err) __attribute__((warn_unused_result));
 
 /* True if "schema.name" matches a comma list of fnmatch(3) patterns. */
 bool table_list_match(const char *list, const char *schema, const char *name);
