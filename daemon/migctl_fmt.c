@@ -201,7 +201,12 @@ static void print_lag(FILE *out, const json_t *r)
 		fprintf(out, "           stream error: %s\n", jstr(st, "last_error"));
 	if (json_is_string(json_object_get(ap, "last_error")))
 		fprintf(out, "           apply error: %s\n", jstr(ap, "last_error"));
-	if (json_is_object(cap))
+	if (json_is_object(cap) && json_is_string(json_object_get(cap, "source")))
+		fprintf(out,
+			"binlog     captured at %s; the source holds %lld binlog bytes from where the "
+			"stream resumes (no slot: nothing is kept for migd)\n",
+			jstr(cap, "consistent_pos"), jint(cap, "binlog_retained_bytes"));
+	else if (json_is_object(cap))
 		fprintf(out, "slot       %s, captured at %s, retains %lld bytes of WAL\n",
 			jstr(cap, "slot"), jstr(cap, "consistent_pos"), jint(cap, "slot_retained_bytes"));
 }

@@ -518,8 +518,63 @@ void mig_stop_forward(struct migration *m)
 
 /* --- reverse replication: target -> source, after the flip --------------------- */
 
-void mig_build_reverse_tables(struct migration *m)
+/*
+ * A MySQL/MariaDB target's binlog is decoded with its own tables' catalog
+ * (types, collations, UUID/INET columns), read like a source's; each
+ * table's sink is the forward table's source.
+ */
+static bool reverse_tables_from_my_target(struct migration *m, struct err *err)
 {
+	struct strbuf inc = {0}, ins = {0};
+	for (int i = 0; i < m->ts.n; i++) {
+		char *db, *name;
+		mytarget_names(&m->ts.t[i], &db, &name);
+		sb_addf(&inc, "%s%s.%s", i ? "," : "", db, name);
+		if (m->ts.t[i].insert_only)
+			sb_addf(&ins, "%s%s.%s", ins.len ? "," : "", db, name);
+		free(db);
+		free(name);
+	}
+	char *include = sb_take(&inc), *insert_only = sb_take(&ins);
+	struct mig_tableset got = {0};
+	bool ok = store_ensure(&m->store, "target", err) &&
+		  mymeta_load_source(&m->store.my, include ? include : "", NULL, insert_only, &got,
+				     err);
+	free(include);
+	free(insert_only);
+	for (int i = 0; ok && i < m->ts.n; i++) {
+		const struct mig_table *f = &m->ts.t[i];
+		char *db, *name;
+		mytarget_names(f, &db, &name);
+		struct mig_table *r = tableset_find(&got, db, name);
+		if (r == NULL)
+			err_set(err, "target: table %s.%s is gone (reverse replication needs it)", db,
+				name);
+		else if (r->nkey != f->nkey)
+			err_set(err, "target: table %s.%s has a different key than %s (reverse "
+				     "replication needs the same)",
+				db, name, f->qname);
+		ok = r != NULL && r->nkey == f->nkey;
+		if (ok) {
+			free(r->tgt_qname);
+			r->tgt_qname = xstrdup(f->qname);
+		}
+		free(db);
+		free(name);
+	}
+	if (!ok) {
+		tableset_free(&got);
+		return false;
+	}
+	tableset_free(&m->rts);
+	m->rts = got;
+	return true;
+}
+
+bool mig_build_reverse_tables(struct migration *m, struct err *err)
+{
+	if (mig_my_target(m))
+		return reverse_tables_from_my_target(m, err);
 	tableset_free(&m->rts);
 	m->rts.n = m->ts.n;
 	m->rts.t = xcalloc((size_t)m->ts.n + 1, sizeof(*m->rts.t));
@@ -542,6 +597,7 @@ void mig_build_reverse_tables(struct migration *m)
 		r->key_idx = xcalloc((size_t)f->nkey + 1, sizeof(int));
 		memcpy(r->key_idx, f->key_idx, (size_t)f->nkey * sizeof(int));
 	}
+	return true;
 }
 
 /*
@@ -590,7 +646,8 @@ bool mig_start_reverse(struct migration *m, struct err *err)
 		if (!ok)
 			return false;
 	}
-	mig_build_reverse_tables(m);
+	if (!mig_build_reverse_tables(m, err))
+		return false;
 	m->rev_stop = false;
 	m->rsopts = (struct pgstream_opts){
 		.repl_conninfo = m->tgt_repl_ci,

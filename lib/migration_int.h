@@ -212,8 +212,11 @@ void mig_start_forward(struct migration *m);
 void mig_stop_forward(struct migration *m);
 bool mig_start_reverse(struct migration *m, struct err *err);
 void mig_stop_reverse(struct migration *m);
-/* rts from ts: the target's names as the reverse source, the source's as its sink. */
-void mig_build_reverse_tables(struct migration *m);
+/*
+ * rts from ts: the target's tables as the reverse source (a MySQL/MariaDB
+ * target's catalog read like a source's), the source's names as its sink.
+ */
+bool mig_build_reverse_tables(struct migration *m, struct err *err);
 void mig_free_checks(struct migration *m);
 /*
  * MySQL/MariaDB source (migration_my.c): the target's sequences continue

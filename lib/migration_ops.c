@@ -347,7 +347,8 @@ static bool capture_reverse(struct migration *m, struct err *err)
 {
 	struct pgcapture_slot info;
 	struct pgcapture cap;
-	mig_build_reverse_tables(m);
+	if (!mig_build_reverse_tables(m, err))
+		return false;
 	if (mig_my_target(m)) {
 		/* The target is frozen and the forward applier stopped: its binlog end is still. */
 		if (m->rev_pos.kind != POS_NONE)
