@@ -943,8 +943,8 @@ static void *coordinator(void *arg)
 		resume = OP_UNFREEZE;
 	else if (m->phase == PHASE_CUTOVER)
 		resume = OP_CUTOVER;
-	else if (m->phase == PHASE_ROLLING_BACK)
-		resume = OP_ROLLBACK;
+	else if (m->phase == PHASE_ROLLING_BACK || strcmp(row.pending_op, "rollback") == 0)
+		resume = OP_ROLLBACK; /* also an intent journaled before the phase moved */
 	if (resume != OP_NONE) {
 		log_event(LOG_LVL_NOTICE, "recover", "phase=%s pending=%s (finishing after a restart)",
 			  phase_name(m->phase), row.pending_op[0] ? row.pending_op : "-");
