@@ -42,7 +42,8 @@
 #include <stdint.h>
 
 #include "bfsource.h"
-#include "pgconn.h"
+#include "conf.h"
+#include "store.h"
 #include "tables.h"
 
 /* Shared progress; read under .lock. */
@@ -65,7 +66,8 @@ struct backfill_opts {
 	const char *src_conninfo; /* borrowed; secret: never logged (a MariaDB dsn when src_mariadb) */
 	bool src_mariadb;         /* the source is MariaDB: mysnap reads, own snapshots */
 	const char *source_pos;   /* the captured position, for failed records of unmappable rows */
-	const char *tgt_conninfo; /* borrowed */
+	enum migd_engine tgt_engine; /* the target's engine (bftarget.h) */
+	const char *tgt_conninfo;    /* borrowed, secret: libpq conninfo, or a dsn with password */
 	const char *snapshot;     /* exported snapshot, or NULL/"" */
 	int parallel;
 	int64_t chunk_rows;
@@ -84,7 +86,7 @@ struct backfill_opts {
  * defer_indexes, defers an empty target table's indexes in the same
  * transaction).
  */
-bool backfill_plan(struct bfsource *src, struct pgconn *tgt, const struct backfill_opts *o,
+bool backfill_plan(struct bfsource *src, struct store *tgt, const struct backfill_opts *o,
 		   struct backfill_progress *prog, struct err *err) __attribute__((warn_unused_result));
 
 /*
@@ -97,7 +99,7 @@ bool backfill_run(const struct backfill_opts *o, struct backfill_progress *prog,
 	__attribute__((warn_unused_result));
 
 /* Re-reads the ledger totals into prog (for status after a restart). */
-bool backfill_load_totals(struct pgconn *tgt, const char *name, struct backfill_progress *prog,
+bool backfill_load_totals(struct store *tgt, const char *name, struct backfill_progress *prog,
 			  struct err *err) __attribute__((warn_unused_result));
 
 #endif
