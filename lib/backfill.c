@@ -365,7 +365,7 @@ static bool copy_chunk(struct run *run, struct bfsource *src, struct bftarget *t
 	if (!bfsource_copy(src, c->t, c->lo, c->hi, put_line, keep_bad, &x, &rows, err)) {
 		if (x.err.msg[0])
 			*err = x.err; /* the target's reason is the real one */
-		else if (x.nbad == MAX_BAD_ROWS)
+		if (x.nbad == MAX_BAD_ROWS)
 			err_prefix(err, "more than %d rows cannot be copied; ", MAX_BAD_ROWS);
 		goto out;
 	}
