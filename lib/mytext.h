@@ -39,7 +39,9 @@
  *             text as its bytes; length in bytes
  *   UUID INET6 INET4  quoted text (MariaDB's types parse PostgreSQL's
  *             output); inet with a /prefix refused
- *   UNSUPPORTED  geometry and anything else: every value refused
+ *   GEOMETRY  bytea hex of MariaDB's stored form -> X'...', only for
+ *             columns a writer marked with mytext_col_geometry()
+ *   UNSUPPORTED  anything else (geometry unless marked): every value refused
  * Fractional seconds beyond the column's precision must be zeros (MariaDB
  * would cut them silently).
  *
