@@ -2,14 +2,16 @@
  * backfill: chunk planning, parallel chunk copy and the rebuild of deferred
  * indexes (see backfill.h).
  *
- * Each worker owns one source and one target connection and loops: take
- * the next piece of work -- an index whose table has all its chunks done,
- * else the next pending chunk -- and do it.  Chunks go biggest table first,
- * so the big table's index builds overlap the small tables' copies.  The
- * source side of a chunk is COPY (SELECT ... WHERE range) TO STDOUT and the
- * target side COPY ... FROM STDIN, row by row with no intermediate buffer,
- * so memory does not depend on chunk or table size.  COPY out sends one row
- * per message, which gives the row count and checksum for free.
+ * Each worker owns one source (bfsource.h) and one target (bftarget.h)
+ * and loops: take the next piece of work -- an index whose table has all
+ * its chunks done, else the next pending chunk -- and do it.  Chunks go
+ * biggest table first, so the big table's index builds overlap the small
+ * tables' copies.  The source hands a chunk's rows over one COPY text line
+ * at a time and the target takes each as it comes (COPY FROM STDIN, or
+ * multi-row INSERTs of bounded size), so memory does not depend on chunk or
+ * table size.  One line per row gives the row count and checksum for free.
+ * This file is engine-neutral: the order of the steps and the ledger's
+ * rules are here, their SQL is the target's.
  */
 #include "backfill.h"
 
@@ -21,10 +23,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "keyrange.h"
+#include "bftarget.h"
 #include "log.h"
-#include "pgmeta.h"
-#include "pgstore.h"
 #include "util.h"
 
 /* One table's share of a run. */
@@ -67,9 +67,11 @@ struct run {
 	int nixs;
 	int failed_chunks, failed_indexes;
 	char first_failure[512];
-	/* Index builds in flight, one slot per worker, cancelled on stop (a build can take hours).
+	/*
+	 * Each worker's target, published while it builds an index, so that a
+	 * stop cancels the build (it can take hours).
 	 */
-	PGcancel **cancels; /* owned array; entries owned by their worker */
+	struct bftarget **building; /* owned array; entries borrowed from their worker */
 	int workers_left;
 };
 
@@ -80,96 +82,79 @@ struct worker_arg {
 
 /* --- planning ---------------------------------------------------------------- */
 
-static bool insert_chunk(struct pgconn *tgt, const char *name, const struct mig_table *t, int no,
-			 const char *lo, const char *hi, bool target_empty, struct err *err)
+/*
+ * A non-empty MySQL/MariaDB target table deletes each chunk's range first,
+ * comparing character keys by their bytes (mysnap.h).  A PostgreSQL
+ * source's ranges follow its key's collation: they agree only where that
+ * orders by bytes too ("C", "POSIX", "ucs_basic").  False with err naming
+ * the column otherwise.
+ */
+static bool key_order_agrees(struct bfsource *src, const struct mig_table *t, struct err *err)
 {
-	char *tname = xasprintf("%s.%s", t->schema, t->name);
-	char nobuf[16], tv[8];
-	snprintf(nobuf, sizeof(nobuf), "%d", no);
-	snprintf(tv, sizeof(tv), "%d", TRANSFORM_VERSION);
-	const char *params[] = {name, tname, nobuf, lo, hi, tv, target_empty ? "t" : "f"};
-	bool ok = pgconn_exec_params(
-		tgt,
-		"INSERT INTO migd.chunks (name, table_name, chunk_no, lo, hi, "
-		"transform_version, target_empty) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-		7, params, err);
-	free(tname);
+	if (src->mariadb || t->nkey == 0)
+		return true;
+	struct strbuf b = {0};
+	for (int k = 0; k < t->nkey; k++) {
+		char *lit = pgconn_literal(t->cols[t->key_idx[k]].name);
+		sb_addf(&b, "%s%s", k ? ", " : "", lit);
+		free(lit);
+	}
+	char *names = sb_take(&b);
+	char *sql = xasprintf(
+	    "SELECT a.attname, CASE WHEN co.collname = 'default' "
+	    "  THEN (SELECT datcollate FROM pg_database WHERE datname = current_database()) "
+	    "  ELSE co.collname END "
+	    "FROM pg_attribute a JOIN pg_collation co ON co.oid = a.attcollation "
+	    "WHERE a.attrelid = %u AND a.attname IN (%s)",
+	    t->src_relid, names);
+	free(names);
+	PGresult *r = pgconn_query(&src->pg, sql, 0, NULL, err);
+	free(sql);
+	if (r == NULL)
+		return false;
+	bool ok = true;
+	for (int i = 0; i < PQntuples(r) && ok; i++) {
+		const char *coll = PQgetvalue(r, i, 1);
+		ok = strcmp(coll, "C") == 0 || strcmp(coll, "POSIX") == 0 ||
+		     strcmp(coll, "ucs_basic") == 0;
+		if (!ok)
+			err_set(err,
+				"the target table %s is not empty and key column %s sorts by "
+				"collation %s on the source: the chunks' range deletes would not "
+				"match MySQL/MariaDB's byte order (empty the target table, or give "
+				"the column COLLATE \"C\" on the source)",
+				t->tgt_qname, PQgetvalue(r, i, 0), coll);
+	}
+	PQclear(r);
 	return ok;
 }
 
-/*
- * Inside the plan's transaction: is the target table empty (under a lock
- * that keeps writers out until the plan commits), and if so defer its
- * indexes.  Failing here (no privilege to lock or drop, a lock wait timing
- * out) costs speed only: the table keeps its indexes and its chunks delete
- * their range first, as without defer_indexes.  False only when the
- * transaction itself is lost.
- */
-static bool prepare_target(struct pgconn *tgt, const struct backfill_opts *o,
-			   const struct mig_table *t, bool *empty, int *deferred, struct err *err)
-{
-	*empty = false;
-	*deferred = 0;
-	if (!o->defer_indexes)
-		return true;
-	if (!pgconn_exec(tgt, "SAVEPOINT migd_defer", err))
-		return false;
-	struct err e = {{0}};
-	char *sql = xasprintf("SET LOCAL lock_timeout = '30s'; "
-			      "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE",
-			      t->tgt_qname);
-	bool ok = pgconn_exec(tgt, sql, &e);
-	free(sql);
-	if (ok) {
-		sql = xasprintf("SELECT NOT EXISTS (SELECT 1 FROM %s)", t->tgt_qname);
-		char *v = pgconn_query_value(tgt, sql, 0, NULL, &e);
-		free(sql);
-		ok = v != NULL;
-		*empty = ok && v[0] == 't';
-		free(v);
-	}
-	if (ok && *empty)
-		ok = pgmeta_defer_indexes(tgt, o->name, t, deferred, &e);
-	if (ok)
-		return pgconn_exec(tgt, "RELEASE SAVEPOINT migd_defer", err);
-	if (pgconn_is_broken(tgt)) {
-		*err = e;
-		return false;
-	}
-	log_warn("backfill: %s.%s keeps its indexes during the copy: %s", t->schema, t->name,
-		 e.msg);
-	*empty = false;
-	*deferred = 0;
-	return pgconn_exec(tgt, "ROLLBACK TO SAVEPOINT migd_defer; RELEASE SAVEPOINT migd_defer",
-			   err);
-}
-
-static bool plan_table(struct bfsource *src, struct pgconn *tgt, const struct backfill_opts *o,
+static bool plan_table(struct bfsource *src, struct bftarget *tgt, const struct backfill_opts *o,
 		       const struct mig_table *t, struct err *err)
 {
-	char *tname = xasprintf("%s.%s", t->schema, t->name);
-	const char *params[] = {o->name, tname};
-	PGresult *r = pgconn_query(
-		tgt, "SELECT count(*) FROM migd.chunks WHERE name = $1 AND table_name = $2", 2,
-		params, err);
+	char *tname = bftarget_table_name(t);
+	bool planned;
+	bool ok = tgt->ops->planned(tgt, o->name, tname, &planned, err);
 	free(tname);
-	if (r == NULL)
+	if (!ok)
 		return false;
-	bool planned = atoi(PQgetvalue(r, 0, 0)) > 0;
-	PQclear(r);
 	if (planned)
 		return true;
 
 	/* The whole plan of a table (and its deferred indexes) commits at once: a crash re-plans
 	 * it. */
-	if (!pgconn_exec(tgt, "BEGIN", err))
-		return false;
 	bool empty;
 	int deferred;
-	bool ok = prepare_target(tgt, o, t, &empty, &deferred, err);
+	if (!tgt->ops->plan_begin(tgt, o->name, t, o->defer_indexes, &empty, &deferred, err)) {
+		if (!tgt->ops->plan_end(tgt, false, &(struct err){{0}})) {
+		}
+		return false;
+	}
+	if (!empty && tgt->engine != ENGINE_POSTGRESQL)
+		ok = key_order_agrees(src, t, err);
 	if (!ok) {
 	} else if (t->nkey == 0) {
-		ok = insert_chunk(tgt, o->name, t, 0, NULL, NULL, empty, err);
+		ok = tgt->ops->plan_chunk(tgt, o->name, t, 0, NULL, NULL, empty, err);
 	} else {
 		char *prev = NULL;
 		int no = 0;
@@ -182,10 +167,11 @@ static bool plan_table(struct bfsource *src, struct pgconn *tgt, const struct ba
 			}
 			if (end) {
 				free(b);
-				ok = insert_chunk(tgt, o->name, t, no, prev, NULL, empty, err);
+				ok = tgt->ops->plan_chunk(tgt, o->name, t, no, prev, NULL, empty,
+							  err);
 				break;
 			}
-			if (!insert_chunk(tgt, o->name, t, no++, prev, b, empty, err)) {
+			if (!tgt->ops->plan_chunk(tgt, o->name, t, no++, prev, b, empty, err)) {
 				free(b);
 				ok = false;
 				break;
@@ -195,12 +181,7 @@ static bool plan_table(struct bfsource *src, struct pgconn *tgt, const struct ba
 		}
 		free(prev);
 	}
-	if (!ok) {
-		if (!pgconn_exec(tgt, "ROLLBACK", &(struct err){{0}})) {
-		}
-		return false;
-	}
-	if (!pgconn_exec(tgt, "COMMIT", err))
+	if (!tgt->ops->plan_end(tgt, ok, ok ? err : &(struct err){{0}}) || !ok)
 		return false;
 	if (deferred > 0)
 		log_event(LOG_LVL_NOTICE, "backfill_defer_indexes", "table=%s.%s indexes=%d",
@@ -208,44 +189,52 @@ static bool plan_table(struct bfsource *src, struct pgconn *tgt, const struct ba
 	return true;
 }
 
-bool backfill_load_totals(struct pgconn *tgt, const char *name, struct backfill_progress *prog,
-			  struct err *err)
+static bool load_totals(struct bftarget *tgt, const char *name, struct backfill_progress *prog,
+			struct err *err)
 {
-	const char *params[] = {name};
-	PGresult *r = pgconn_query(tgt,
-				   "SELECT count(*), count(*) FILTER (WHERE state = 'done'), "
-				   "  count(*) FILTER (WHERE state = 'failed'), "
-				   "  coalesce(sum(rows) FILTER (WHERE state = 'done'), 0) "
-				   "FROM migd.chunks WHERE name = $1",
-				   1, params, err);
-	if (r == NULL)
+	struct bftarget_totals n;
+	if (!tgt->ops->totals(tgt, name, &n, err))
 		return false;
 	pthread_mutex_lock(&prog->lock);
-	prog->chunks_total = atoll(PQgetvalue(r, 0, 0));
-	prog->chunks_done = atoll(PQgetvalue(r, 0, 1));
-	prog->chunks_failed = atoll(PQgetvalue(r, 0, 2));
-	prog->rows_done = atoll(PQgetvalue(r, 0, 3));
+	prog->chunks_total = n.chunks;
+	prog->chunks_done = n.done;
+	prog->chunks_failed = n.failed;
+	prog->rows_done = n.rows_done;
 	pthread_mutex_unlock(&prog->lock);
-	PQclear(r);
 	return true;
 }
 
-bool backfill_plan(struct bfsource *src, struct pgconn *tgt, const struct backfill_opts *o,
+bool backfill_load_totals(struct store *tgt, const char *name, struct backfill_progress *prog,
+			  struct err *err)
+{
+	struct bftarget *t = bftarget_of_store(tgt);
+	bool ok = t->ops->connect(t, err) && load_totals(t, name, prog, err);
+	t->ops->free(t);
+	return ok;
+}
+
+bool backfill_plan(struct bfsource *src, struct store *tgt, const struct backfill_opts *o,
 		   struct backfill_progress *prog, struct err *err)
 {
+	struct bftarget *t = bftarget_of_store(tgt);
 	int64_t est = 0;
-	for (int i = 0; i < o->ts->n; i++) {
-		if (!plan_table(src, tgt, o, &o->ts->t[i], err)) {
+	bool ok = t->ops->connect(t, err);
+	for (int i = 0; ok && i < o->ts->n; i++) {
+		if (!plan_table(src, t, o, &o->ts->t[i], err)) {
 			err_prefix(err, "planning %s.%s", o->ts->t[i].schema, o->ts->t[i].name);
-			return false;
+			ok = false;
 		}
 		if (o->ts->t[i].est_rows > 0)
 			est += (int64_t)o->ts->t[i].est_rows;
 	}
-	pthread_mutex_lock(&prog->lock);
-	prog->rows_total_est = est;
-	pthread_mutex_unlock(&prog->lock);
-	return backfill_load_totals(tgt, o->name, prog, err);
+	if (ok) {
+		pthread_mutex_lock(&prog->lock);
+		prog->rows_total_est = est;
+		pthread_mutex_unlock(&prog->lock);
+		ok = load_totals(t, o->name, prog, err);
+	}
+	t->ops->free(t);
+	return ok;
 }
 
 /* --- copying ----------------------------------------------------------------- */
@@ -269,14 +258,6 @@ static uint64_t row_hash(const char *p, size_t n)
 	return h ^ (h >> 29);
 }
 
-/* Drains a pending result queue so the connection is usable again. */
-static void drain(struct pgconn *c)
-{
-	PGresult *r;
-	while ((r = PQgetResult(c->conn)) != NULL)
-		PQclear(r);
-}
-
 static void add_rows(struct run *run, int64_t n)
 {
 	pthread_mutex_lock(&run->prog->lock);
@@ -284,41 +265,12 @@ static void add_rows(struct run *run, int64_t n)
 	pthread_mutex_unlock(&run->prog->lock);
 }
 
-/*
- * Marks the chunk done in the open target transaction, unless it already
- * is: a COMMIT whose reply was lost may have committed an earlier attempt.
- * *already tells the caller to roll this copy back instead.
- */
-static bool mark_done(struct pgconn *tgt, const char *name, const struct chunk *c, int64_t rows,
-		      uint64_t sum, bool *already, struct err *err)
-{
-	char *tname = xasprintf("%s.%s", c->t->schema, c->t->name);
-	char rowsbuf[24], sumbuf[24], nobuf[16];
-	snprintf(rowsbuf, sizeof(rowsbuf), "%lld", (long long)rows);
-	snprintf(sumbuf, sizeof(sumbuf), "%016llx", (unsigned long long)sum);
-	snprintf(nobuf, sizeof(nobuf), "%d", c->no);
-	const char *params[] = {name, tname, nobuf, rowsbuf, sumbuf};
-	PGresult *r =
-		pgconn_query(tgt,
-			     "UPDATE migd.chunks SET state = 'done', rows = $4, checksum = $5, "
-			     "  attempts = attempts + 1, finished_at = clock_timestamp(), "
-			     "  error = NULL, started_at = coalesce(started_at, now()) "
-			     "WHERE name = $1 AND table_name = $2 AND chunk_no = $3 "
-			     "  AND state <> 'done'",
-			     5, params, err);
-	free(tname);
-	if (r == NULL)
-		return false;
-	*already = strcmp(PQcmdTuples(r), "0") == 0;
-	PQclear(r);
-	return true;
-}
-
-/* What a chunk copy's callbacks need: the target, the hash, the rows the target cannot take. */
+/* What a chunk copy's callbacks need: the target, the hash, the rows that cannot be copied. */
 struct copy_ctx {
-	struct pgconn *tgt;
+	struct bftarget *tgt;
 	uint64_t sum;
 	int64_t lines;
+	int64_t refused; /* of the lines, rows the target could not take */
 	struct run *run;
 	char **bad_keys, **bad_why; /* owned; rows recorded as failed records */
 	int nbad;
@@ -331,15 +283,14 @@ static bool put_line(void *arg, const char *buf, size_t len)
 {
 	struct copy_ctx *x = arg;
 	x->sum += row_hash(buf, len);
-	if (PQputCopyData(x->tgt->conn, buf, (int)len) != 1) {
-		err_set(&x->err, "target: %s", pgconn_error(x->tgt));
+	if (!x->tgt->ops->chunk_put(x->tgt, buf, len, &x->err))
 		return false;
-	}
 	if (++x->lines % 8192 == 0)
 		add_rows(x->run, 8192);
 	return true;
 }
 
+/* A row the source cannot render (bfsource's bad()). */
 static bool keep_bad(void *arg, const char *key, const char *why)
 {
 	struct copy_ctx *x = arg;
@@ -352,21 +303,24 @@ static bool keep_bad(void *arg, const char *key, const char *why)
 	return true;
 }
 
-/* Rows the source could not render: failed records, in the chunk's transaction. */
+/* A row the target cannot take (bftarget_chunk's bad()): a line delivered, not copied. */
+static bool target_bad(void *arg, const char *key, const char *why)
+{
+	struct copy_ctx *x = arg;
+	x->refused++;
+	return keep_bad(arg, key, why);
+}
+
+/* Rows that cannot be copied: failed records, in the chunk's transaction. */
 static bool record_bad(struct copy_ctx *x, const struct backfill_opts *o, const struct chunk *c,
 		       struct err *err)
 {
-	char *tname = xasprintf("%s.%s", c->t->schema, c->t->name);
+	char *tname = bftarget_table_name(c->t);
 	bool ok = true;
 	for (int i = 0; i < x->nbad && ok; i++) {
-		const char *p[] = {o->name, tname, o->source_pos ? o->source_pos : "none",
-				   x->bad_keys[i], x->bad_why[i]};
-		ok = pgconn_exec_params(
-			x->tgt,
-			"INSERT INTO migd.failed_records (name, table_name, source_pos, key, change, "
-			"  error) VALUES ($1, $2, $3, to_jsonb($4::text[]), "
-			"  jsonb_build_object('op', 'backfill'), $5)",
-			5, p, err);
+		ok = x->tgt->ops->failed_record(x->tgt, o->name, tname,
+						o->source_pos ? o->source_pos : "none",
+						x->bad_keys[i], x->bad_why[i], err);
 		log_event(LOG_LVL_ERROR, "failed_record", "table=%s key=%s phase=backfill error=\"%s\"",
 			  tname, x->bad_keys[i], x->bad_why[i]);
 	}
@@ -384,149 +338,82 @@ static void free_bad(struct copy_ctx *x)
 	free(x->bad_why);
 }
 
+static struct bftarget_chunk target_chunk(const struct chunk *c)
+{
+	return (struct bftarget_chunk){
+	    .t = c->t, .no = c->no, .lo = c->lo, .hi = c->hi, .target_empty = c->target_empty};
+}
+
 /* One attempt at a chunk: true when it is done (by this attempt or an earlier one). */
-static bool copy_chunk(struct run *run, struct bfsource *src, struct pgconn *tgt, struct chunk *c,
+static bool copy_chunk(struct run *run, struct bfsource *src, struct bftarget *tgt, struct chunk *c,
 		       struct err *err)
 {
 	const struct backfill_opts *o = run->o;
-	char *pred = keyrange_pred(c->t, c->lo, c->hi);
-	char *cols = table_column_list(c->t);
-	bool ok = false, tgt_in_copy = false, already = false;
+	bool ok = false, already = false;
 	struct copy_ctx x = {.tgt = tgt, .run = run};
+	struct bftarget_chunk tc = target_chunk(c);
+	tc.bad = target_bad;
+	tc.bad_arg = &x;
 	int64_t rows = 0;
-	char *sql;
 
 	/* Source: a read-only snapshot transaction (the exported one when we have it). */
 	if (!bfsource_begin(src, o->snapshot, err))
 		goto out;
-	/*
-	 * Target: one transaction fills the range and records it; committed
-	 * asynchronously (see backfill.h for why that is safe).
-	 */
-	if (!pgconn_exec(tgt, "BEGIN; SET LOCAL synchronous_commit = off", err))
+	/* Target: one transaction fills the range and records it (see backfill.h). */
+	if (!tgt->ops->chunk_begin(tgt, &tc, err))
 		goto out;
-	if (!c->target_empty) {
-		sql = xasprintf("DELETE FROM %s WHERE %s", c->t->tgt_qname, pred);
-		bool d = pgconn_exec(tgt, sql, err);
-		free(sql);
-		if (!d)
-			goto out;
-	}
-	sql = xasprintf("COPY %s (%s) FROM STDIN", c->t->tgt_qname, cols);
-	PGresult *r = PQexec(tgt->conn, sql);
-	free(sql);
-	if (PQresultStatus(r) != PGRES_COPY_IN) {
-		err_set(err, "target: %s", PQresultErrorMessage(r));
-		PQclear(r);
-		goto out;
-	}
-	PQclear(r);
-	tgt_in_copy = true;
 	if (!bfsource_copy(src, c->t, c->lo, c->hi, put_line, keep_bad, &x, &rows, err)) {
 		if (x.err.msg[0])
 			*err = x.err; /* the target's reason is the real one */
-		else if (x.nbad == MAX_BAD_ROWS)
+		if (x.nbad == MAX_BAD_ROWS)
 			err_prefix(err, "more than %d rows cannot be copied; ", MAX_BAD_ROWS);
 		goto out;
 	}
-	tgt_in_copy = false;
-	if (PQputCopyEnd(tgt->conn, NULL) != 1) {
-		err_set(err, "target: %s", pgconn_error(tgt));
+	if (!tgt->ops->chunk_end(tgt, err)) {
+		if (x.nbad == MAX_BAD_ROWS)
+			err_prefix(err, "more than %d rows cannot be copied; ", MAX_BAD_ROWS);
 		goto out;
 	}
-	r = PQgetResult(tgt->conn);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		err_set(err, "target: %s", PQresultErrorMessage(r));
-		PQclear(r);
-		drain(tgt);
-		goto out;
-	}
-	PQclear(r);
-	drain(tgt);
 	if (!record_bad(&x, o, c, err))
 		goto out;
 
-	if (!mark_done(tgt, o->name, c, rows, x.sum, &already, err))
+	if (!tgt->ops->chunk_done(tgt, o->name, &tc, rows - x.refused, x.sum, &already, err))
 		goto out;
 	if (already) {
 		log_notice(
-			"backfill: %s.%s chunk %d was committed by an earlier attempt (its COMMIT "
-			"reply was lost); this copy is rolled back",
-			c->t->schema, c->t->name, c->no);
+		    "backfill: %s.%s chunk %d was committed by an earlier attempt (its COMMIT "
+		    "reply was lost); this copy is rolled back",
+		    c->t->schema, c->t->name, c->no);
 		ok = true;
 		goto out;
 	}
-	ok = pgconn_exec(tgt, "COMMIT", err);
+	ok = tgt->ops->chunk_commit(tgt, err);
 	bfsource_end(src);
 	if (ok)
 		add_rows(run, rows % 8192);
 out:
 	if (!ok || already) {
-		if (tgt_in_copy && tgt->conn != NULL) {
-			if (PQputCopyEnd(tgt->conn, "chunk aborted") != 1) {
-			}
-			drain(tgt);
-		}
 		bfsource_end(src);
-		if (tgt->conn != NULL && !pgconn_exec(tgt, "ROLLBACK", &(struct err){{0}})) {
-		}
+		tgt->ops->chunk_abort(tgt);
 		add_rows(run, -(x.lines - x.lines % 8192));
 	}
 	free_bad(&x);
-	free(pred);
-	free(cols);
 	return ok;
 }
 
-static void record_failure(struct pgconn *tgt, const struct backfill_opts *o, const struct chunk *c,
-			   const char *msg, bool final)
-{
-	if (tgt->conn == NULL || pgconn_is_broken(tgt))
-		return;
-	char *tname = xasprintf("%s.%s", c->t->schema, c->t->name);
-	char nobuf[16];
-	snprintf(nobuf, sizeof(nobuf), "%d", c->no);
-	const char *params[] = {o->name, tname, nobuf, msg, final ? "failed" : "pending"};
-	struct err e;
-	PGresult *r =
-		pgconn_query(tgt,
-			     "UPDATE migd.chunks SET attempts = attempts + 1, error = $4, "
-			     "  state = $5 WHERE name = $1 AND table_name = $2 AND chunk_no = $3 "
-			     "  AND state <> 'done'",
-			     5, params, &e);
-	if (r != NULL)
-		PQclear(r);
-	free(tname);
-}
-
-/*
- * (Re)connects a worker's target connection and sets its session up:
- * triggers and FK checks off (they fired on the source already, like PG's
- * apply worker); a backend whose client died (migd killed in the middle of
- * an index build) notices within seconds instead of finishing the build
- * and holding its locks against the restarted migd.
- */
-static bool ensure_conn(struct pgconn *c, const char *conninfo, const volatile bool *stop,
-			struct err *err)
+/* Connects the target unless connected, retrying with backoff until *stop. */
+static bool ensure_target(struct bftarget *t, const volatile bool *stop, struct err *err)
 {
 	int backoff = 500;
-	if (c->conn != NULL && !pgconn_is_broken(c))
+	if (!t->ops->is_broken(t))
 		return true;
-	for (;;) {
-		pgconn_close(c);
-		if (pgconn_open(c, "target", conninfo, err))
-			break;
+	while (!t->ops->connect(t, err)) {
 		log_warn("backfill: %s; retrying in %d ms", err->msg, backoff);
 		sleep_interruptible(backoff, stop);
 		if (*stop)
 			return false;
 		backoff = backoff < 8000 ? backoff * 2 : 8000;
 	}
-	struct err e;
-	if (!pgconn_exec(c, "SET session_replication_role = replica", &e))
-		log_warn("backfill: %s (triggers and FKs stay active on the target)", e.msg);
-	if (!pgconn_exec(c, "SET client_connection_check_interval = '2s'", &e))
-		log_debug("backfill: %s", e.msg); /* before PostgreSQL 14 */
 	return true;
 }
 
@@ -588,7 +475,7 @@ static void show_error(struct run *run, const char *what, const char *msg)
 	pthread_mutex_unlock(&run->prog->lock);
 }
 
-static void do_chunk(struct run *run, struct bfsource *src, struct pgconn *tgt, struct chunk *c)
+static void do_chunk(struct run *run, struct bfsource *src, struct bftarget *tgt, struct chunk *c)
 {
 	const struct backfill_opts *o = run->o;
 	struct err err;
@@ -599,24 +486,24 @@ static void do_chunk(struct run *run, struct bfsource *src, struct pgconn *tgt, 
 	pthread_mutex_unlock(&run->prog->lock);
 	bool done = false, final = false;
 	while (!done && !*o->stop) {
-		if (!bfsource_ensure(src, o->stop, &err) ||
-		    !ensure_conn(tgt, o->tgt_conninfo, o->stop, &err))
+		if (!bfsource_ensure(src, o->stop, &err) || !ensure_target(tgt, o->stop, &err))
 			break;
 		done = copy_chunk(run, src, tgt, c, &err);
 		if (done)
 			break;
 		c->attempts++;
-		bool lost = bfsource_is_broken(src) || pgconn_is_broken(tgt);
+		bool lost = bfsource_is_broken(src) || tgt->ops->is_broken(tgt);
 		show_error(run, what, err.msg);
+		struct bftarget_chunk tc = target_chunk(c);
 		/* A lost connection is not the chunk's fault: retry it without limit. */
 		if (!lost && c->attempts >= o->max_attempts) {
-			record_failure(tgt, o, c, err.msg, true);
+			tgt->ops->chunk_failed(tgt, o->name, &tc, err.msg, true);
 			note_failure(run, false, what, err.msg);
 			final = true;
 			break;
 		}
 		if (!lost)
-			record_failure(tgt, o, c, err.msg, false);
+			tgt->ops->chunk_failed(tgt, o->name, &tc, err.msg, false);
 		sleep_interruptible(500 * c->attempts, o->stop);
 	}
 	pthread_mutex_lock(&run->prog->lock);
@@ -636,18 +523,15 @@ static void do_chunk(struct run *run, struct bfsource *src, struct pgconn *tgt, 
 	pthread_mutex_unlock(&run->lock);
 }
 
-/* Publishes (cancel != NULL) or withdraws the cancel handle of a worker's index build. */
-static void set_cancel(struct run *run, int slot, PGcancel *cancel)
+/* Publishes (tgt != NULL) or withdraws the target of a worker's index build. */
+static void set_building(struct run *run, int slot, struct bftarget *tgt)
 {
 	pthread_mutex_lock(&run->lock);
-	PGcancel *old = run->cancels[slot];
-	run->cancels[slot] = cancel;
+	run->building[slot] = tgt;
 	pthread_mutex_unlock(&run->lock);
-	if (old != NULL)
-		PQfreeCancel(old);
 }
 
-static void do_index(struct run *run, int slot, struct pgconn *tgt, struct index_job *j)
+static void do_index(struct run *run, int slot, struct bftarget *tgt, struct index_job *j)
 {
 	const struct backfill_opts *o = run->o;
 	struct err err;
@@ -655,12 +539,12 @@ static void do_index(struct run *run, int slot, struct pgconn *tgt, struct index
 	snprintf(what, sizeof(what), "rebuilding %s on %s", j->ix->index_name, j->tr->table_name);
 	bool done = false;
 	while (!*o->stop) {
-		if (!ensure_conn(tgt, o->tgt_conninfo, o->stop, &err))
+		if (!ensure_target(tgt, o->stop, &err))
 			break;
 		int64_t t0 = now_mono_usec();
-		set_cancel(run, slot, PQgetCancel(tgt->conn));
-		done = pgmeta_restore_index(tgt, o->name, j->ix, &err);
-		set_cancel(run, slot, NULL);
+		set_building(run, slot, tgt);
+		done = !*o->stop && tgt->ops->restore_index(tgt, o->name, j->ix, &err);
+		set_building(run, slot, NULL);
 		if (done) {
 			log_event(LOG_LVL_INFO, "backfill_index", "table=%s index=%s seconds=%.2f",
 				  j->tr->table_name, j->ix->index_name,
@@ -671,7 +555,7 @@ static void do_index(struct run *run, int slot, struct pgconn *tgt, struct index
 			break; /* cancelled: the next start builds it */
 		j->attempts++;
 		show_error(run, what, err.msg);
-		if (!pgconn_is_broken(tgt) && j->attempts >= o->max_attempts) {
+		if (!tgt->ops->is_broken(tgt) && j->attempts >= o->max_attempts) {
 			note_failure(run, true, what, err.msg);
 			break;
 		}
@@ -745,17 +629,20 @@ static void *worker(void *arg)
 	struct worker_arg *wa = arg;
 	struct run *run = wa->run;
 	struct bfsource src = {.mariadb = run->o->src_mariadb, .conninfo = run->o->src_conninfo};
-	struct pgconn tgt = {0};
+	struct bftarget *tgt = bftarget_new(run->o->tgt_engine, run->o->tgt_conninfo);
 	struct chunk *c;
 	struct index_job *j;
 	while (take_work(run, &c, &j)) {
 		if (c != NULL)
-			do_chunk(run, &src, &tgt, c);
+			do_chunk(run, &src, tgt, c);
 		else
-			do_index(run, wa->slot, &tgt, j);
+			do_index(run, wa->slot, tgt, j);
 	}
 	bfsource_close(&src);
-	pgconn_close(&tgt);
+	pthread_mutex_lock(&run->lock); /* not freed under a cancel */
+	run->building[wa->slot] = NULL;
+	pthread_mutex_unlock(&run->lock);
+	tgt->ops->free(tgt);
 	pthread_mutex_lock(&run->lock);
 	run->workers_left--;
 	pthread_mutex_unlock(&run->lock);
@@ -771,13 +658,10 @@ static void wait_workers(struct run *run, int nw)
 	for (;;) {
 		pthread_mutex_lock(&run->lock);
 		int left = run->workers_left;
-		if (*run->o->stop) {
-			char buf[256];
+		if (*run->o->stop)
 			for (int i = 0; i < nw; i++)
-				if (run->cancels[i] != NULL &&
-				    !PQcancel(run->cancels[i], buf, sizeof(buf)))
-					log_warn("backfill: cancelling an index build: %s", buf);
-		}
+				if (run->building[i] != NULL)
+					run->building[i]->ops->cancel(run->building[i]);
 		pthread_mutex_unlock(&run->lock);
 		if (left == 0)
 			break;
@@ -809,53 +693,54 @@ static int chunk_order(const void *a, const void *b)
 	return (x->no > y->no) - (x->no < y->no);
 }
 
+/* The table of "schema.name" in the config, or NULL. */
+static struct mig_table *config_table(const struct backfill_opts *o, const char *table_name)
+{
+	char *full = xstrdup(table_name), *dot = strchr(full, '.');
+	struct mig_table *t = NULL;
+	if (dot != NULL) {
+		*dot = '\0';
+		t = tableset_find(o->ts, full, dot + 1);
+	}
+	free(full);
+	return t;
+}
+
 /* Loads the chunks not done and the deferred indexes of tables in or out of the config. */
 static bool load_work(struct run *run, struct err *err)
 {
 	const struct backfill_opts *o = run->o;
-	struct pgconn tgt = {0};
-	if (!pgconn_open(&tgt, "target", o->tgt_conninfo, err))
-		return false;
-	const char *params[] = {o->name};
-	PGresult *r = pgconn_query(&tgt,
-				   "SELECT table_name, chunk_no, lo::text, hi::text, target_empty "
-				   "FROM migd.chunks WHERE name = $1 AND state <> 'done' "
-				   "ORDER BY table_name, chunk_no",
-				   1, params, err);
-	bool ok = r != NULL && pgmeta_deferred_load(&tgt, o->name, &run->ixs, &run->nixs, err);
-	pgconn_close(&tgt);
+	struct bftarget *tgt = bftarget_new(o->tgt_engine, o->tgt_conninfo);
+	struct bftarget_todo *todo = NULL;
+	int nrows = 0;
+	bool ok = tgt->ops->connect(tgt, err) &&
+		  tgt->ops->pending(tgt, o->name, &todo, &nrows, err) &&
+		  tgt->ops->deferred(tgt, o->name, &run->ixs, &run->nixs, err);
+	tgt->ops->free(tgt);
 	if (!ok) {
-		if (r != NULL)
-			PQclear(r);
+		bftarget_todo_free(todo, nrows);
 		return false;
 	}
-	int nrows = PQntuples(r);
 	run->chunks = xcalloc((size_t)nrows + 1, sizeof(struct chunk));
 	run->tables = xcalloc((size_t)(nrows + run->nixs) + 1, sizeof(struct table_run));
 	for (int i = 0; i < nrows; i++) {
-		char *full = xstrdup(PQgetvalue(r, i, 0));
-		char *dot = strchr(full, '.');
-		struct mig_table *t = NULL;
-		if (dot != NULL) {
-			*dot = '\0';
-			t = tableset_find(o->ts, full, dot + 1);
-		}
-		free(full);
+		struct mig_table *t = config_table(o, todo[i].table_name);
 		if (t == NULL)
 			continue; /* a table no longer in the config */
 		struct chunk *c = &run->chunks[run->nchunks++];
 		c->t = t;
-		c->tr = table_run_of(run, PQgetvalue(r, i, 0));
+		c->tr = table_run_of(run, todo[i].table_name);
 		c->tr->pending++;
 		c->tr->chunks_left++;
-		c->no = atoi(PQgetvalue(r, i, 1));
-		c->lo = PQgetisnull(r, i, 2) ? NULL : xstrdup(PQgetvalue(r, i, 2));
-		c->hi = PQgetisnull(r, i, 3) ? NULL : xstrdup(PQgetvalue(r, i, 3));
-		c->target_empty = PQgetvalue(r, i, 4)[0] == 't';
+		c->no = todo[i].no;
+		c->lo = todo[i].lo;
+		c->hi = todo[i].hi;
+		todo[i].lo = todo[i].hi = NULL;
+		c->target_empty = todo[i].target_empty;
 		/* Failed chunks get a fresh set of attempts on a new run. */
 		c->attempts = 0;
 	}
-	PQclear(r);
+	bftarget_todo_free(todo, nrows);
 	qsort(run->chunks, (size_t)run->nchunks, sizeof(struct chunk), chunk_order);
 	run->jobs = xcalloc((size_t)run->nixs + 1, sizeof(struct index_job));
 	for (int i = 0; i < run->nixs; i++) {
@@ -902,7 +787,7 @@ static bool run_pass(const struct backfill_opts *o, struct backfill_progress *pr
 	int nw = o->parallel < work ? o->parallel : work;
 	pthread_t *th = xcalloc((size_t)(nw ? nw : 1), sizeof(pthread_t));
 	struct worker_arg *wa = xcalloc((size_t)(nw ? nw : 1), sizeof(*wa));
-	run.cancels = xcalloc((size_t)(nw ? nw : 1), sizeof(PGcancel *));
+	run.building = xcalloc((size_t)(nw ? nw : 1), sizeof(struct bftarget *));
 	run.workers_left = nw;
 	for (int i = 0; i < nw; i++) {
 		wa[i] = (struct worker_arg){.run = &run, .slot = i};
@@ -913,7 +798,7 @@ static bool run_pass(const struct backfill_opts *o, struct backfill_progress *pr
 		pthread_join(th[i], NULL);
 	free(th);
 	free(wa);
-	free(run.cancels);
+	free(run.building);
 	int failed = run.failed_chunks + run.failed_indexes;
 	if (failed > 0) {
 		char *what = count_text(run.failed_chunks, run.failed_indexes);
@@ -931,47 +816,30 @@ static bool run_pass(const struct backfill_opts *o, struct backfill_progress *pr
 }
 
 /*
- * After a pass: makes every chunk commit durable (a synchronous commit
- * flushes the WAL up to it, so every asynchronous commit before it too),
- * then counts what the ledger still has to do.  *left is 0 when the
- * backfill is durably complete.
+ * After a pass: makes every chunk commit durable (the target's sync()),
+ * then counts what the ledger still has to do.  Both counts are 0 when
+ * the backfill is durably complete.
  */
 static bool verify_ledger(const struct backfill_opts *o, struct backfill_progress *prog,
 			  int *chunks, int *indexes, struct err *err)
 {
-	struct pgconn tgt = {0};
 	*chunks = *indexes = 0;
-	if (!pgconn_open(&tgt, "target", o->tgt_conninfo, err))
-		return false;
-	const char *params[] = {o->name};
-	PGresult *r = NULL;
-	bool ok =
-		pgconn_exec(
-			&tgt,
-			"BEGIN; SET LOCAL synchronous_commit = on; SELECT txid_current(); COMMIT",
-			err) &&
-		(r = pgconn_query(&tgt,
-				  "SELECT table_name, 'chunk' FROM migd.chunks "
-				  "WHERE name = $1 AND state <> 'done' "
-				  "UNION ALL SELECT table_name, 'index' FROM migd.deferred_indexes "
-				  "WHERE name = $1",
-				  1, params, err)) != NULL &&
-		backfill_load_totals(&tgt, o->name, prog, err);
-	pgconn_close(&tgt);
-	if (r == NULL)
-		return false;
-	for (int i = 0; ok && i < PQntuples(r); i++) {
-		char *full = xstrdup(PQgetvalue(r, i, 0)), *dot = strchr(full, '.');
-		if (dot != NULL)
-			*dot = '\0';
-		/* Chunks of a table no longer in the config are not ours to copy. */
-		if (PQgetvalue(r, i, 1)[0] == 'i')
-			(*indexes)++;
-		else if (dot != NULL && tableset_find(o->ts, full, dot + 1) != NULL)
+	struct bftarget *tgt = bftarget_new(o->tgt_engine, o->tgt_conninfo);
+	struct bftarget_todo *todo = NULL;
+	struct pgmeta_index *ixs = NULL;
+	int n = 0, nixs = 0;
+	bool ok = tgt->ops->connect(tgt, err) && tgt->ops->sync(tgt, err) &&
+		  tgt->ops->pending(tgt, o->name, &todo, &n, err) &&
+		  tgt->ops->deferred(tgt, o->name, &ixs, &nixs, err) &&
+		  load_totals(tgt, o->name, prog, err);
+	tgt->ops->free(tgt);
+	/* Chunks of a table no longer in the config are not ours to copy. */
+	for (int i = 0; ok && i < n; i++)
+		if (config_table(o, todo[i].table_name) != NULL)
 			(*chunks)++;
-		free(full);
-	}
-	PQclear(r);
+	*indexes = nixs;
+	bftarget_todo_free(todo, n);
+	pgmeta_indexes_free(ixs, nixs);
 	return ok;
 }
 

@@ -728,6 +728,7 @@ static bool run_backfill(struct migration *m, struct err *err)
 		.src_conninfo = dsn ? dsn : m->src_ci,
 		.src_mariadb = dsn != NULL,
 		.source_pos = pos_format(&m->consistent, cpos, sizeof(cpos)),
+		.tgt_engine = m->tgt_engine,
 		.tgt_conninfo = m->tgt_ci,
 		.snapshot = m->cap.snapshot,
 		.parallel = m->parallel,
@@ -743,7 +744,7 @@ static bool run_backfill(struct migration *m, struct err *err)
 	mig_activity(m, "planning backfill chunks");
 	struct bfsource plan = {.mariadb = o.src_mariadb, .conninfo = o.src_conninfo};
 	bool ok = bfsource_ensure(&plan, &m->stop, err) &&
-		  backfill_plan(&plan, &m->store.pg, &o, &m->bf, err);
+		  backfill_plan(&plan, &m->store, &o, &m->bf, err);
 	bfsource_close(&plan);
 	/* Every chunk and every deferred index: apply (upserts on the key) may start after. */
 	ok = ok && backfill_run(&o, &m->bf, err);

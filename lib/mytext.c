@@ -825,6 +825,180 @@ static bool conv_addr(const struct mytext_col *c, const char *v, size_t len, str
 	return true;
 }
 
+/* --- geometry, ENUM and SET ---------------------------------------------------------------- */
+
+bool mytext_col_geometry(struct mytext_col *c)
+{
+	static const char *const kinds[] = {
+	    "geometry",	  "point",	     "linestring",   "polygon",
+	    "multipoint", "multilinestring", "multipolygon", "geometrycollection"};
+	if (c->kind != MYT_UNSUPPORTED)
+		return c->kind == MYT_GEOMETRY;
+	for (size_t i = 0; i < ARRAY_LEN(kinds); i++)
+		if (is(c->type, kinds[i])) {
+			c->kind = MYT_GEOMETRY;
+			return true;
+		}
+	return false;
+}
+
+static bool conv_geometry(const struct mytext_col *c, const char *v, size_t len,
+			  struct mytext_buf *out, struct err *err)
+{
+	if (!is_bytea_hex(v, len) || len < 2 + 2 * 9) { /* SRID and the shortest WKB header */
+		err_set(err, "'%s' is not MariaDB's stored form of a %s (bytea hex)", SHOW(v, len),
+			c->type);
+		return false;
+	}
+	mytext_buf_adds(out, "X'");
+	mytext_buf_add(out, v + 2, len - 2);
+	mytext_buf_addc(out, '\'');
+	return true;
+}
+
+/*
+ * The next member of a COLUMN_TYPE list at *p ("'a','it''s')"), unquoted
+ * into m; false at the end.
+ */
+static bool next_member(const char **p, struct mytext_buf *m)
+{
+	mytext_buf_reset(m);
+	while (**p == ',' || **p == ' ')
+		(*p)++;
+	if (**p != '\'')
+		return false;
+	for ((*p)++; **p; (*p)++) {
+		if (**p == '\'' && (*p)[1] == '\'')
+			(*p)++;
+		else if (**p == '\'')
+			break;
+		mytext_buf_addc(m, **p);
+	}
+	if (**p == '\'')
+		(*p)++;
+	return true;
+}
+
+bool mytext_member_check(const char *column_type, const char *v, size_t len, struct err *err)
+{
+	bool is_set = strncmp(column_type, "set(", 4) == 0;
+	const char *p = strchr(column_type, '(');
+	if (p == NULL || (!is_set && strncmp(column_type, "enum(", 5) != 0)) {
+		err_set(err, "BUG: %s is neither ENUM nor SET", column_type);
+		return false;
+	}
+	p++;
+	struct mytext_buf m = {0};
+	size_t at = 0; /* SET: how much of v the members so far account for */
+	bool ok = false, first = true;
+	if (is_set && len == 0)
+		ok = true;
+	while (!ok && next_member(&p, &m)) {
+		if (!is_set) {
+			ok = m.len == len && memcmp(m.data, v, len) == 0;
+			continue;
+		}
+		/* definition order: each member of v must come next, after a ',' */
+		size_t need = m.len + (first ? 0 : 1);
+		if (at + need > len || (!first && v[at] != ',') ||
+		    memcmp(v + at + (first ? 0 : 1), m.data, m.len) != 0 ||
+		    (at + need < len && v[at + need] != ','))
+			continue;
+		at += need;
+		first = false;
+		ok = at == len;
+	}
+	mytext_buf_free(&m);
+	if (!ok) {
+		if (!is_set && len == 0)
+			err_set(err, "'' (ENUM's error value) has no literal in strict mode");
+		else
+			err_set(err, "'%s' is not %s of %.80s%s", SHOW(v, len),
+				is_set ? "a set of members, in definition order," : "a member",
+				column_type, strlen(column_type) > 80 ? "..." : "");
+	}
+	return ok;
+}
+
+/* --- COPY text ----------------------------------------------------------------------------- */
+
+static int octval(char ch)
+{
+	return ch >= '0' && ch <= '7' ? ch - '0' : -1;
+}
+
+/* The byte a backslash and ch stand for in COPY text (\b \f \n \r \t \v), or -1. */
+static int copy_escape(char ch)
+{
+	static const char from[] = "bfnrtv", to[] = "\b\f\n\r\t\v";
+	const char *p = ch ? strchr(from, ch) : NULL;
+	return p ? to[p - from] : -1;
+}
+
+/* Unescapes the COPY field s[0..n) into o (at most n bytes); returns the end written. */
+static char *copy_unescape(const char *s, size_t n, char *o)
+{
+	for (size_t k = 0; k < n; k++) {
+		if (s[k] != '\\' || k + 1 == n) {
+			*o++ = s[k];
+			continue;
+		}
+		char ch = s[++k];
+		int x = copy_escape(ch);
+		if (x >= 0) {
+			*o++ = (char)x;
+		} else if (ch == 'x' && k + 1 < n && hexval(s[k + 1]) >= 0) {
+			x = hexval(s[++k]);
+			if (k + 1 < n && hexval(s[k + 1]) >= 0)
+				x = x * 16 + hexval(s[++k]);
+			*o++ = (char)x;
+		} else if (octval(ch) >= 0) {
+			x = octval(ch);
+			for (int d = 0; d < 2 && k + 1 < n && octval(s[k + 1]) >= 0; d++)
+				x = x * 8 + octval(s[++k]);
+			*o++ = (char)x;
+		} else {
+			*o++ = ch;
+		}
+	}
+	return o;
+}
+
+int mytext_copy_split(const char *line, size_t len, struct change_value *vals, int n,
+		      struct mytext_buf *scratch)
+{
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	/* Unescaping never grows a field: room for all of it, so scratch never moves below. */
+	mytext_buf_reset(scratch);
+	if (scratch->cap < len + 1) {
+		scratch->data = xrealloc(scratch->data, len + 1);
+		scratch->cap = len + 1;
+	}
+	int nf = 0;
+	for (size_t i = 0;; i++) { /* i: the start of a field, then the tab after it */
+		const char *f = line + i;
+		bool esc = false;
+		for (; i < len && line[i] != '\t'; i++)
+			esc |= line[i] == '\\';
+		uint32_t flen = (uint32_t)(line + i - f);
+		if (nf < n && flen == 2 && f[0] == '\\' && f[1] == 'N') {
+			vals[nf] = (struct change_value){.kind = CHV_NULL};
+		} else if (nf < n && !esc) {
+			vals[nf] = (struct change_value){.kind = CHV_TEXT, .len = flen, .data = f};
+		} else if (nf < n) {
+			char *o = scratch->data + scratch->len;
+			char *end = copy_unescape(f, flen, o);
+			vals[nf] = (struct change_value){
+			    .kind = CHV_TEXT, .len = (uint32_t)(end - o), .data = o};
+			scratch->len += (size_t)(end - o);
+		}
+		nf++;
+		if (i >= len)
+			return nf;
+	}
+}
+
 /* --- dispatch -------------------------------------------------------------------------- */
 
 bool mytext_literal(const struct mytext_col *c, uint32_t src_oid, const char *v, size_t len,
@@ -869,6 +1043,9 @@ bool mytext_literal(const struct mytext_col *c, uint32_t src_oid, const char *v,
 	case MYT_INET6:
 	case MYT_INET4:
 		ok = conv_addr(c, v, len, out, err);
+		break;
+	case MYT_GEOMETRY:
+		ok = conv_geometry(c, v, len, out, err);
 		break;
 	case MYT_UNSUPPORTED:
 		err_set(err, "column type %s is not supported by the MariaDB sink", c->type);

@@ -39,7 +39,9 @@
  *             text as its bytes; length in bytes
  *   UUID INET6 INET4  quoted text (MariaDB's types parse PostgreSQL's
  *             output); inet with a /prefix refused
- *   UNSUPPORTED  geometry and anything else: every value refused
+ *   GEOMETRY  bytea hex of MariaDB's stored form -> X'...', only for
+ *             columns a writer marked with mytext_col_geometry()
+ *   UNSUPPORTED  anything else (geometry unless marked): every value refused
  * Fractional seconds beyond the column's precision must be zeros (MariaDB
  * would cut them silently).
  *
@@ -85,6 +87,7 @@ enum mytext_kind {
 	MYT_UUID,
 	MYT_INET6,
 	MYT_INET4,
+	MYT_GEOMETRY, /* only through mytext_col_geometry() */
 };
 
 /* What a target column takes, from information_schema.COLUMNS. */
@@ -111,6 +114,32 @@ void mytext_col_init(struct mytext_col *c, const char *data_type, const char *co
 		     unsigned num_scale, unsigned datetime_precision);
 
 /*
+ * Geometry columns (GEOMETRY, POINT, LINESTRING, POLYGON, MULTI*,
+ * GEOMETRYCOLLECTION), which mytext_col_init() leaves MYT_UNSUPPORTED,
+ * become MYT_GEOMETRY: a bytea hex value (MariaDB's stored form, 4-byte
+ * SRID + WKB, as a MariaDB source renders it) is written as its bytes,
+ * X'...', which MariaDB takes as they are and checks (a value that is not
+ * a geometry, or not the column's kind, is refused by the server).  For a
+ * writer that can turn such a refusal into a failed record (the backfill).
+ * True if c is such a column.
+ */
+bool mytext_col_geometry(struct mytext_col *c);
+
+/*
+ * ENUM and SET columns: true if v[0..len) is exactly a member of the
+ * column (ENUM) or members in definition order without repeats, joined by
+ * ',' (SET; '' is the empty set) -- the text a MariaDB source renders.
+ * column_type is information_schema's COLUMN_TYPE in full
+ * ("enum('a','it''s')"); mytext_col.type may be cut.  Anything else is
+ * refused with err: MariaDB would silently map a member spelled in
+ * another case or with trailing spaces to the member and reorder a set,
+ * and in strict mode refuses ENUM's '' error value (index 0), which
+ * therefore has no literal.
+ */
+bool mytext_member_check(const char *column_type, const char *v, size_t len, struct err *err)
+    __attribute__((warn_unused_result));
+
+/*
  * Appends the literal for value v[0..len) (PostgreSQL text, not
  * NUL-terminated) going into column c.  src_oid is the PostgreSQL type the
  * value was rendered for (17 bytea matters for BINARY columns; 0 unknown).
@@ -127,6 +156,18 @@ bool mytext_literal(const struct mytext_col *c, uint32_t src_oid, const char *v,
  */
 bool mytext_value(const struct mytext_col *c, uint32_t src_oid, const struct change_value *v,
 		  struct mytext_buf *out, struct err *err) __attribute__((warn_unused_result));
+
+/*
+ * Splits one PostgreSQL COPY text line (fields separated by tabs, "\N" for
+ * NULL, the trailing newline optional) into vals[0..n): CHV_NULL, or
+ * CHV_TEXT with the field's bytes after COPY FROM's unescaping (\b \f \n
+ * \r \t \v \\, \ and 1-3 octal digits, \x and 1-2 hex digits, any other
+ * character after a backslash as itself).  Values point into line, or
+ * into scratch for fields that had escapes: both must outlive vals.
+ * Returns the number of fields in the line (vals beyond n untouched).
+ */
+int mytext_copy_split(const char *line, size_t len, struct change_value *vals, int n,
+		      struct mytext_buf *scratch);
 
 /* Appends 'escaped text' (any bytes; see the top comment for the escapes). */
 void mytext_quote(struct mytext_buf *out, const char *s, size_t len);
