@@ -1068,6 +1068,9 @@ bool mytext_value(const struct mytext_col *c, uint32_t src_oid, const struct cha
 		return true;
 	case CHV_TEXT:
 		return mytext_literal(c, src_oid, v->data, v->len, out, err);
+	case CHV_BAD: /* the source reader could not render it: its reason */
+		err_set(err, "%.*s", (int)(v->len < 400 ? v->len : 400), v->data);
+		return false;
 	default:
 		err_set(err, "BUG: an unchanged (TOAST) value has no literal");
 		return false;

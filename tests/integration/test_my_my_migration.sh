@@ -32,7 +32,7 @@ harness_sql SRC "INSERT INTO items
 	SELECT seq, CONCAT('item ', seq), IF(seq % 7 = 0, NULL, seq * 1.25 - 5000),
 	       TIMESTAMP('2024-01-01 00:00:00') + INTERVAL seq SECOND + INTERVAL (seq % 1000) MICROSECOND,
 	       IF(seq % 5 = 0, CONCAT('it''s\t', seq, ' 😀'), NULL)
-	FROM seq_1_to_20000;
+	FROM seq_1_to_150000;
 INSERT INTO tags SELECT CONCAT('k', seq % 300), seq, seq * 1000003 FROM seq_1_to_3000;
 INSERT INTO events (what) SELECT CONCAT('e', seq) FROM seq_1_to_100;"
 # Edge values, written once before the capture (backfill) and again during CDC (ids + 1000).
@@ -55,7 +55,7 @@ types_rows() { # id offset
 harness_sql SRC "$(types_rows 0)"
 
 t_pg_config "$T_TMP/migd.conf" "[freeze]" "roles = app" "drain_timeout = 30s" \
-	"[gate]" "require_validation ="
+	"[gate]" "require_validation =" "max_failed_records = 1"
 sed -i 's/^engine = postgresql$/engine = mariadb/; s/^include = public\.\*$/include = test.*/' "$T_TMP/migd.conf"
 
 # Whole tables on both sides, every column as the client prints it: identical data, identical text.
@@ -84,10 +84,10 @@ writer() {
 	while [[ ! -f $T_TMP/stop_writer ]]; do
 		i=$((i + 1))
 		harness_sql SRC "BEGIN;
-UPDATE items SET price = price + 1, note = CONCAT('u', $i) WHERE id = FLOOR(1 + RAND() * 20000);
-DELETE FROM items WHERE id = FLOOR(1 + RAND() * 20000);
-INSERT INTO items VALUES (100000 + $i, 'new', $i / 4, NOW(6), NULL);
-UPDATE items SET id = id + 500000 WHERE id = FLOOR(1 + RAND() * 20000);
+UPDATE items SET price = price + 1, note = CONCAT('u', $i) WHERE id = FLOOR(1 + RAND() * 150000);
+DELETE FROM items WHERE id = FLOOR(1 + RAND() * 150000);
+INSERT INTO items VALUES (1000000 + $i, 'new', $i / 4, NOW(6), NULL);
+UPDATE items SET id = id + 5000000 WHERE id = FLOOR(1 + RAND() * 150000);
 INSERT INTO tags VALUES (CONCAT('w', $i % 50), $i, $i) ON DUPLICATE KEY UPDATE v = v + 1;
 INSERT INTO events (what) VALUES (CONCAT('w', $i));
 COMMIT;" >/dev/null 2>&1 || true
@@ -124,8 +124,10 @@ touch "$T_TMP/stop_writer"
 wait "$WRITER" || true
 wait_my_caught_up 90
 assert_all_same "after CDC"
+nw=$(harness_sql SRC "SELECT count(*) FROM events WHERE what LIKE 'w%'")
+((nw > 10)) || fail "the writer committed only $nw transactions"
 assert_eq "$(harness_sql TGT "SELECT count(*) FROM types")" 5 "edge rows copied and streamed"
-ok "after two kill -9 and a target crash, items, tags, events and every edge value identical ($(harness_sql TGT "SELECT count(*) FROM items") items)"
+ok "after two kill -9 and a target crash, items, tags, events and every edge value identical ($(harness_sql TGT "SELECT count(*) FROM items") items, $nw writer transactions)"
 
 # The canonical form has no zero date: a failed record with its key, the next change applied.
 harness_sql SRC "SET SESSION sql_mode = ''; INSERT INTO types (id, dt) VALUES (2001, '0000-00-00'); INSERT INTO types (id) VALUES (2002);"
@@ -134,6 +136,7 @@ wait_for 30 '[[ $(harness_sql TGT "SELECT count(*) FROM types WHERE id = 2002") 
 assert_eq "$(harness_sql TGT "SELECT count(*) FROM types WHERE id = 2001")" 0 "zero date not applied"
 fr=$(harness_sql TGT "SELECT CONCAT(table_name, ' ', \`key\`, ' ', error) FROM migd.failed_records WHERE \`key\` LIKE '%2001%'")
 assert_contains "$fr" "2001" "failed record names the key"
+assert_contains "$fr" "zero" "failed record says why"
 ok "zero date: failed record in the target's migd database ($fr)"
 harness_sql SRC "DELETE FROM types WHERE id = 2001"
 
