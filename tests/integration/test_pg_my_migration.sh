@@ -21,9 +21,10 @@ INSERT INTO accounts (balance, note, flag, data, at, u, j)
 	SELECT g * 1.5, CASE WHEN g % 5 = 0 THEN E'it''s\ttab ' || g || ' 😀' END, g % 2 = 0,
 	       CASE WHEN g % 3 = 0 THEN decode(md5(g::text), 'hex') END,
 	       '2024-01-01 00:00:00+02'::timestamptz + g * interval '1.000001 second',
-	       md5(g::text)::uuid, jsonb_build_object('g', g)
+	       overlay(overlay(md5(g::text) placing '4' from 13) placing '8' from 17)::uuid,
+	       jsonb_build_object('g', g)
 	FROM generate_series(1, 20000) g;
-INSERT INTO tags SELECT 'k' || (g % 300), g, g * 1000003 FROM generate_series(1, 3000) g;
+INSERT INTO tags SELECT 'k' || (g % 300), g, g::bigint * 1000003 FROM generate_series(1, 3000) g;
 INSERT INTO tags VALUES ('K1', 1, 1), ('k1 ', 1, 2);
 GRANT SELECT, INSERT, UPDATE, DELETE ON accounts, tags TO app;
 GRANT USAGE ON SEQUENCE accounts_id_seq TO app;"
@@ -36,7 +37,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON test.* TO app@'%';"
 harness_sql TGT "$TGT_DDL"
 
 t_pg_config "$T_TMP/migd.conf" "[freeze]" "roles = app" "drain_timeout = 30s" \
-	"[gate]" "require_validation ="
+	"[gate]" "require_validation =" "max_failed_records = 1"
 sed -i '/^\[target\]$/,/^engine/ s/^engine = postgresql$/engine = mariadb/' "$T_TMP/migd.conf"
 sed -i 's/^include = public\.\*$/include = public.*\ntarget_schema = test\nrename = public.tags=labels/' "$T_TMP/migd.conf"
 grep -q '^engine = mariadb' "$T_TMP/migd.conf" || fail "config: target engine not set"
@@ -113,6 +114,16 @@ wait "$WRITER" || true
 wait_caught_up 60
 assert_all_same "after CDC"
 ok "after two kill -9 and a target crash, accounts and tags (renamed labels) identical row for row"
+
+# MariaDB's UUID type takes RFC 4122 variants only: another is a failed record, never altered.
+harness_sql SRC "INSERT INTO accounts (id, balance, u) VALUES (900001, 1, '0d8b5e80-4141-b229-7b65-df6ff6c9ce27'), (900002, 2, NULL)"
+wait_for 30 '[[ $(harness_sql TGT "SELECT count(*) FROM accounts WHERE id = 900002") == 1 ]]' ||
+	fail "the change after the unmappable one was not applied: $(mctl status)"
+assert_eq "$(harness_sql TGT "SELECT count(*) FROM accounts WHERE id = 900001")" 0 "refused row not applied"
+fr=$(harness_sql TGT "SELECT CONCAT(table_name, ' ', \`key\`, ' ', error) FROM migd.failed_records WHERE \`key\` LIKE '%900001%'")
+assert_contains "$fr" "Incorrect uuid value" "failed record says why"
+harness_sql SRC "DELETE FROM accounts WHERE id = 900001"
+ok "a uuid MariaDB refuses is a failed record ($fr); the next change applied"
 
 APP_TGT() { mariadb --no-defaults -N -B -h 127.0.0.1 -P "$TGT_PORT" -u app -papp test -e "$1"; }
 APP_SRC="host=127.0.0.1 port=$SRC_PORT user=app dbname=postgres"
