@@ -435,6 +435,35 @@ static bool check_counts(struct vctx *v, const struct mig_table *t, struct err *
 	return true;
 }
 
+/*
+ * The chunks of a keyed table, pipelined: while the target digests chunk
+ * i, the source digests chunk i+1 and reads its fence, so both servers
+ * (or the MariaDB read and the target) work at once.  Each comparison is
+ * still fenced: the target's read of chunk i starts only once the applier
+ * has passed the fence read after the source's read of chunk i.
+ */
+struct chunk_read {
+	struct vsel sel;
+	struct vdigest s, d;
+	struct pos fence;
+};
+
+static bool source_chunk(struct vctx *v, const struct mig_table *t, struct chunk_read *c,
+			 struct err *err)
+{
+	return vside_digest(&v->src, t, &c->sel, &c->s, err) &&
+	       vside_position(&v->src, &c->fence, err);
+}
+
+static void chunk_sel(PGresult *r, int i, const struct mig_table *t, struct vsel *sel)
+{
+	*sel = (struct vsel){0};
+	if (t->nkey > 0 && PQntuples(r) > 0) {
+		sel->lo = PQgetisnull(r, i, 0) ? NULL : PQgetvalue(r, i, 0);
+		sel->hi = PQgetisnull(r, i, 1) ? NULL : PQgetvalue(r, i, 1);
+	}
+}
+
 static bool check_checksums(struct vctx *v, const struct mig_table *t, struct err *err)
 {
 	/* The backfill's ranges; one open range when the ledger has none. */
@@ -453,20 +482,44 @@ static bool check_checksums(struct vctx *v, const struct mig_table *t, struct er
 	int64_t src_rows = 0, tgt_rows = 0, ndiff = 0, bad_chunks = 0;
 	struct pos fmin = pos_none(), fmax = pos_none();
 	bool ok = true;
+	struct chunk_read cur = {0}, next = {0};
+	if (t->nkey > 0) {
+		chunk_sel(r, 0, t, &cur.sel);
+		ok = source_chunk(v, t, &cur, err);
+	}
 	for (int i = 0; i < nchunks && ok && !*v->o->stop; i++) {
-		struct vsel sel = {0};
-		if (t->nkey > 0 && PQntuples(r) > 0) {
-			sel.lo = PQgetisnull(r, i, 0) ? NULL : PQgetvalue(r, i, 0);
-			sel.hi = PQgetisnull(r, i, 1) ? NULL : PQgetvalue(r, i, 1);
-		}
 		struct vdigest s, d;
 		struct pos fence;
 		bool same = false;
-		/* One fenced digest; a difference is then settled key by key (narrow). */
-		ok = vctx_compare(v, t, &sel, false, t->nkey ? 0 : v->o->rechecks, &same, &s, &d,
-				  &fence, err);
-		if (!ok || *v->o->stop)
-			break;
+		if (t->nkey > 0) {
+			/* One fenced digest; a difference is then settled key by key (narrow). */
+			if (!vctx_wait_applied(v, &cur.fence)) {
+				if (*v->o->stop)
+					break;
+				not_reached(v, &cur.fence, err);
+				ok = false;
+				break;
+			}
+			ok = vside_digest_send(&v->tgt, t, &cur.sel, err);
+			if (ok && i + 1 < nchunks) {
+				chunk_sel(r, i + 1, t, &next.sel);
+				ok = source_chunk(v, t, &next, err);
+			}
+			/* Read even after a source error: the target must not stay busy. */
+			struct err ignored;
+			ok = vside_digest_recv(&v->tgt, t, &cur.sel, &cur.d, ok ? err : &ignored) &&
+			     ok;
+			if (!ok)
+				break;
+			s = cur.s, d = cur.d, fence = cur.fence;
+			same = s.rows == d.rows && s.sum == d.sum;
+		} else {
+			ok = vctx_compare(v, t, &cur.sel, false, v->o->rechecks, &same, &s, &d, &fence,
+					  err);
+			if (!ok || *v->o->stop)
+				break;
+		}
+		struct vsel sel = cur.sel;
 		if (!same) {
 			int64_t before = ndiff;
 			if (t->nkey > 0)
@@ -488,6 +541,7 @@ static bool check_checksums(struct vctx *v, const struct mig_table *t, struct er
 			vctx_progress(v, 0, 1, 0);
 			vctx_throttle(v, s.rows + d.rows);
 		}
+		cur = next;
 	}
 	PQclear(r);
 	if (!ok || *v->o->stop) {
@@ -496,13 +550,14 @@ static bool check_checksums(struct vctx *v, const struct mig_table *t, struct er
 	}
 	char a[POS_TEXT_MAX], b[POS_TEXT_MAX];
 	vctx_add_result(
-		v, json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:i, s:I, s:I, s:o, s:s, s:s}", "schema",
-			     t->schema, "table", t->name, "kind", "checksums", "ok", ndiff == 0,
-			     "source_rows", (json_int_t)src_rows, "target_rows", (json_int_t)tgt_rows,
-			     "chunks", nchunks, "mismatched_chunks", (json_int_t)bad_chunks,
-			     "differing_keys", (json_int_t)ndiff, "keys", keys, "position_min",
-			     vctx_pos_text(v, &fmin, a, sizeof(a)), "position_max",
-			     vctx_pos_text(v, &fmax, b, sizeof(b))));
+		v, json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:i, s:I, s:I, s:o, s:s, s:s, s:s}",
+			     "schema", t->schema, "table", t->name, "kind", "checksums", "ok",
+			     ndiff == 0, "source_rows", (json_int_t)src_rows, "target_rows",
+			     (json_int_t)tgt_rows, "chunks", nchunks, "mismatched_chunks",
+			     (json_int_t)bad_chunks, "differing_keys", (json_int_t)ndiff, "keys", keys,
+			     "position_min", vctx_pos_text(v, &fmin, a, sizeof(a)), "position_max",
+			     vctx_pos_text(v, &fmax, b, sizeof(b)), "digest",
+			     v->src.digest == VDIGEST_PGHASH ? "hashtextextended" : "md5"));
 	vctx_progress(v, 0, 0, ndiff);
 	if (ndiff > 0)
 		log_event(LOG_LVL_WARN, "validation_mismatch", "table=%s.%s kind=checksums keys=%lld",
@@ -563,7 +618,14 @@ static bool connect_sides(struct vctx *v, struct err *err)
 	pthread_mutex_lock(&v->run->lock);
 	v->run->binlog = v->binlog;
 	pthread_mutex_unlock(&v->run->lock);
-	return vside_ensure(&v->src, err) && vside_ensure(&v->tgt, err);
+	bool src_ok = false, tgt_ok = false;
+	if (!vside_ensure(&v->src, err) || !vside_ensure(&v->tgt, err) ||
+	    !vside_probe_pghash(&v->src, &src_ok, err) || !vside_probe_pghash(&v->tgt, &tgt_ok, err))
+		return false;
+	/* Both sides digest alike: PostgreSQL's own hash where every side gives ours. */
+	v->src.digest = v->tgt.digest = src_ok && tgt_ok ? VDIGEST_PGHASH : VDIGEST_MD5;
+	log_debug("validate: digests %s", src_ok && tgt_ok ? "hashtextextended" : "md5");
+	return true;
 }
 
 void *validate_thread(void *arg)

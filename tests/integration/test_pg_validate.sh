@@ -36,6 +36,7 @@ assert_eq "$(jfield .ready <<<"$v")" true "ready"
 pmin=$(jfield .validation.position_min <<<"$v")
 [[ $(harness_sql SRC "SELECT '$pmin'::pg_lsn >= '$lsn0'::pg_lsn") == t ]] ||
 	fail "results hold for $pmin, before the run started ($lsn0)"
+assert_contains "$v" '"digest":"hashtextextended"' "chunks digested with PostgreSQL's own hash (both servers agree with vside_pghash)"
 ok "a clean migration validates (counts and checksums) at source positions >= $lsn0"
 
 expect_rc 0 mctl validate --wait --kind invariants
