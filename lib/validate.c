@@ -235,20 +235,32 @@ static void kh_free(struct keyhash *h)
 	free(h->seen);
 }
 
-/* Keys found different, with what was wrong. */
+/* The md5 of key's row in h, or "" when h has none. */
+static const char *kh_get(const struct keyhash *h, const char *k)
+{
+	if (h->cap == 0)
+		return "";
+	size_t i = kh_slot(h, k);
+	return h->keys[i] != NULL ? h->md5s[i] : "";
+}
+
+/* Keys found different, with what was wrong and the target's row then. */
 struct keyset {
 	char **key;         /* owned: text[] literals */
 	const char **issue; /* static strings */
+	char (*tmd5)[33];   /* owned: the target row's md5, "" for none */
 	size_t n, cap;
 };
 
-static void ks_add(struct keyset *ks, const char *key, const char *issue)
+static void ks_add(struct keyset *ks, const char *key, const char *issue, const char *tmd5)
 {
 	if (ks->n == ks->cap) {
 		ks->cap = ks->cap ? ks->cap * 2 : 16;
 		ks->key = xrealloc(ks->key, ks->cap * sizeof(char *));
 		ks->issue = xrealloc(ks->issue, ks->cap * sizeof(char *));
+		ks->tmd5 = xrealloc(ks->tmd5, ks->cap * sizeof(*ks->tmd5));
 	}
+	snprintf(ks->tmd5[ks->n], sizeof(ks->tmd5[0]), "%s", tmd5);
 	ks->key[ks->n] = xstrdup(key);
 	ks->issue[ks->n++] = issue;
 }
@@ -259,7 +271,14 @@ static void ks_free(struct keyset *ks)
 		free(ks->key[i]);
 	free(ks->key);
 	free(ks->issue);
+	free(ks->tmd5);
 	memset(ks, 0, sizeof(*ks));
+}
+
+/* What is wrong with a key whose rows differ: src and tgt are md5s, "" for no row. */
+static const char *issue_of(const char *src, const char *tgt)
+{
+	return !*tgt ? "missing on target" : !*src ? "extra on target" : "differs";
 }
 
 struct tgt_cmp {
@@ -272,12 +291,75 @@ static void tgt_row(void *arg, const char *k, const char *md5)
 	struct tgt_cmp *c = arg;
 	size_t i = c->h->cap ? kh_slot(c->h, k) : 0;
 	if (c->h->cap == 0 || c->h->keys[i] == NULL) {
-		ks_add(c->out, k, "extra on target");
+		ks_add(c->out, k, "extra on target", md5);
 		return;
 	}
 	c->h->seen[i] = true;
 	if (strcmp(c->h->md5s[i], md5) != 0)
-		ks_add(c->out, k, "differs");
+		ks_add(c->out, k, "differs", md5);
+}
+
+/*
+ * The versions of a few keys' source rows, read one after another: for
+ * each key the md5 of its row ("" for none) at each read, the newest
+ * VERSIONS_MAX distinct ones.
+ */
+#define VERSIONS_MAX 64
+
+struct versions {
+	char *const *keys; /* borrowed, nkeys */
+	size_t nkeys;
+	char (*md5)[VERSIONS_MAX][33]; /* owned, per key: a ring */
+	int *n;			       /* owned, per key: versions seen (the ring holds the last) */
+};
+
+static void vers_init(struct versions *vs, char *const *keys, size_t n)
+{
+	vs->keys = keys;
+	vs->nkeys = n;
+	vs->md5 = xcalloc(n + 1, sizeof(*vs->md5));
+	vs->n = xcalloc(n + 1, sizeof(int));
+}
+
+static void vers_free(struct versions *vs)
+{
+	free(vs->md5);
+	free(vs->n);
+}
+
+static const char *vers_last(const struct versions *vs, size_t i)
+{
+	return vs->n[i] ? vs->md5[i][(vs->n[i] - 1) % VERSIONS_MAX] : "";
+}
+
+static void vers_add(struct versions *vs, size_t i, const char *md5)
+{
+	if (vs->n[i] > 0 && strcmp(vers_last(vs, i), md5) == 0)
+		return;
+	snprintf(vs->md5[i][vs->n[i] % VERSIONS_MAX], 33, "%s", md5);
+	vs->n[i]++;
+}
+
+static bool vers_has(const struct versions *vs, size_t i, const char *md5)
+{
+	int held = vs->n[i] < VERSIONS_MAX ? vs->n[i] : VERSIONS_MAX;
+	for (int j = 0; j < held; j++)
+		if (strcmp(vs->md5[i][j], md5) == 0)
+			return true;
+	return false;
+}
+
+/* One read of the keys' source rows, added to their versions. */
+static bool vers_read(struct vctx *v, const struct mig_table *t, struct versions *vs,
+		      struct err *err)
+{
+	struct keyhash h = {0};
+	struct vsel sel = {.by_keys = true, .keys = vs->keys, .nkeys = vs->nkeys};
+	bool ok = vside_hashes(&v->src, t, &sel, kh_put, &h, err);
+	for (size_t i = 0; ok && i < vs->nkeys; i++)
+		vers_add(vs, i, kh_get(&h, vs->keys[i]));
+	kh_free(&h);
+	return ok;
 }
 
 /*
@@ -302,36 +384,132 @@ static bool diff_rows(struct vctx *v, const struct mig_table *t, const struct vs
 		vctx_note_fence(v, &fence);
 		for (size_t i = 0; i < h.cap; i++)
 			if (h.keys[i] != NULL && !h.seen[i])
-				ks_add(out, h.keys[i], "missing on target");
+				ks_add(out, h.keys[i], "missing on target", "");
 	}
 	kh_free(&h);
 	return ok;
 }
 
+/*
+ * Keys of cand whose target row, as read, equals a version in vs (key i
+ * of vs is cand's key i) are settled and dropped; the others stay, their
+ * issue taken from the newest source version.
+ */
+static void settle(struct keyset *cand, const struct versions *vs)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < cand->n; i++) {
+		if (vers_has(vs, i, cand->tmd5[i])) {
+			free(cand->key[i]);
+			continue;
+		}
+		cand->issue[i] = issue_of(vers_last(vs, i), cand->tmd5[i]);
+		cand->key[kept] = cand->key[i];
+		cand->issue[kept] = cand->issue[i];
+		memcpy(cand->tmd5[kept], cand->tmd5[i], sizeof(cand->tmd5[0]));
+		kept++;
+	}
+	cand->n = kept;
+}
+
 #define CONFIRM_BATCH 500
+#define SAMPLE_MIN_MS 2 /* source reads while the applier is awaited: at most this often */
 
 /*
- * Keeps only the persistent differences: each candidate key is compared
- * again, fenced, up to `rechecks` times; a key that matches once the
- * applier has passed its fence was an in-flight change, not a difference.
+ * Waits as vctx_wait_applied(), reading the keys' source rows meanwhile
+ * (back to back, but never more often than every SAMPLE_MIN_MS nor faster
+ * than a read takes).  False on timeout (with err), stop, or a failed read.
+ */
+static bool wait_reading(struct vctx *v, const struct mig_table *t, const struct pos *fence,
+			 struct versions *vs, struct err *err)
+{
+	uint64_t at = pos_scalar(fence);
+	int64_t deadline = now_mono_usec() + v->o->recheck_wait_ms * 1000;
+	while (!*v->o->stop) {
+		if (v->o->applied_past(v->o->arg, at))
+			return true;
+		if (now_mono_usec() > deadline) {
+			not_reached(v, fence, err);
+			return false;
+		}
+		int64_t t0 = now_mono_usec();
+		if (!vers_read(v, t, vs, err))
+			return false;
+		int took = (int)((now_mono_usec() - t0) / 1000);
+		sleep_interruptible(took > SAMPLE_MIN_MS ? took : SAMPLE_MIN_MS, v->o->stop);
+	}
+	return false;
+}
+
+/*
+ * One fenced recheck of suspect keys (cand, at most CONFIRM_BATCH): the
+ * source's rows, its fence, the target's rows once the applier passed the
+ * fence, the source's rows once more.  While waiting for the applier the
+ * source is read again and again.  A key stays suspect only when its
+ * target row equals none of the versions the source showed from the first
+ * read to the last: a hot key the applier has carried past the first read
+ * matches the version the source had when the applier's batch was cut,
+ * or the source's row after the target was read.  So a target row passes
+ * only if the source held it between the fence's read and the check, as
+ * for the first read alone.
+ */
+static bool recheck(struct vctx *v, const struct mig_table *t, struct keyset *cand,
+		    struct err *err)
+{
+	struct versions vs;
+	vers_init(&vs, cand->key, cand->n);
+	struct pos fence;
+	struct keyhash tgt = {0};
+	struct vsel sel = {.by_keys = true, .keys = cand->key, .nkeys = cand->n};
+	bool ok = vers_read(v, t, &vs, err) && vside_position(&v->src, &fence, err) &&
+		  wait_reading(v, t, &fence, &vs, err) &&
+		  vside_hashes(&v->tgt, t, &sel, kh_put, &tgt, err) && vers_read(v, t, &vs, err);
+	if (ok) {
+		vctx_note_fence(v, &fence);
+		for (size_t i = 0; i < cand->n; i++)
+			snprintf(cand->tmd5[i], sizeof(cand->tmd5[0]), "%s",
+				 kh_get(&tgt, cand->key[i]));
+		settle(cand, &vs);
+	}
+	kh_free(&tgt);
+	vers_free(&vs);
+	return ok;
+}
+
+/*
+ * Keeps only the persistent differences.  First the source rows of the
+ * differing keys are read again: a key whose source row now equals the
+ * target row read before was in flight.  Then each remaining key is
+ * rechecked (recheck()), fenced, up to `rechecks` times.
  */
 static bool confirm(struct vctx *v, const struct mig_table *t, struct keyset *cand,
 		    struct err *err)
 {
-	for (int64_t attempt = 0; attempt < v->o->rechecks && cand->n > 0 && !*v->o->stop;
-	     attempt++) {
-		struct keyset next = {0};
-		for (size_t i = 0; i < cand->n; i += CONFIRM_BATCH) {
-			struct vsel sel = {.by_keys = true, .keys = cand->key + i};
-			sel.nkeys = cand->n - i < CONFIRM_BATCH ? cand->n - i : CONFIRM_BATCH;
-			if (!diff_rows(v, t, &sel, &next, err)) {
-				ks_free(&next);
-				return false;
-			}
+	struct keyset next = {0};
+	for (size_t i = 0; i < cand->n && !*v->o->stop; i += CONFIRM_BATCH) {
+		struct keyset part = {0};
+		size_t n = cand->n - i < CONFIRM_BATCH ? cand->n - i : CONFIRM_BATCH;
+		for (size_t k = i; k < i + n; k++)
+			ks_add(&part, cand->key[k], cand->issue[k], cand->tmd5[k]);
+		struct versions vs;
+		vers_init(&vs, part.key, part.n);
+		bool ok = vers_read(v, t, &vs, err);
+		if (ok)
+			settle(&part, &vs);
+		for (int64_t attempt = 0;
+		     ok && attempt < v->o->rechecks && part.n > 0 && !*v->o->stop; attempt++)
+			ok = recheck(v, t, &part, err);
+		vers_free(&vs);
+		for (size_t k = 0; ok && k < part.n; k++)
+			ks_add(&next, part.key[k], part.issue[k], part.tmd5[k]);
+		ks_free(&part);
+		if (!ok) {
+			ks_free(&next);
+			return false;
 		}
-		ks_free(cand);
-		*cand = next;
 	}
+	ks_free(cand);
+	*cand = next;
 	return !*v->o->stop;
 }
 
@@ -413,6 +591,14 @@ bool vctx_narrow(struct vctx *v, const struct mig_table *t, const struct vsel *s
 }
 
 /* --- per table --------------------------------------------------------------- */
+
+static const char *digest_name(enum vdigest_kind k)
+{
+	static const char *const names[] = {[VDIGEST_MD5] = "md5",
+					    [VDIGEST_PGHASH] = "hashtextextended",
+					    [VDIGEST_PGROW] = "hashtextextended(record)"};
+	return names[k];
+}
 
 static bool check_counts(struct vctx *v, const struct mig_table *t, struct err *err)
 {
@@ -514,8 +700,8 @@ static bool check_checksums(struct vctx *v, const struct mig_table *t, struct er
 			s = cur.s, d = cur.d, fence = cur.fence;
 			same = s.rows == d.rows && s.sum == d.sum;
 		} else {
-			ok = vctx_compare(v, t, &cur.sel, false, v->o->rechecks, &same, &s, &d, &fence,
-					  err);
+			ok = vctx_compare(v, t, &cur.sel, false, v->o->rechecks, &same, &s, &d,
+					  &fence, err);
 			if (!ok || *v->o->stop)
 				break;
 		}
@@ -550,14 +736,13 @@ static bool check_checksums(struct vctx *v, const struct mig_table *t, struct er
 	}
 	char a[POS_TEXT_MAX], b[POS_TEXT_MAX];
 	vctx_add_result(
-		v, json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:i, s:I, s:I, s:o, s:s, s:s, s:s}",
-			     "schema", t->schema, "table", t->name, "kind", "checksums", "ok",
-			     ndiff == 0, "source_rows", (json_int_t)src_rows, "target_rows",
-			     (json_int_t)tgt_rows, "chunks", nchunks, "mismatched_chunks",
-			     (json_int_t)bad_chunks, "differing_keys", (json_int_t)ndiff, "keys", keys,
-			     "position_min", vctx_pos_text(v, &fmin, a, sizeof(a)), "position_max",
-			     vctx_pos_text(v, &fmax, b, sizeof(b)), "digest",
-			     v->src.digest == VDIGEST_PGHASH ? "hashtextextended" : "md5"));
+	    v, json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:i, s:I, s:I, s:o, s:s, s:s, s:s}",
+			 "schema", t->schema, "table", t->name, "kind", "checksums", "ok",
+			 ndiff == 0, "source_rows", (json_int_t)src_rows, "target_rows",
+			 (json_int_t)tgt_rows, "chunks", nchunks, "mismatched_chunks",
+			 (json_int_t)bad_chunks, "differing_keys", (json_int_t)ndiff, "keys", keys,
+			 "position_min", vctx_pos_text(v, &fmin, a, sizeof(a)), "position_max",
+			 vctx_pos_text(v, &fmax, b, sizeof(b)), "digest", digest_name(v->src.digest)));
 	vctx_progress(v, 0, 0, ndiff);
 	if (ndiff > 0)
 		log_event(LOG_LVL_WARN, "validation_mismatch", "table=%s.%s kind=checksums keys=%lld",
@@ -620,11 +805,17 @@ static bool connect_sides(struct vctx *v, struct err *err)
 	pthread_mutex_unlock(&v->run->lock);
 	bool src_ok = false, tgt_ok = false;
 	if (!vside_ensure(&v->src, err) || !vside_ensure(&v->tgt, err) ||
-	    !vside_probe_pghash(&v->src, &src_ok, err) || !vside_probe_pghash(&v->tgt, &tgt_ok, err))
+	    !vside_probe_pghash(&v->src, &src_ok, err) ||
+	    !vside_probe_pghash(&v->tgt, &tgt_ok, err))
 		return false;
-	/* Both sides digest alike: PostgreSQL's own hash where every side gives ours. */
-	v->src.digest = v->tgt.digest = src_ok && tgt_ok ? VDIGEST_PGHASH : VDIGEST_MD5;
-	log_debug("validate: digests %s", src_ok && tgt_ok ? "hashtextextended" : "md5");
+	/*
+	 * Both sides digest alike: PostgreSQL's own hash where every side gives
+	 * ours, of the record text when both are PostgreSQL.
+	 */
+	enum vdigest_kind k = !src_ok || !tgt_ok ? VDIGEST_MD5
+			      : v->binlog	 ? VDIGEST_PGHASH
+						 : VDIGEST_PGROW;
+	v->src.digest = v->tgt.digest = k;
 	return true;
 }
 

@@ -96,6 +96,7 @@ void vdigest_add_kind(struct vdigest *d, enum vdigest_kind kind, const void *tex
 		vdigest_add(d, text, len);
 		return;
 	}
+	/* VDIGEST_PGROW is never asked of a client-hashed side: it hashes COPY lines. */
 	/* sign-extended, then summed modulo 2^128 */
 	d->rows++;
 	d->sum += (unsigned __int128)(__int128)(int64_t)vside_pghash(text, len);
@@ -392,13 +393,27 @@ static bool pg_count(struct vside *s, const struct mig_table *t, int64_t *rows, 
 	return true;
 }
 
+/* ROW(columns)::text: record_out() calls each column's output function. */
+static char *pg_record_expr(const struct mig_table *t)
+{
+	struct strbuf b = {0};
+	for (int i = 0; i < t->ncols; i++) {
+		char *id = pgconn_ident(t->cols[i].name);
+		sb_addf(&b, "%s%s", i ? ", " : "ROW(", id);
+		free(id);
+	}
+	sb_addf(&b, ")::text");
+	return sb_take(&b);
+}
+
 static char *pg_digest_sql(struct vside *s, const struct mig_table *t, const struct vsel *sel)
 {
-	char *row = vside_pg_row_expr(t), *pred = pg_pred(t, sel);
+	char *row = s->digest == VDIGEST_PGROW ? pg_record_expr(t) : vside_pg_row_expr(t);
+	char *pred = pg_pred(t, sel);
 	char *sql;
-	if (s->digest == VDIGEST_PGHASH)
-		sql = xasprintf("SELECT count(*), coalesce(sum(hashtextextended((%s) COLLATE \"C\", "
-				"0)), 0)::text FROM %s WHERE %s",
+	if (s->digest != VDIGEST_MD5)
+		sql = xasprintf("SELECT count(*), coalesce(sum(hashtextextended((%s) "
+				"COLLATE \"C\", 0)), 0)::text FROM %s WHERE %s",
 				row, qname(s, t), pred);
 	else
 		sql = xasprintf("SELECT count(*), coalesce(sum(('x' || substr(md5(convert_to(%s, "

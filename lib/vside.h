@@ -34,7 +34,10 @@
  * same way for a MariaDB side (vside_pghash()).  It depends on the
  * server's byte order and needs UTF-8 text, so it is used only when every
  * PostgreSQL side was probed and hashes as vside_pghash() does
- * (vside_probe_pghash()); otherwise md5.
+ * (vside_probe_pghash()); otherwise md5.  When both sides are PostgreSQL,
+ * the text hashed can be the row's record text instead, ROW(columns)::text:
+ * each column's output function's text, quoted where needed, so as exact
+ * as the COPY line and half its cost to build (no replace() chains).
  * A row's key is the text[] literal of its key columns' output texts as
  * array_out() quotes it (PostgreSQL: ARRAY[..]::text; MariaDB:
  * mysnap_tuple_key()), the same string on both sides for the same key.
@@ -63,6 +66,7 @@
 enum vdigest_kind {
 	VDIGEST_MD5,	/* the first 60 bits of each row's md5 */
 	VDIGEST_PGHASH, /* each row's hashtextextended(text, 0), signed 64 bits */
+	VDIGEST_PGROW,	/* PostgreSQL on both sides: the same of ROW(columns)::text */
 };
 
 struct vside {
