@@ -208,7 +208,7 @@ pg_bench() {
 	"$VBENCH" plan "$W/pg.conf" "$CHUNK_ROWS" | sed 's/^/# ledger: /'
 	local tools=()
 	for t in $PG_TOOLS; do
-		if [[ $t == pgcopydb ]] && ! pgcopydb --help 2>&1 | grep -qw compare; then
+		if [[ $t == pgcopydb ]] && ! grep -qw compare <<<"$(pgcopydb --help 2>&1)"; then
 			echo "# pgcopydb: $(pgcopydb --version 2>&1 | grep -o 'version [^ ]*' | head -1) has no compare" \
 				"command ('pgcopydb --help' lists: $(pgcopydb --help 2>&1 | awk '/^    [a-z]/ || /^  \+ / { printf "%s ", $1 == "+" ? $2 : $1 }')); left out"
 			continue
@@ -249,7 +249,8 @@ set -euo pipefail
 src=$1 tgt=$2
 shift 2
 rk=()
-if pg_dump --help | grep -q -- --restrict-key; then rk=(--restrict-key=bench); fi
+# (no `| grep -q` under pipefail: pg_dump's SIGPIPE would fail the test at random)
+if [[ $(pg_dump --help) == *--restrict-key* ]]; then rk=(--restrict-key=bench); fi
 for tk in "$@"; do
 	t=${tk%%:*}
 	# a fixed \restrict key: pg_dump picks a random one per dump (15.14 and later)

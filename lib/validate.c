@@ -416,9 +416,11 @@ static void settle(struct keyset *cand, const struct versions *vs)
 #define SAMPLE_MIN_MS 2 /* source reads while the applier is awaited: at most this often */
 
 /*
- * Waits as vctx_wait_applied(), reading the keys' source rows meanwhile
- * (back to back, but never more often than every SAMPLE_MIN_MS nor faster
- * than a read takes).  False on timeout (with err), stop, or a failed read.
+ * Waits as vctx_wait_applied(), reading the keys' source rows meanwhile:
+ * a pause of SAMPLE_MIN_MS between reads, or four times what the last
+ * read took, so that slow reads (a MariaDB text key scans the table) keep
+ * the source busy a fifth of the time at most.  False on timeout (with
+ * err), stop, or a failed read.
  */
 static bool wait_reading(struct vctx *v, const struct mig_table *t, const struct pos *fence,
 			 struct versions *vs, struct err *err)
@@ -435,8 +437,9 @@ static bool wait_reading(struct vctx *v, const struct mig_table *t, const struct
 		int64_t t0 = now_mono_usec();
 		if (!vers_read(v, t, vs, err))
 			return false;
+		vctx_throttle(v, (int64_t)vs->nkeys); /* rows_per_second covers these reads too */
 		int took = (int)((now_mono_usec() - t0) / 1000);
-		sleep_interruptible(took > SAMPLE_MIN_MS ? took : SAMPLE_MIN_MS, v->o->stop);
+		sleep_interruptible(4 * took > SAMPLE_MIN_MS ? 4 * took : SAMPLE_MIN_MS, v->o->stop);
 	}
 	return false;
 }

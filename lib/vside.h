@@ -200,7 +200,8 @@ char *vdigest_format(const struct vdigest *d, char *buf, size_t n);
 char *vside_pg_row_expr(const struct mig_table *t);
 char *vside_pg_key_expr(const struct mig_table *t);
 
-/* The session settings canonical text is printed under (PostgreSQL), one SQL string. */
+/* The session settings canonical text is printed under (PostgreSQL), one SQL string;
+   also no parallel workers. */
 extern const char vside_pg_settings[];
 
 #endif
