@@ -773,22 +773,33 @@ bool vside_probe_pghash(struct vside *s, bool *ok, struct err *err)
 		return false;
 	*ok = strcmp(enc, "UTF8") == 0;
 	free(enc);
-	/* every tail length (0-11 bytes after whole 12-byte blocks), and UTF-8 */
+	/*
+	 * Prefixes of every length up to 24 bytes (each tail length after 0, 1
+	 * and 2 whole 12-byte blocks) and the whole text (UTF-8), in one query:
+	 * a text[] of them (no quote or backslash inside), hashed in order.
+	 */
 	static const char text[] = "migd probes hashtextextended: \xc3\xa9\xe2\x98\x83";
-	for (size_t n = 0; *ok && n <= 24; n++) {
-		char probe[sizeof(text)];
-		size_t len = n < 24 ? n : sizeof(text) - 1;
-		memcpy(probe, text, len);
-		probe[len] = '\0';
-		const char *params[] = {probe};
-		char *v = pgconn_query_value(&s->pg,
-					     "SELECT hashtextextended($1::text COLLATE \"C\", 0)",
-					     1, params, err);
-		if (v == NULL)
-			return false;
-		*ok = strtoll(v, NULL, 10) == (int64_t)vside_pghash(probe, len);
-		free(v);
+	enum { NPROBE = 26 };
+	size_t len[NPROBE];
+	struct strbuf b = {0};
+	for (int i = 0; i < NPROBE; i++) {
+		len[i] = i < NPROBE - 1 ? (size_t)i : sizeof(text) - 1;
+		sb_addf(&b, "%s\"%.*s\"", i ? "," : "{", (int)len[i], text);
 	}
+	sb_addf(&b, "}");
+	char *arr = sb_take(&b);
+	const char *params[] = {arr};
+	PGresult *r = pgconn_query(&s->pg,
+				   "SELECT hashtextextended(p COLLATE \"C\", 0) "
+				   "FROM unnest($1::text[]) WITH ORDINALITY AS u(p, i) ORDER BY i",
+				   1, params, err);
+	free(arr);
+	if (r == NULL)
+		return false;
+	*ok = *ok && PQntuples(r) == NPROBE;
+	for (int i = 0; *ok && i < NPROBE; i++)
+		*ok = strtoll(PQgetvalue(r, i, 0), NULL, 10) == (int64_t)vside_pghash(text, len[i]);
+	PQclear(r);
 	return true;
 }
 
