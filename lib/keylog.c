@@ -34,10 +34,53 @@ void keylog_close(struct keylog *kl)
 	kl->fp = NULL;
 }
 
+/* s with COPY text's escapes for backslash, tab, newline and CR. */
+static void put_escaped(FILE *fp, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '\\':
+			fputs("\\\\", fp);
+			break;
+		case '\t':
+			fputs("\\t", fp);
+			break;
+		case '\n':
+			fputs("\\n", fp);
+			break;
+		case '\r':
+			fputs("\\r", fp);
+			break;
+		default:
+			fputc(*s, fp);
+		}
+	}
+}
+
+/* Undoes put_escaped() in place (any other escaped character stands for itself). */
+static void unescape(char *s)
+{
+	char *w = s;
+	for (; *s; s++) {
+		if (*s != '\\' || s[1] == '\0') {
+			*w++ = *s;
+			continue;
+		}
+		s++;
+		*w++ = *s == 't' ? '\t' : *s == 'n' ? '\n' : *s == 'r' ? '\r' : *s;
+	}
+	*w = '\0';
+}
+
 void keylog_key(struct keylog *kl, const char *table, const char *key_arr)
 {
-	if (kl->fp != NULL)
-		fprintf(kl->fp, "K\t%s\t%s\n", table, key_arr);
+	if (kl->fp == NULL)
+		return;
+	fputs("k\t", kl->fp);
+	put_escaped(kl->fp, table);
+	fputc('\t', kl->fp);
+	put_escaped(kl->fp, key_arr);
+	fputc('\n', kl->fp);
 }
 
 void keylog_commit(struct keylog *kl, const struct pos *end)
@@ -74,8 +117,7 @@ char *keylog_array_literal(const char *const *vals, const uint32_t *lens, int n)
 			char c = vals[i][j];
 			if (c == '"' || c == '\\')
 				*p++ = '\\';
-			/* tabs and newlines would break the line format: escape them */
-			*p++ = (c == '\t' || c == '\n') ? ' ' : c;
+			*p++ = c; /* tabs and newlines too: keylog_key() escapes the line */
 		}
 		*p++ = '"';
 	}
@@ -85,7 +127,7 @@ char *keylog_array_literal(const char *const *vals, const uint32_t *lens, int n)
 }
 
 struct pending {
-	char **lines; /* owned: "table\tkey" */
+	char **lines; /* owned: "table\0key", unescaped */
 	size_t n, cap;
 };
 
@@ -116,12 +158,24 @@ bool keylog_read_since(const char *path, uint64_t since_lsn,
 		line[strcspn(line, "\n")] = '\0';
 		const char *perr;
 		struct pos p;
-		if (line[0] == 'K' && line[1] == '\t') {
+		if ((line[0] == 'k' || line[0] == 'K') && line[1] == '\t') {
+			char *tab = strchr(line + 2, '\t');
+			if (tab == NULL)
+				continue;
+			*tab = '\0';
+			if (line[0] == 'k') { /* escaped fields; K: an older file's, as they are */
+				unescape(line + 2);
+				unescape(tab + 1);
+			}
 			if (pd.n == pd.cap) {
 				pd.cap = pd.cap ? pd.cap * 2 : 256;
 				pd.lines = xrealloc(pd.lines, pd.cap * sizeof(char *));
 			}
-			pd.lines[pd.n++] = xstrdup(line + 2);
+			size_t tl = strlen(line + 2) + 1, kl = strlen(tab + 1) + 1;
+			char *rec = xmalloc(tl + kl);
+			memcpy(rec, line + 2, tl);
+			memcpy(rec + tl, tab + 1, kl);
+			pd.lines[pd.n++] = rec;
 		} else if (line[0] == 'R') {
 			pending_clear(&pd);
 		} else if ((line[0] == 'C' || line[0] == 'S') && line[1] == '\t' &&
@@ -140,13 +194,8 @@ bool keylog_read_since(const char *path, uint64_t since_lsn,
 				continue;
 			}
 			if (lsn > since_lsn)
-				for (size_t i = 0; i < pd.n; i++) {
-					char *tab = strchr(pd.lines[i], '\t');
-					if (tab == NULL)
-						continue;
-					*tab = '\0';
-					fn(pd.lines[i], tab + 1, arg);
-				}
+				for (size_t i = 0; i < pd.n; i++)
+					fn(pd.lines[i], pd.lines[i] + strlen(pd.lines[i]) + 1, arg);
 			pending_clear(&pd);
 			last_commit = lsn;
 		}

@@ -2,15 +2,22 @@
  * keylog: the applier's log of touched keys, for "recent writes" validation
  * (every key changed since position P, compared on both sides).
  *
- * A text file in state_dir, one record per line:
+ * A text file in state_dir, one record per line, fields tab-separated:
  *     S <applied position>        the applier (re)started here
- *     K <schema.table> <key>      a key a change of the open batch touched
+ *     k <schema.table> <key>      a key a change of the open batch touched
  *     C <end position>            the batch before committed, ending here
  *     R                           the batch before was rolled back
- * Keys are text[] literals of the key columns.  Appends go through stdio;
- * the file is fdatasync'ed at most once a second, so after a crash the
- * tail can be missing -- the reader then reports the gap (a start marker
- * past the last committed batch it saw) instead of pretending coverage.
+ * Keys are text[] literals of the key columns, exactly as array_in() reads
+ * them.  The k fields are escaped as in COPY's text format: backslash,
+ * tab, newline and carriage return as \\, \t, \n and \r, so any key
+ * round-trips.  Files written before that have K records instead, with
+ * the fields as they are (their writer turned tabs and newlines in keys
+ * into spaces); they are still read, such a key just names no row.
+ *
+ * Appends go through stdio; the file is fdatasync'ed at most once a
+ * second, so after a crash the tail can be missing -- the reader then
+ * reports the gap (a start marker past the last committed batch it saw)
+ * instead of pretending coverage.
  */
 #ifndef MIGD_KEYLOG_H
 #define MIGD_KEYLOG_H

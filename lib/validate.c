@@ -1,8 +1,8 @@
 /*
- * validate: the run, fenced comparisons, counts and chunk checksums, and
- * the narrowing of a differing chunk to its keys (see validate.h).  The
- * sides' reads in canonical form are vside's; the [invariant]/[query]
- * checks and recent writes are in validate_checks.c.
+ * validate: the run, fenced comparisons, counts and chunk checksums (see
+ * validate.h).  The sides' reads in canonical form are vside's; narrowing
+ * a differing chunk to its keys is in validate_narrow.c; the
+ * [invariant]/[query] checks and recent writes are in validate_checks.c.
  */
 #include "validate.h"
 
@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "keyrange.h"
 #include "log.h"
 #include "pos.h"
 #include "util.h"
@@ -75,8 +74,7 @@ bool vctx_wait_applied(struct vctx *v, const struct pos *fence)
 	return false;
 }
 
-/* err for a fence the applier did not reach in time (not when stopping). */
-static void not_reached(struct vctx *v, const struct pos *fence, struct err *err)
+void vctx_not_reached(struct vctx *v, const struct pos *fence, struct err *err)
 {
 	char f[POS_TEXT_MAX];
 	if (!*v->o->stop)
@@ -149,7 +147,7 @@ bool vctx_compare(struct vctx *v, const struct mig_table *t, const struct vsel *
 		if (!vctx_wait_applied(v, fence)) {
 			if (*v->o->stop)
 				break;
-			not_reached(v, fence, err);
+			vctx_not_reached(v, fence, err);
 			return false;
 		}
 		if (!side_read(&v->tgt, t, sel, counts_only, d, err))
@@ -164,255 +162,15 @@ bool vctx_compare(struct vctx *v, const struct mig_table *t, const struct vsel *
 	return !*v->o->stop;
 }
 
-/* --- narrowing a differing chunk to keys ------------------------------------- */
-
-/* key -> md5 of one side's rows (open addressing, grows at half full). */
-struct keyhash {
-	char **keys; /* owned */
-	char **md5s; /* owned */
-	bool *seen;
-	size_t cap, n;
-};
-
-static size_t hash_str(const char *s)
-{
-	size_t h = 1469598103934665603ULL;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
-static size_t kh_slot(const struct keyhash *h, const char *k)
-{
-	size_t i = hash_str(k) & (h->cap - 1);
-	while (h->keys[i] != NULL && strcmp(h->keys[i], k) != 0)
-		i = (i + 1) & (h->cap - 1);
-	return i;
-}
-
-static void kh_grow(struct keyhash *h)
-{
-	struct keyhash old = *h;
-	h->cap = old.cap ? old.cap * 2 : 64;
-	h->keys = xcalloc(h->cap, sizeof(char *));
-	h->md5s = xcalloc(h->cap, sizeof(char *));
-	h->seen = xcalloc(h->cap, sizeof(bool));
-	for (size_t i = 0; i < old.cap; i++) {
-		if (old.keys[i] == NULL)
-			continue;
-		size_t j = kh_slot(h, old.keys[i]);
-		h->keys[j] = old.keys[i];
-		h->md5s[j] = old.md5s[i];
-	}
-	free(old.keys);
-	free(old.md5s);
-	free(old.seen);
-}
-
-static void kh_put(void *arg, const char *k, const char *md5)
-{
-	struct keyhash *h = arg;
-	if ((h->n + 1) * 2 > h->cap)
-		kh_grow(h);
-	size_t i = kh_slot(h, k);
-	if (h->keys[i] != NULL) { /* the same key twice: a keyless table's "{}" */
-		free(h->md5s[i]);
-	} else {
-		h->keys[i] = xstrdup(k);
-		h->n++;
-	}
-	h->md5s[i] = xstrdup(md5);
-}
-
-static void kh_free(struct keyhash *h)
-{
-	for (size_t i = 0; i < h->cap; i++) {
-		free(h->keys[i]);
-		free(h->md5s[i]);
-	}
-	free(h->keys);
-	free(h->md5s);
-	free(h->seen);
-}
-
-/* Keys found different, with what was wrong. */
-struct keyset {
-	char **key;         /* owned: text[] literals */
-	const char **issue; /* static strings */
-	size_t n, cap;
-};
-
-static void ks_add(struct keyset *ks, const char *key, const char *issue)
-{
-	if (ks->n == ks->cap) {
-		ks->cap = ks->cap ? ks->cap * 2 : 16;
-		ks->key = xrealloc(ks->key, ks->cap * sizeof(char *));
-		ks->issue = xrealloc(ks->issue, ks->cap * sizeof(char *));
-	}
-	ks->key[ks->n] = xstrdup(key);
-	ks->issue[ks->n++] = issue;
-}
-
-static void ks_free(struct keyset *ks)
-{
-	for (size_t i = 0; i < ks->n; i++)
-		free(ks->key[i]);
-	free(ks->key);
-	free(ks->issue);
-	memset(ks, 0, sizeof(*ks));
-}
-
-struct tgt_cmp {
-	struct keyhash *h;
-	struct keyset *out;
-};
-
-static void tgt_row(void *arg, const char *k, const char *md5)
-{
-	struct tgt_cmp *c = arg;
-	size_t i = c->h->cap ? kh_slot(c->h, k) : 0;
-	if (c->h->cap == 0 || c->h->keys[i] == NULL) {
-		ks_add(c->out, k, "extra on target");
-		return;
-	}
-	c->h->seen[i] = true;
-	if (strcmp(c->h->md5s[i], md5) != 0)
-		ks_add(c->out, k, "differs");
-}
-
-/*
- * sel's rows compared key by key: the source first, then the target once
- * the applier passed the fence read in between.  Differing keys go to out.
- * Memory is bounded by what sel selects (one ledger range, or a batch of keys).
- */
-static bool diff_rows(struct vctx *v, const struct mig_table *t, const struct vsel *sel,
-		      struct keyset *out, struct err *err)
-{
-	struct keyhash h = {0};
-	struct pos fence;
-	bool ok = vside_hashes(&v->src, t, sel, kh_put, &h, err) &&
-		  vside_position(&v->src, &fence, err);
-	if (ok && !vctx_wait_applied(v, &fence)) {
-		not_reached(v, &fence, err);
-		ok = false;
-	}
-	struct tgt_cmp c = {&h, out};
-	ok = ok && vside_hashes(&v->tgt, t, sel, tgt_row, &c, err);
-	if (ok) {
-		vctx_note_fence(v, &fence);
-		for (size_t i = 0; i < h.cap; i++)
-			if (h.keys[i] != NULL && !h.seen[i])
-				ks_add(out, h.keys[i], "missing on target");
-	}
-	kh_free(&h);
-	return ok;
-}
-
-#define CONFIRM_BATCH 500
-
-/*
- * Keeps only the persistent differences: each candidate key is compared
- * again, fenced, up to `rechecks` times; a key that matches once the
- * applier has passed its fence was an in-flight change, not a difference.
- */
-static bool confirm(struct vctx *v, const struct mig_table *t, struct keyset *cand,
-		    struct err *err)
-{
-	for (int64_t attempt = 0; attempt < v->o->rechecks && cand->n > 0 && !*v->o->stop;
-	     attempt++) {
-		struct keyset next = {0};
-		for (size_t i = 0; i < cand->n; i += CONFIRM_BATCH) {
-			struct vsel sel = {.by_keys = true, .keys = cand->key + i};
-			sel.nkeys = cand->n - i < CONFIRM_BATCH ? cand->n - i : CONFIRM_BATCH;
-			if (!diff_rows(v, t, &sel, &next, err)) {
-				ks_free(&next);
-				return false;
-			}
-		}
-		ks_free(cand);
-		*cand = next;
-	}
-	return !*v->o->stop;
-}
-
-static json_t *short_value(const char *v)
-{
-	if (v == NULL)
-		return json_null();
-	size_t n = strlen(v);
-	if (n <= 64)
-		return json_string(v);
-	char *s = xasprintf("%.60s... (%zu chars)", v, n);
-	json_t *j = json_string(s);
-	free(s);
-	return j;
-}
-
-/* The key as an object {column: value}. */
-static json_t *key_json(const struct mig_table *t, const char *key_arr)
-{
-	char **vals;
-	int n = keyrange_parse_array(key_arr, &vals);
-	json_t *o = json_object();
-	for (int i = 0; i < n; i++) {
-		if (i < t->nkey)
-			json_object_set_new(o, t->cols[t->key_idx[i]].name, json_string(vals[i]));
-		free(vals[i]);
-	}
-	free(vals);
-	return o;
-}
-
-/* A differing key for the report; for "differs", the columns that differ. */
-static json_t *describe_key(struct vctx *v, const struct mig_table *t, const char *key_arr,
-			    const char *issue)
-{
-	json_t *o = json_pack("{s:o, s:s}", "key", key_json(t, key_arr), "issue", issue);
-	if (strcmp(issue, "differs") != 0)
-		return o;
-	struct err err;
-	struct vrow a, b;
-	bool fa = false, fb = false;
-	bool ok = vside_row(&v->src, t, key_arr, &a, &fa, &err) &&
-		  vside_row(&v->tgt, t, key_arr, &b, &fb, &err);
-	if (ok && fa && fb) {
-		json_t *cols = json_array();
-		for (int i = 0; i < t->ncols; i++) {
-			const char *x = a.val[i], *y = b.val[i];
-			if ((x == NULL) == (y == NULL) && (x == NULL || strcmp(x, y) == 0) &&
-			    a.status[i] == NULL)
-				continue;
-			json_t *c = json_pack("{s:s, s:o, s:o}", "column", t->cols[i].name, "source",
-					      short_value(x), "target", short_value(y));
-			if (a.status[i] != NULL) /* a value PostgreSQL cannot take as it is */
-				json_object_set_new(c, "source_status", json_string(a.status[i]));
-			json_array_append_new(cols, c);
-		}
-		json_object_set_new(o, "columns", cols);
-	} else if (!ok) {
-		log_warn("validate: %s.%s key %s: no column details: %s", t->schema, t->name,
-			 key_arr, err.msg);
-	}
-	vrow_free(&a);
-	vrow_free(&b);
-	return o;
-}
-
-bool vctx_narrow(struct vctx *v, const struct mig_table *t, const struct vsel *sel, json_t *keys,
-		 int64_t *ndiff, struct err *err)
-{
-	struct keyset cand = {0};
-	bool ok = diff_rows(v, t, sel, &cand, err) && confirm(v, t, &cand, err);
-	for (size_t i = 0; ok && i < cand.n; i++) {
-		(*ndiff)++;
-		if (json_array_size(keys) < (size_t)v->o->max_keys)
-			json_array_append_new(keys, describe_key(v, t, cand.key[i], cand.issue[i]));
-	}
-	ks_free(&cand);
-	return ok;
-}
-
 /* --- per table --------------------------------------------------------------- */
+
+static const char *digest_name(enum vdigest_kind k)
+{
+	static const char *const names[] = {[VDIGEST_MD5] = "md5",
+					    [VDIGEST_PGHASH] = "hashtextextended",
+					    [VDIGEST_PGROW] = "hashtextextended(record)"};
+	return names[k];
+}
 
 static bool check_counts(struct vctx *v, const struct mig_table *t, struct err *err)
 {
@@ -435,6 +193,35 @@ static bool check_counts(struct vctx *v, const struct mig_table *t, struct err *
 	return true;
 }
 
+/*
+ * The chunks of a keyed table, pipelined: while the target digests chunk
+ * i, the source digests chunk i+1 and reads its fence, so both servers
+ * (or the MariaDB read and the target) work at once.  Each comparison is
+ * still fenced: the target's read of chunk i starts only once the applier
+ * has passed the fence read after the source's read of chunk i.
+ */
+struct chunk_read {
+	struct vsel sel;
+	struct vdigest s, d;
+	struct pos fence;
+};
+
+static bool source_chunk(struct vctx *v, const struct mig_table *t, struct chunk_read *c,
+			 struct err *err)
+{
+	return vside_digest(&v->src, t, &c->sel, &c->s, err) &&
+	       vside_position(&v->src, &c->fence, err);
+}
+
+static void chunk_sel(PGresult *r, int i, const struct mig_table *t, struct vsel *sel)
+{
+	*sel = (struct vsel){0};
+	if (t->nkey > 0 && PQntuples(r) > 0) {
+		sel->lo = PQgetisnull(r, i, 0) ? NULL : PQgetvalue(r, i, 0);
+		sel->hi = PQgetisnull(r, i, 1) ? NULL : PQgetvalue(r, i, 1);
+	}
+}
+
 static bool check_checksums(struct vctx *v, const struct mig_table *t, struct err *err)
 {
 	/* The backfill's ranges; one open range when the ledger has none. */
@@ -453,20 +240,44 @@ static bool check_checksums(struct vctx *v, const struct mig_table *t, struct er
 	int64_t src_rows = 0, tgt_rows = 0, ndiff = 0, bad_chunks = 0;
 	struct pos fmin = pos_none(), fmax = pos_none();
 	bool ok = true;
+	struct chunk_read cur = {0}, next = {0};
+	if (t->nkey > 0) {
+		chunk_sel(r, 0, t, &cur.sel);
+		ok = source_chunk(v, t, &cur, err);
+	}
 	for (int i = 0; i < nchunks && ok && !*v->o->stop; i++) {
-		struct vsel sel = {0};
-		if (t->nkey > 0 && PQntuples(r) > 0) {
-			sel.lo = PQgetisnull(r, i, 0) ? NULL : PQgetvalue(r, i, 0);
-			sel.hi = PQgetisnull(r, i, 1) ? NULL : PQgetvalue(r, i, 1);
-		}
 		struct vdigest s, d;
 		struct pos fence;
 		bool same = false;
-		/* One fenced digest; a difference is then settled key by key (narrow). */
-		ok = vctx_compare(v, t, &sel, false, t->nkey ? 0 : v->o->rechecks, &same, &s, &d,
-				  &fence, err);
-		if (!ok || *v->o->stop)
-			break;
+		if (t->nkey > 0) {
+			/* One fenced digest; a difference is then settled key by key (narrow). */
+			if (!vctx_wait_applied(v, &cur.fence)) {
+				if (*v->o->stop)
+					break;
+				vctx_not_reached(v, &cur.fence, err);
+				ok = false;
+				break;
+			}
+			ok = vside_digest_send(&v->tgt, t, &cur.sel, err);
+			if (ok && i + 1 < nchunks) {
+				chunk_sel(r, i + 1, t, &next.sel);
+				ok = source_chunk(v, t, &next, err);
+			}
+			/* Read even after a source error: the target must not stay busy. */
+			struct err ignored;
+			ok = vside_digest_recv(&v->tgt, t, &cur.sel, &cur.d, ok ? err : &ignored) &&
+			     ok;
+			if (!ok)
+				break;
+			s = cur.s, d = cur.d, fence = cur.fence;
+			same = s.rows == d.rows && s.sum == d.sum;
+		} else {
+			ok = vctx_compare(v, t, &cur.sel, false, v->o->rechecks, &same, &s, &d,
+					  &fence, err);
+			if (!ok || *v->o->stop)
+				break;
+		}
+		struct vsel sel = cur.sel;
 		if (!same) {
 			int64_t before = ndiff;
 			if (t->nkey > 0)
@@ -488,6 +299,7 @@ static bool check_checksums(struct vctx *v, const struct mig_table *t, struct er
 			vctx_progress(v, 0, 1, 0);
 			vctx_throttle(v, s.rows + d.rows);
 		}
+		cur = next;
 	}
 	PQclear(r);
 	if (!ok || *v->o->stop) {
@@ -496,13 +308,13 @@ static bool check_checksums(struct vctx *v, const struct mig_table *t, struct er
 	}
 	char a[POS_TEXT_MAX], b[POS_TEXT_MAX];
 	vctx_add_result(
-		v, json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:i, s:I, s:I, s:o, s:s, s:s}", "schema",
-			     t->schema, "table", t->name, "kind", "checksums", "ok", ndiff == 0,
-			     "source_rows", (json_int_t)src_rows, "target_rows", (json_int_t)tgt_rows,
-			     "chunks", nchunks, "mismatched_chunks", (json_int_t)bad_chunks,
-			     "differing_keys", (json_int_t)ndiff, "keys", keys, "position_min",
-			     vctx_pos_text(v, &fmin, a, sizeof(a)), "position_max",
-			     vctx_pos_text(v, &fmax, b, sizeof(b))));
+	    v, json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:i, s:I, s:I, s:o, s:s, s:s, s:s}",
+			 "schema", t->schema, "table", t->name, "kind", "checksums", "ok",
+			 ndiff == 0, "source_rows", (json_int_t)src_rows, "target_rows",
+			 (json_int_t)tgt_rows, "chunks", nchunks, "mismatched_chunks",
+			 (json_int_t)bad_chunks, "differing_keys", (json_int_t)ndiff, "keys", keys,
+			 "position_min", vctx_pos_text(v, &fmin, a, sizeof(a)), "position_max",
+			 vctx_pos_text(v, &fmax, b, sizeof(b)), "digest", digest_name(v->src.digest)));
 	vctx_progress(v, 0, 0, ndiff);
 	if (ndiff > 0)
 		log_event(LOG_LVL_WARN, "validation_mismatch", "table=%s.%s kind=checksums keys=%lld",
@@ -563,7 +375,20 @@ static bool connect_sides(struct vctx *v, struct err *err)
 	pthread_mutex_lock(&v->run->lock);
 	v->run->binlog = v->binlog;
 	pthread_mutex_unlock(&v->run->lock);
-	return vside_ensure(&v->src, err) && vside_ensure(&v->tgt, err);
+	bool src_ok = false, tgt_ok = false;
+	if (!vside_ensure(&v->src, err) || !vside_ensure(&v->tgt, err) ||
+	    !vside_probe_pghash(&v->src, &src_ok, err) ||
+	    !vside_probe_pghash(&v->tgt, &tgt_ok, err))
+		return false;
+	/*
+	 * Both sides digest alike: PostgreSQL's own hash where every side gives
+	 * ours, of the record text when both are PostgreSQL.
+	 */
+	enum vdigest_kind k = !src_ok || !tgt_ok ? VDIGEST_MD5
+			      : v->binlog	 ? VDIGEST_PGHASH
+						 : VDIGEST_PGROW;
+	v->src.digest = v->tgt.digest = k;
+	return true;
 }
 
 void *validate_thread(void *arg)

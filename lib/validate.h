@@ -12,9 +12,13 @@
  * Pairs: a PostgreSQL or MySQL/MariaDB source, a PostgreSQL target.  Rows
  * are compared in one canonical form on every engine -- a row's line in
  * PostgreSQL's COPY text format for its (mapped) PostgreSQL types -- and
- * digested as the row count and the sum of the first 60 bits of each
- * row's md5: PostgreSQL hashes in the server, a MariaDB source's rows are
- * read through mysnap and hashed here (vside.h says why they agree).
+ * digested as the row count and the sum of a hash of each row:
+ * PostgreSQL's own hashtextextended() where every PostgreSQL side hashes
+ * as vside does (probed at the start of a run; of the record text when
+ * both sides are PostgreSQL), else md5's first 60 bits.  PostgreSQL
+ * hashes in the server, a MariaDB source's rows are read through mysnap
+ * and hashed here (vside.h says why they agree).  Chunks are pipelined:
+ * the source digests chunk i+1 while the target digests chunk i.
  * A differing chunk is narrowed by comparing each key's row hash on both
  * sides: missing on target, extra on target, or differs (with the columns
  * that differ, both sides' values shown).
@@ -26,7 +30,13 @@
  * has passed the fence (applied_past(), given pos_scalar() of it), so
  * every change the source read saw is on the target.  A difference is
  * checked again up to `rechecks` times (new fence each time): in-flight
- * writes make transient differences, a persistent one is reported.  Each
+ * writes make transient differences, a persistent one is reported.  The
+ * applier commits in batches, so past a fence the target can be ahead of
+ * the source read before it, on every recheck for a key written all the
+ * time; a differing key is therefore settled when its target row equals
+ * any version the source showed from the fenced read until just after the
+ * target's read (the source rows of the suspect keys are read again while
+ * the applier is awaited, and once more after the target).  Each
  * result records the fence it holds for (a PostgreSQL LSN as "0/1A2B3C",
  * a MariaDB position as "gtid:0-1-281@mariadb-bin.000003:1234"); with
  * writes frozen, a check is exact at its fence.

@@ -1,7 +1,8 @@
 /*
  * validate internals, shared by validate.c (the run, fencing, counts,
- * checksums, narrowing to keys) and validate_checks.c ([invariant] and
- * [query] checks, recent writes).  Not for other modules.
+ * checksums), validate_narrow.c (narrowing to keys, rechecks) and
+ * validate_checks.c ([invariant] and [query] checks, recent writes).  Not
+ * for other modules.
  */
 #ifndef MIGD_VALIDATE_INT_H
 #define MIGD_VALIDATE_INT_H
@@ -24,6 +25,8 @@ const char *vctx_pos_text(const struct vctx *v, const struct pos *p, char *buf, 
 
 /* Waits until the target holds every source change up to fence; false on timeout or stop. */
 bool vctx_wait_applied(struct vctx *v, const struct pos *fence);
+/* err for a fence the applier did not reach in time (left alone when stopping). */
+void vctx_not_reached(struct vctx *v, const struct pos *fence, struct err *err);
 /* Counts rows against rows_per_second (sleeping when ahead) and honours pause. */
 void vctx_throttle(struct vctx *v, int64_t rows);
 /* Widens the run's fence range by fence. */
@@ -42,8 +45,8 @@ bool vctx_compare(struct vctx *v, const struct mig_table *t, const struct vsel *
 		  struct vdigest *d, struct pos *fence, struct err *err);
 
 /*
- * The persistent key differences among sel's rows: counted in *ndiff, the
- * first max_keys described into keys (a JSON array).
+ * validate_narrow.c: the persistent key differences among sel's rows:
+ * counted in *ndiff, the first max_keys described into keys (a JSON array).
  */
 bool vctx_narrow(struct vctx *v, const struct mig_table *t, const struct vsel *sel, json_t *keys,
 		 int64_t *ndiff, struct err *err);

@@ -28,6 +28,16 @@
  * the sum of each row's first 60 md5 bits: order-independent and exact
  * (PostgreSQL sums in numeric, the client in 128 bits).  So PostgreSQL
  * hashes in the server and only a MariaDB source's rows cross the wire.
+ * Digests can instead sum PostgreSQL's own 64-bit text hash of the same
+ * text (hashtextextended(text COLLATE "C", 0): Bob Jenkins' hash, 3-4x
+ * cheaper in the server than md5 and its hex), which vside computes the
+ * same way for a MariaDB side (vside_pghash()).  It depends on the
+ * server's byte order and needs UTF-8 text, so it is used only when every
+ * PostgreSQL side was probed and hashes as vside_pghash() does
+ * (vside_probe_pghash()); otherwise md5.  When both sides are PostgreSQL,
+ * the text hashed can be the row's record text instead, ROW(columns)::text:
+ * each column's output function's text, quoted where needed, so as exact
+ * as the COPY line and half its cost to build (no replace() chains).
  * A row's key is the text[] literal of its key columns' output texts as
  * array_out() quotes it (PostgreSQL: ARRAY[..]::text; MariaDB:
  * mysnap_tuple_key()), the same string on both sides for the same key.
@@ -52,8 +62,16 @@
 #include "pos.h"
 #include "tables.h"
 
+/* How a set of rows is digested (both sides of a comparison the same way). */
+enum vdigest_kind {
+	VDIGEST_MD5,	/* the first 60 bits of each row's md5 */
+	VDIGEST_PGHASH, /* each row's hashtextextended(text, 0), signed 64 bits */
+	VDIGEST_PGROW,	/* PostgreSQL on both sides: the same of ROW(columns)::text */
+};
+
 struct vside {
 	enum migd_engine engine;
+	enum vdigest_kind digest; /* what vside_digest() sums (VDIGEST_MD5 unless set) */
 	bool target;	      /* reads t->tgt_qname, else t->qname */
 	bool legacy_detail;   /* vside_row(): the PostgreSQL pair's historical form */
 	const char *conninfo; /* borrowed, secret: libpq conninfo or a MySQL/MariaDB dsn */
@@ -70,7 +88,11 @@ struct vsel {
 	size_t nkeys;
 };
 
-/* A set of rows: how many, and the sum of their hashes' first 60 bits. */
+/*
+ * A set of rows: how many, and the sum of their hashes (md5: the first 60
+ * bits; pghash: the signed 64-bit values, summed modulo 2^128, which is
+ * exact: no sum of 2^63 such values reaches 2^127).
+ */
 struct vdigest {
 	int64_t rows;
 	unsigned __int128 sum;
@@ -96,9 +118,29 @@ bool vside_position(struct vside *s, struct pos *at, struct err *err)
 bool vside_count(struct vside *s, const struct mig_table *t, int64_t *rows, struct err *err)
     __attribute__((warn_unused_result));
 
-/* The digest of sel's rows of t. */
+/* The digest of sel's rows of t, of kind s->digest. */
 bool vside_digest(struct vside *s, const struct mig_table *t, const struct vsel *sel,
 		  struct vdigest *d, struct err *err) __attribute__((warn_unused_result));
+
+/*
+ * The same in two steps on PostgreSQL, so that the caller can read the
+ * other side meanwhile: _send() starts the query, _recv() waits for its
+ * digest.  Nothing else may use s in between.  MariaDB: _send() does
+ * nothing and _recv() reads (vside_digest()).
+ */
+bool vside_digest_send(struct vside *s, const struct mig_table *t, const struct vsel *sel,
+		       struct err *err) __attribute__((warn_unused_result));
+bool vside_digest_recv(struct vside *s, const struct mig_table *t, const struct vsel *sel,
+		       struct vdigest *d, struct err *err) __attribute__((warn_unused_result));
+
+/*
+ * Whether s can digest with VDIGEST_PGHASH: a MariaDB side always (vside
+ * hashes its rows); a PostgreSQL side when its server_encoding is UTF8
+ * and its hashtextextended() gives vside_pghash()'s values for probe
+ * strings of every tail length.  False with err only when the query fails.
+ */
+bool vside_probe_pghash(struct vside *s, bool *ok, struct err *err)
+    __attribute__((warn_unused_result));
 
 /*
  * Calls fn(key, md5) for each of sel's rows: its key (text[] literal) and
@@ -137,8 +179,16 @@ bool vside_row(struct vside *s, const struct mig_table *t, const char *key, stru
 bool vside_query(struct vside *s, const char *sql, int max_rows, char ***rows, int *n,
 		 struct err *err) __attribute__((warn_unused_result));
 
-/* Adds one canonical row text (no newline) to d. */
+/* Adds one canonical row text (no newline) to d: md5's first 60 bits. */
 void vdigest_add(struct vdigest *d, const void *text, size_t len);
+/* The same for either kind. */
+void vdigest_add_kind(struct vdigest *d, enum vdigest_kind kind, const void *text, size_t len);
+/*
+ * PostgreSQL's hash_bytes_extended(text, len, 0) -- what hashtextextended(t,
+ * 0) returns for a text under a deterministic collation -- on a
+ * little-endian server.
+ */
+uint64_t vside_pghash(const void *text, size_t len);
 /* "rows/sum" in decimal; returns buf (48 bytes always suffice). */
 char *vdigest_format(const struct vdigest *d, char *buf, size_t n);
 
@@ -150,7 +200,8 @@ char *vdigest_format(const struct vdigest *d, char *buf, size_t n);
 char *vside_pg_row_expr(const struct mig_table *t);
 char *vside_pg_key_expr(const struct mig_table *t);
 
-/* The session settings canonical text is printed under (PostgreSQL), one SQL string. */
+/* The session settings canonical text is printed under (PostgreSQL), one SQL string;
+   also no parallel workers. */
 extern const char vside_pg_settings[];
 
 #endif

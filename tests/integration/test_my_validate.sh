@@ -223,6 +223,8 @@ for t in accounts tags kinds live; do
 done
 assert_contains "$s" "result test.accounts counts ok=true 20000 20000" "clean: counted rows"
 assert_contains "$(jfield .results.1.chunks <<<"$OUT")" "21" "clean: checksums per ledger chunk"
+# MariaDB's rows hashed here as PostgreSQL's hashtextextended() hashes the target's.
+assert_eq "$(jfield .results.1.digest <<<"$OUT")" hashtextextended "clean: digest kind"
 for c in balance_total no_negative_balance small_balances per_day; do
 	assert_contains "$s" "result $c " "clean: check $c ran"
 done
@@ -291,24 +293,40 @@ assert_contains "$OUT" '"V5:ghost|V4:1.00"' "query: the extra row on the target"
 ok "invariants and queries: MariaDB's source SQL against PostgreSQL's target SQL, rows shown"
 
 # ------------------------------------------------------------- 4: recent writes
+# The key log's records are escaped (a key with a tab, a newline and a
+# backslash round-trips); a batch in the older format (K records, fields as
+# they are) is still read.
 p0=$(src_pos)
-harness_sql SRC "UPDATE accounts SET owner = 'moved' WHERE id = 90; UPDATE accounts SET owner = 'x' WHERE id = 91"
+harness_sql SRC "UPDATE accounts SET owner = 'moved' WHERE id = 90; UPDATE accounts SET owner = 'x' WHERE id = 91;
+INSERT INTO tags VALUES ('t\tn\nb\\\\', 'tab, newline, backslash', NULL, 4)"
 p1=$(src_pos)
-harness_sql TGT "UPDATE test.accounts SET owner = 'moved' WHERE id = 90; UPDATE test.accounts SET owner = 'x' WHERE id = 91"
+harness_sql TGT "UPDATE test.accounts SET owner = 'moved' WHERE id = 90; UPDATE test.accounts SET owner = 'x' WHERE id = 91;
+INSERT INTO test.tags VALUES (E't\tn\nb\\\\', 'tab, newline, backslash', NULL, 4)"
 KL=$T_TMP/state/touched-t.log
 myvalidate keylog "$KL" "$p0" "$p0" test.accounts '{"10"}' # committed before --since
 myvalidate keylog "$KL" "$p0" "$p1" test.accounts '{"90"}' '{"91"}'
+myvalidate keylog "$KL" "$p0" "$p1" test.tags $'{"t\tn\nb\\\\"}'
+printf 'S\t%s\nK\ttest.accounts\t{"92"}\nC\t%s\n' "$p0" "$p1" >>"$KL" # the older format
+grep -qF 'k	test.tags	{"t\tn\nb\\\\"}' "$KL" || fail "key log: the tags key is not escaped: $(cat "$KL")"
+checked() { python3 -c 'import json, sys
+print([r["keys_checked"] for r in json.load(sys.stdin)["results"] if r["table"] == sys.argv[1]][0])' "$1"; }
 vrun 0 "$CONF" recent --since "$p0"
 s=$(summary <<<"$OUT")
 assert_contains "$s" "result test.accounts recent ok=true" "recent: applied keys match"
-assert_eq "$(jfield .results.0.keys_checked <<<"$OUT")" 2 "recent: keys 90 and 91 only"
+assert_contains "$s" "result test.tags recent ok=true" "recent: the tags key matches"
+assert_eq "$(checked accounts <<<"$OUT")" 3 "recent: keys 90, 91 and 92 (older format) only"
+assert_eq "$(checked tags <<<"$OUT")" 1 "recent: the tags key"
 assert_eq "$(jfield .results.0.since <<<"$OUT")" "$p0" "recent: since, GTID@binlog"
-harness_sql TGT "UPDATE test.accounts SET owner = 'tampered after apply' WHERE id = 90"
+harness_sql TGT "UPDATE test.accounts SET owner = 'tampered after apply' WHERE id = 90;
+UPDATE test.accounts SET owner = 'tampered too' WHERE id = 92;
+UPDATE test.tags SET note = 'tampered' WHERE k = E't\tn\nb\\\\'"
 vrun 5 "$CONF" recent --since "$p0"
 s=$(summary <<<"$OUT")
 assert_contains "$s" 'col test.accounts {"id":"90"} owner: source "moved" target "tampered after apply"' "recent finds 90"
+assert_contains "$s" 'col test.accounts {"id":"92"} owner: source "owner 92" target "tampered too"' "recent finds 92 (older format)"
+assert_contains "$s" 'col test.tags {"k":"t\tn\nb\\"} note: source "tab, newline, backslash" target "tampered"' "recent finds the key with a tab, a newline and a backslash"
 assert_not_contains "$s" '"id":"10"' "recent is scoped to keys committed after --since"
-ok "recent writes since $p0: the logged keys 90 and 91 are compared, 90 found; key 10 (committed before) is out of scope"
+ok "recent writes since $p0: the logged keys are compared and the tampered ones found (90; 92 from a batch in the older format; a text key with a tab, a newline and a backslash); key 10 (committed before) is out of scope"
 
 # ------------------------------------------------------------- 5: fencing
 applied=$T_TMP/applied
@@ -359,13 +377,15 @@ expect_rc 0 mctl validate --wait
 assert_contains "$OUT" "validation done (counts,checksums,invariants,queries, table *): PASSED" "migd: clean run"
 assert_contains "$OUT" "holds for  source positions gtid:" "migd: GTID@binlog positions"
 p2=$(src_pos)
-harness_sql SRC "UPDATE accounts SET owner = 'via binlog' WHERE id = 5; DELETE FROM live WHERE id = 7"
-wait_for 30 '[[ $(harness_sql TGT "SELECT owner FROM test.accounts WHERE id = 5") == "via binlog" ]]' ||
+harness_sql SRC "UPDATE accounts SET owner = 'via binlog' WHERE id = 5; DELETE FROM live WHERE id = 7;
+UPDATE tags SET note = 'via binlog' WHERE k = 't\tn\nb\\\\'"
+wait_for 30 '[[ $(harness_sql TGT "SELECT count(*) FROM test.tags WHERE note = '"'via binlog'"'") == 1 ]]' ||
 	fail "migd did not apply the source's change"
 expect_rc 0 mctl validate --wait --kind recent --since "$p2"
 [[ $OUT == *"ok   test.accounts recent since $p2: "[12]" keys checked"* ]] || fail "migd: recent, accounts: $OUT"
 [[ $OUT == *"ok   test.live recent since $p2: 1 keys checked"* ]] || fail "migd: recent, live: $OUT"
-ok "migd validates a MariaDB source: everything passes at GTID@binlog positions; recent writes come from the applier's key log"
+[[ $OUT == *"ok   test.tags recent since $p2: "[12]" keys checked"* ]] || fail "migd: recent, tags: $OUT"
+ok "migd validates a MariaDB source: everything passes at GTID@binlog positions; recent writes come from the applier's key log (a key with a tab and a newline included)"
 
 # Online validation under concurrent writes: fences and rechecks, no false alarm.
 writer() {
@@ -384,7 +404,8 @@ touch "$T_TMP/stop_writer"
 wait "$WRITER" || true
 ok "migd: three online validations of a MariaDB source during concurrent writes, no false alarm"
 
-harness_sql TGT "UPDATE test.accounts SET balance = balance + 0.01 WHERE id = 5; DELETE FROM test.accounts WHERE id = 6"
+harness_sql TGT "UPDATE test.accounts SET balance = balance + 0.01 WHERE id = 5; DELETE FROM test.accounts WHERE id = 6;
+UPDATE test.tags SET note = 'tampered' WHERE k = E't\tn\nb\\\\'"
 expect_rc 5 mctl validate --wait --kind checksums --table test.accounts
 assert_contains "$OUT" "DIFF test.accounts checksums" "migd: mismatch"
 assert_contains "$OUT" "2 differing keys" "migd: two keys"
@@ -393,9 +414,10 @@ assert_contains "$OUT" 'balance: source "6.25", target "6.26"' "migd: its column
 assert_contains "$OUT" 'key {"id":"6"}: missing on target' "migd: missing row"
 expect_rc 5 mctl validate --wait --kind recent --since "$p2"
 assert_contains "$OUT" 'key {"id":"5"}: differs' "migd: recent finds 5"
+assert_contains "$OUT" 'key {"k":"t\tn\nb\\"}: differs' "migd: recent finds the key with a tab and a newline"
 assert_not_contains "$OUT" '"id":"6"' "migd: recent is scoped to touched keys"
 stored=$(harness_sql TGT "SELECT status, mismatches, position_min FROM migd.validation ORDER BY id DESC LIMIT 1")
-[[ $stored =~ ^done$'\t'1$'\t'gtid: ]] || fail "migd: stored run: $stored"
+[[ $stored =~ ^done$'\t'2$'\t'gtid: ]] || fail "migd: stored run: $stored"
 expect_rc 5 mctl gate
 assert_contains "$OUT" "difference(s) at binlog:mariadb-bin." "migd: the gate names the source position"
 ok "migd: tampering behind its back is found by checksums and recent writes, stored, and shown in the gate"
