@@ -2,8 +2,9 @@
  * apply: spool -> sink in batches (see apply.h).
  *
  * A batch opens at the first transaction that needs applying and commits
- * when it holds batch_txns transactions or batch_bytes of changes, or when
- * the spool has nothing more durable and batch_delay has passed.  The
+ * when it holds batch_txns transactions or batch_bytes of changes, or once
+ * it is batch_delay old: at the next transaction's end, or when the spool
+ * has nothing more durable.  The
  * target transaction carries the end position of the batch's last source
  * transaction, so a crash anywhere replays exactly what is missing.
  *
@@ -379,8 +380,10 @@ static bool handle(struct applier *a, const struct change_event *ev, struct err 
 		a->ntxns++;
 		a->last_end = ev->commit.end_pos;
 		a->last_commit_us = ev->commit.commit_time_us;
+		/* Age too: a steady trickle never leaves the spool dry for batch_delay. */
 		if (a->ntxns >= a->o->batch_txns || a->nbytes >= a->o->batch_bytes ||
-		    (a->isolate && a->ntxns >= 1))
+		    (a->isolate && a->ntxns >= 1) ||
+		    now_mono_usec() - a->opened_usec >= a->o->batch_delay_ms * 1000)
 			return commit_batch(a, err);
 		return true;
 	case CHG_ORIGIN:
