@@ -265,6 +265,12 @@ static json_t *do_unfreeze(struct migration *m, struct err *err)
 
 /* --- the flip and the ways back --------------------------------------------------- */
 
+/* A position as a hook gets it: a PostgreSQL LSN bare (0/326F7B8), a binlog position in pos form. */
+static const char *hook_pos_text(const struct pos *p, char *buf, size_t n)
+{
+	return p->kind == POS_PG_LSN ? pos_lsn_format(p->lsn, buf, n) : pos_format(p, buf, n);
+}
+
 static bool run_hook(struct migration *m, const char *which, const char *cmd, const char *phase,
 		     const char *owner, struct err *err)
 {
@@ -277,10 +283,9 @@ static bool run_hook(struct migration *m, const char *which, const char *cmd, co
 	snprintf(e_mig, sizeof(e_mig), "MIGD_MIGRATION=%s", m->name);
 	snprintf(e_phase, sizeof(e_phase), "MIGD_PHASE=%s", phase);
 	snprintf(e_owner, sizeof(e_owner), "MIGD_OWNER=%s", owner);
-	snprintf(e_src, sizeof(e_src), "MIGD_SOURCE_POS=%s",
-		 mig_src_text(m, m->freeze_lsn, sp, sizeof(sp)));
-	snprintf(e_tgt, sizeof(e_tgt), "MIGD_TARGET_POS=%s",
-		 mig_tgt_text(m, m->rev_consistent, tp, sizeof(tp)));
+	struct pos src = mig_src_pos(m, m->freeze_lsn), tgt = mig_tgt_pos(m, m->rev_consistent);
+	snprintf(e_src, sizeof(e_src), "MIGD_SOURCE_POS=%s", hook_pos_text(&src, sp, sizeof(sp)));
+	snprintf(e_tgt, sizeof(e_tgt), "MIGD_TARGET_POS=%s", hook_pos_text(&tgt, tp, sizeof(tp)));
 	const char *env[] = {e_mig, e_phase, e_owner, e_src, e_tgt, NULL};
 	log_event(LOG_LVL_NOTICE, "hook", "which=%s phase=%s owner=%s", which, phase, owner);
 	if (hook_run(cmd, env, (int)m->hook_timeout_ms, err))
