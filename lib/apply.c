@@ -36,6 +36,7 @@ struct keymap {
 	char *table; /* owned: schema.name */
 	int nkey;
 	int *idx; /* owned */
+	uint64_t start; /* pos_scalar(): changes of transactions before it are skipped; 0: none */
 };
 
 struct applier {
@@ -43,6 +44,10 @@ struct applier {
 	struct keylog kl;
 	struct keymap *maps; /* owned */
 	int nmaps;
+	struct apply_table_start *starts; /* owned; from load_starts */
+	int nstarts;
+	uint32_t *relbuf; /* owned; a truncate's relids without the copied tables */
+	size_t relcap;
 	struct spool_reader *rd;
 	struct pos applied;
 	/* the open batch */
@@ -103,6 +108,81 @@ static bool reopen_reader(struct applier *a, struct err *err)
 	return true;
 }
 
+void apply_table_starts_free(struct apply_table_start *v, int n)
+{
+	for (int i = 0; v != NULL && i < n; i++)
+		free(v[i].table);
+	free(v);
+}
+
+static uint64_t table_start(const struct applier *a, const char *table)
+{
+	for (int i = 0; i < a->nstarts; i++)
+		if (strcmp(a->starts[i].table, table) == 0)
+			return pos_scalar(&a->starts[i].at);
+	return 0;
+}
+
+static bool load_starts(struct applier *a, struct err *err)
+{
+	const struct apply_opts *o = a->o;
+	if (o->load_starts == NULL)
+		return true;
+	struct apply_table_start *v = NULL;
+	int n = 0;
+	if (!o->load_starts(o->load_starts_arg, &v, &n, err))
+		return false;
+	apply_table_starts_free(a->starts, a->nstarts);
+	a->starts = v;
+	a->nstarts = n;
+	for (int i = 0; i < a->nmaps; i++)
+		a->maps[i].start = table_start(a, a->maps[i].table);
+	return true;
+}
+
+/*
+ * Whether relid's table was copied at a position after the transaction
+ * being read: the copy holds this change already.  PostgreSQL: a
+ * transaction is in a slot's snapshot when its commit LSN is before the
+ * consistent point; binlog: when its GTID event starts before the
+ * snapshot's coordinate.
+ */
+static bool in_copy(const struct applier *a, uint32_t relid)
+{
+	uint64_t at = pos_scalar(&a->txn_pos);
+	for (int i = 0; i < a->nmaps; i++)
+		if (a->maps[i].relid == relid)
+			return a->maps[i].start != 0 && at != 0 && at < a->maps[i].start;
+	return false;
+}
+
+/*
+ * ev without what the copies hold: false when nothing is left (skip it);
+ * a truncate keeps only its other tables (in *keep, relids in buf).
+ */
+static bool strip_copied(struct applier *a, const struct change_event *ev,
+			 struct change_event *keep)
+{
+	*keep = *ev;
+	if (a->nstarts == 0)
+		return true;
+	if (ev->kind == CHG_INSERT || ev->kind == CHG_UPDATE || ev->kind == CHG_DELETE)
+		return !in_copy(a, ev->row.relid);
+	if (ev->kind != CHG_TRUNCATE)
+		return true;
+	if (a->relcap < ev->truncate.nrelids) {
+		a->relcap = ev->truncate.nrelids;
+		a->relbuf = xrealloc(a->relbuf, a->relcap * sizeof(*a->relbuf));
+	}
+	uint16_t n = 0;
+	for (uint16_t i = 0; i < ev->truncate.nrelids; i++)
+		if (!in_copy(a, ev->truncate.relids[i]))
+			a->relbuf[n++] = ev->truncate.relids[i];
+	keep->truncate.nrelids = n;
+	keep->truncate.relids = a->relbuf;
+	return n > 0;
+}
+
 static void map_relation(struct applier *a, const struct change_relation *rel)
 {
 	struct keymap *m = NULL;
@@ -118,6 +198,7 @@ static void map_relation(struct applier *a, const struct change_relation *rel)
 	free(m->table);
 	free(m->idx);
 	m->table = xasprintf("%s.%s", rel->schema, rel->name);
+	m->start = table_start(a, m->table);
 	struct mig_table *t = a->o->ts ? tableset_find(a->o->ts, rel->schema, rel->name) : NULL;
 	m->nkey = t ? t->nkey : 0;
 	m->idx = xcalloc((size_t)m->nkey + 1, sizeof(int));
@@ -389,9 +470,13 @@ static bool handle(struct applier *a, const struct change_event *ev, struct err 
 	case CHG_ORIGIN:
 		snprintf(a->txn_origin, sizeof(a->txn_origin), "%s", ev->origin.name);
 		return true;
-	default:
+	default: {
 		if (a->skip_txn)
 			return true;
+		struct change_event keep;
+		if (!strip_copied(a, ev, &keep))
+			return true;
+		ev = &keep;
 		a->nbytes += (int64_t)event_bytes(ev);
 		if (a->held_len > HELD_KEYS_MAX && !confirm_batch(a, err))
 			return false;
@@ -399,6 +484,7 @@ static bool handle(struct applier *a, const struct change_event *ev, struct err 
 		if (!check_violation(a, ev, err))
 			return false;
 		return s->ops->change(s, ev, &a->txn_pos, err);
+	}
 	}
 }
 
@@ -421,7 +507,7 @@ static bool connect_all(struct applier *a)
 	while (!*o->stop) {
 		int64_t commit_us = 0;
 		if (o->sink->ops->open(o->sink, &a->applied, &commit_us, &err) &&
-		    reopen_reader(a, &err)) {
+		    load_starts(a, &err) && reopen_reader(a, &err)) {
 			char *e = NULL;
 			keylog_close(&a->kl);
 			if (o->keylog_path && !keylog_open(&a->kl, o->keylog_path, &a->applied, &e)) {
@@ -548,6 +634,8 @@ void *apply_thread(void *arg)
 		free(a.maps[i].idx);
 	}
 	free(a.maps);
+	apply_table_starts_free(a.starts, a.nstarts);
+	free(a.relbuf);
 	free(a.held);
 	return NULL;
 }

@@ -5,6 +5,10 @@
  * rest through a sink in batches of whole source transactions, bounded by
  * count, bytes and time.  Engine-neutral: every reader x sink pair uses it.
  *
+ * A table without a key was copied at a position of its own (bfsource.h):
+ * its changes before that position are in the copy already, and replaying
+ * them would double rows, so they are skipped (load_starts).
+ *
  * Failure handling: a batch the target refuses is rolled back and re-read
  * from the spool in isolation (the sink records each refused change as a
  * failed record and goes on); a lost connection is reopened with backoff,
@@ -37,6 +41,13 @@ struct apply_progress {
 	char last_error[512];
 };
 
+/* A table whose changes before `at` are skipped. */
+struct apply_table_start {
+	char *table;   /* owned; "schema.name" of the source table */
+	struct pos at; /* in the source's form; pos_scalar() orders it */
+};
+void apply_table_starts_free(struct apply_table_start *v, int n);
+
 struct apply_opts {
 	struct spool *spool;         /* borrowed */
 	struct sink *sink;           /* borrowed */
@@ -54,6 +65,13 @@ struct apply_opts {
 	 * applied position's form.
 	 */
 	const struct pos *source_like;
+	/*
+	 * Reads the tables copied at a position of their own (caller of the
+	 * callback frees with apply_table_starts_free); called at every
+	 * (re)connect, false (err) retries.  NULL: none.
+	 */
+	bool (*load_starts)(void *arg, struct apply_table_start **out, int *n, struct err *err);
+	void *load_starts_arg;
 };
 
 /* Thread body; arg is a struct apply_opts *. */

@@ -356,9 +356,19 @@ static bool copy_chunk(struct run *run, struct bfsource *src, struct bftarget *t
 	tc.bad_arg = &x;
 	int64_t rows = 0;
 
-	/* Source: a read-only snapshot transaction (the exported one when we have it). */
-	if (!bfsource_begin(src, o->snapshot, err))
+	/*
+	 * Source: a read-only snapshot transaction (the exported one when we have
+	 * it).  A table without a key cannot converge through replay: its copy
+	 * records the exact position it holds for, and the applier starts the
+	 * table there (bfsource.h).
+	 */
+	struct pos at;
+	char at_text[POS_TEXT_MAX];
+	bool keyless = c->t->nkey == 0;
+	if (!bfsource_begin(src, o->snapshot, &o->snapshot_pos, keyless ? &at : NULL, err))
 		goto out;
+	if (keyless)
+		tc.copied_at = pos_format(&at, at_text, sizeof(at_text));
 	/* Target: one transaction fills the range and records it (see backfill.h). */
 	if (!tgt->ops->chunk_begin(tgt, &tc, err))
 		goto out;
@@ -628,7 +638,9 @@ static void *worker(void *arg)
 {
 	struct worker_arg *wa = arg;
 	struct run *run = wa->run;
-	struct bfsource src = {.mariadb = run->o->src_mariadb, .conninfo = run->o->src_conninfo};
+	struct bfsource src = {.mariadb = run->o->src_mariadb,
+			       .conninfo = run->o->src_conninfo,
+			       .repl_conninfo = run->o->repl_conninfo};
 	struct bftarget *tgt = bftarget_new(run->o->tgt_engine, run->o->tgt_conninfo);
 	struct chunk *c;
 	struct index_job *j;

@@ -90,6 +90,10 @@ struct backfill_opts {
 	enum migd_engine tgt_engine; /* the target's engine (bftarget.h) */
 	const char *tgt_conninfo;    /* borrowed, secret: libpq conninfo, or a dsn with password */
 	const char *snapshot;     /* exported snapshot, or NULL/"" */
+	struct pos snapshot_pos;  /* where the exported snapshot stands (the captured position) */
+	/* borrowed, secret; PostgreSQL replication conninfo: a keyless table's copy without
+	   the exported snapshot takes a temporary slot's (bfsource.h) */
+	const char *repl_conninfo;
 	int parallel;
 	int64_t chunk_rows;
 	struct mig_tableset *ts;     /* borrowed */

@@ -4,11 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "binlog_rows.h"
 #include "change.h"
 #include "keyrange.h"
 #include "log.h"
+#include "mycapture.h"
 #include "mysnap.h"
 
 bool bfsource_is_broken(struct bfsource *s)
@@ -19,6 +21,7 @@ bool bfsource_is_broken(struct bfsource *s)
 
 void bfsource_close(struct bfsource *s)
 {
+	pgcapture_release(&s->tmp);
 	pgconn_close(&s->pg);
 	myconn_close(&s->my);
 	s->in_copy = false;
@@ -90,19 +93,50 @@ char *bfsource_next_boundary(struct bfsource *s, const struct mig_table *t, cons
 	return pg_next_boundary(&s->pg, t, after, chunk_rows, end, err);
 }
 
-bool bfsource_begin(struct bfsource *s, const char *snapshot, struct err *err)
+/* A temporary slot's exported snapshot: its consistent point is where it stands. */
+static bool pg_temp_snapshot(struct bfsource *s, uint64_t *lsn, struct err *err)
 {
-	if (s->mariadb)
+	static unsigned seq;
+	if (s->repl_conninfo == NULL) {
+		err_set(err, "BUG: a table without a key needs a snapshot at a known position, "
+			     "and no replication connection was given");
+		return false;
+	}
+	char slot[64];
+	snprintf(slot, sizeof(slot), "migd_bf_%ld_%u", (long)getpid(),
+		 __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+	if (!pgcapture_create_temp_slot(s->repl_conninfo, slot, &s->tmp, err)) {
+		err_prefix(err, "a table without a key is copied at an exact position");
+		return false;
+	}
+	*lsn = s->tmp.consistent_lsn;
+	return true;
+}
+
+bool bfsource_begin(struct bfsource *s, const char *snapshot, const struct pos *snapshot_pos,
+		    struct pos *at, struct err *err)
+{
+	if (s->mariadb) {
+		if (at != NULL)
+			return mycapture_snapshot(&s->my, at, err);
 		return myconn_exec(&s->my,
 				   "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
 				   err) &&
 		       myconn_exec(&s->my, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
 				   err);
+	}
+	bool exported = snapshot != NULL && snapshot[0] != '\0';
+	uint64_t lsn = 0;
+	if (at != NULL && !exported && !pg_temp_snapshot(s, &lsn, err))
+		return false;
 	if (!pgconn_exec(&s->pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err))
 		return false;
-	if (snapshot == NULL || snapshot[0] == '\0')
+	if (at != NULL)
+		*at = exported ? *snapshot_pos : pos_from_lsn(lsn);
+	if (!exported && at == NULL)
 		return true;
-	char *sql = xasprintf("SET TRANSACTION SNAPSHOT '%s'", snapshot);
+	char *sql =
+	    xasprintf("SET TRANSACTION SNAPSHOT '%s'", exported ? snapshot : s->tmp.snapshot);
 	bool ok = pgconn_exec(&s->pg, sql, err);
 	free(sql);
 	return ok;
@@ -111,6 +145,7 @@ bool bfsource_begin(struct bfsource *s, const char *snapshot, struct err *err)
 void bfsource_end(struct bfsource *s)
 {
 	struct err e;
+	pgcapture_release(&s->tmp); /* the temporary slot goes with its connection */
 	if (s->mariadb) {
 		if (!myconn_is_broken(&s->my) && !myconn_exec(&s->my, "ROLLBACK", &e))
 			log_debug("backfill: %s", e.msg);

@@ -13,6 +13,15 @@
  * snapshot).  A MariaDB row holding a value PostgreSQL cannot take (zero
  * date, invalid text) is not copied: it goes to bad() with its key and the
  * reason, for a failed record.
+ *
+ * A table without a key cannot converge through replay (an insert
+ * replayed is a row doubled), so its copy must say exactly which source
+ * position its snapshot holds for: bfsource_begin(..., at) reports it,
+ * the ledger keeps it with the chunk, and the applier skips that table's
+ * changes before it (apply.h).  The exported snapshot stands at the
+ * captured position; without it (a restart) a PostgreSQL worker takes a
+ * temporary slot's exported snapshot, whose consistent point is exact; a
+ * MariaDB snapshot's own coordinate is binlog_snapshot_file/position.
  */
 #ifndef MIGD_BFSOURCE_H
 #define MIGD_BFSOURCE_H
@@ -21,14 +30,19 @@
 #include <stdint.h>
 
 #include "myconn.h"
+#include "pgcapture.h"
 #include "pgconn.h"
+#include "pos.h"
 #include "tables.h"
 
 struct bfsource {
 	bool mariadb;
 	const char *conninfo; /* borrowed; PostgreSQL conninfo or MariaDB dsn (secret) */
+	const char *repl_conninfo; /* borrowed, secret; PostgreSQL replication conninfo, for a
+				      temporary slot's snapshot (NULL: none can be taken) */
 	struct pgconn pg;
 	struct myconn my;
+	struct pgcapture tmp; /* a temporary slot holding the snapshot being read */
 	bool in_copy; /* a PostgreSQL COPY OUT is unfinished: only a reconnect ends it */
 };
 
@@ -43,9 +57,15 @@ char *bfsource_next_boundary(struct bfsource *s, const struct mig_table *t, cons
 			     int64_t chunk_rows, bool *end, struct err *err)
     __attribute__((warn_unused_result));
 
-/* Starts a read-only snapshot transaction (PostgreSQL: in snapshot when not empty). */
-bool bfsource_begin(struct bfsource *s, const char *snapshot, struct err *err)
-    __attribute__((warn_unused_result));
+/*
+ * Starts a read-only snapshot transaction: PostgreSQL in `snapshot` when
+ * not empty (it stands at snapshot_pos).  With at, also the source
+ * position the snapshot holds for exactly (see the top); without the
+ * exported snapshot that takes a temporary slot, held until
+ * bfsource_end().
+ */
+bool bfsource_begin(struct bfsource *s, const char *snapshot, const struct pos *snapshot_pos,
+		    struct pos *at, struct err *err) __attribute__((warn_unused_result));
 
 /*
  * Streams the rows of (lo, hi]: line() gets each COPY line (newline
@@ -58,7 +78,8 @@ bool bfsource_copy(struct bfsource *s, const struct mig_table *t, const char *lo
 		   bool (*bad)(void *arg, const char *key, const char *why), void *arg,
 		   int64_t *rows, struct err *err) __attribute__((warn_unused_result));
 
-/* Ends the read transaction (an unfinished COPY OUT closes the connection). */
+/* Ends the read transaction (an unfinished COPY OUT closes the connection) and any
+   temporary slot. */
 void bfsource_end(struct bfsource *s);
 
 #endif

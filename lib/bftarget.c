@@ -27,6 +27,15 @@ void bftarget_todo_free(struct bftarget_todo *v, int n)
 	free(v);
 }
 
+void bftarget_copied_free(struct bftarget_copied *v, int n)
+{
+	for (int i = 0; v != NULL && i < n; i++) {
+		free(v[i].table_name);
+		free(v[i].pos);
+	}
+	free(v);
+}
+
 char *bftarget_table_name(const struct mig_table *t)
 {
 	return xasprintf("%s.%s", t->schema, t->name);

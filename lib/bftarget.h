@@ -49,6 +49,13 @@ struct bftarget_chunk {
 	const char *lo, *hi; /* borrowed; text[] literals, NULL = open */
 	bool target_empty;   /* the table was empty at plan: no range delete */
 	/*
+	 * Borrowed; for a table without a key, the source position the copy's
+	 * snapshot holds for (pos text form), kept in the ledger row at
+	 * chunk_done: the applier skips the table's changes before it.  NULL
+	 * otherwise.
+	 */
+	const char *copied_at;
+	/*
 	 * A row the target cannot take: its key (text[] literal) and why.
 	 * False stops the copy (too many).  Called from chunk_put/chunk_end.
 	 */
@@ -64,6 +71,13 @@ struct bftarget_todo {
 	bool target_empty;
 };
 void bftarget_todo_free(struct bftarget_todo *v, int n);
+
+/* A table copied at a position of its own (bftarget_chunk.copied_at). */
+struct bftarget_copied {
+	char *table_name; /* owned; "schema.name" of the source table */
+	char *pos;	  /* owned; pos text form */
+};
+void bftarget_copied_free(struct bftarget_copied *v, int n);
 
 /* The ledger's counts for one migration. */
 struct bftarget_totals {
@@ -103,6 +117,9 @@ struct bftarget_ops {
 	/* Chunks not done, by table and number (caller frees with bftarget_todo_free). */
 	bool (*pending)(struct bftarget *t, const char *name, struct bftarget_todo **out, int *n,
 			struct err *err);
+	/* Done chunks with a copied_at position (caller frees with bftarget_copied_free). */
+	bool (*copied)(struct bftarget *t, const char *name, struct bftarget_copied **out, int *n,
+		       struct err *err);
 	/* Makes every commit this target's server acknowledged before durable. */
 	bool (*sync)(struct bftarget *t, struct err *err);
 	/* After a failed attempt, outside a transaction: attempts + 1, the error; final: failed. */

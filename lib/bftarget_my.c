@@ -294,6 +294,27 @@ static bool my_pending(struct bftarget *t, const char *name, struct bftarget_tod
 	return true;
 }
 
+static bool my_copied(struct bftarget *t, const char *name, struct bftarget_copied **out, int *n,
+		      struct err *err)
+{
+	struct mytext_buf b = {0};
+	mytext_buf_adds(&b, "SELECT table_name, copied_at FROM migd.chunks "
+			    "WHERE state = 'done' AND copied_at IS NOT NULL AND name = ");
+	bfmy_quote(&b, name);
+	MYSQL_RES *r = myconn_query(M(t)->c, b.data, err);
+	mytext_buf_free(&b);
+	if (r == NULL)
+		return false;
+	*n = (int)mysql_num_rows(r);
+	*out = xcalloc((size_t)*n + 1, sizeof(**out));
+	MYSQL_ROW row;
+	for (int i = 0; i < *n && (row = mysql_fetch_row(r)) != NULL; i++)
+		(*out)[i] = (struct bftarget_copied){.table_name = xstrdup(row[0]),
+						     .pos = xstrdup(row[1])};
+	mysql_free_result(r);
+	return true;
+}
+
 /* Nothing to flush (see the top): says what the server's settings promise. */
 static bool my_sync(struct bftarget *t, struct err *err)
 {
@@ -380,7 +401,11 @@ static bool my_chunk_done(struct bftarget *t, const char *name, const struct bft
 	struct mytext_buf b = {0};
 	mytext_buf_adds(&b, set);
 	mytext_buf_adds(&b, "attempts = attempts + 1, finished_at = SYSDATE(6), error = NULL, "
-			    "started_at = COALESCE(started_at, @migd_chunk_start)");
+			    "started_at = COALESCE(started_at, @migd_chunk_start), copied_at = ");
+	if (c->copied_at != NULL)
+		bfmy_quote(&b, c->copied_at);
+	else
+		mytext_buf_adds(&b, "NULL");
 	chunk_where(&b, name, c->t, c->no);
 	mytext_buf_adds(&b, " AND state <> 'done'");
 	uint64_t n = 0;
@@ -441,6 +466,7 @@ static const struct bftarget_ops my_ops = {
     .plan_end = my_plan_end,
     .totals = my_totals,
     .pending = my_pending,
+    .copied = my_copied,
     .sync = my_sync,
     .chunk_failed = my_chunk_failed,
     .chunk_begin = bfmy_chunk_begin,

@@ -227,6 +227,25 @@ static bool pg_pending(struct bftarget *t, const char *name, struct bftarget_tod
 	return true;
 }
 
+static bool pg_copied(struct bftarget *t, const char *name, struct bftarget_copied **out, int *n,
+		      struct err *err)
+{
+	const char *params[] = {name};
+	PGresult *r = pgconn_query(P(t)->c,
+				   "SELECT table_name, copied_at FROM migd.chunks "
+				   "WHERE name = $1 AND state = 'done' AND copied_at IS NOT NULL",
+				   1, params, err);
+	if (r == NULL)
+		return false;
+	*n = PQntuples(r);
+	*out = xcalloc((size_t)*n + 1, sizeof(**out));
+	for (int i = 0; i < *n; i++)
+		(*out)[i] = (struct bftarget_copied){.table_name = xstrdup(PQgetvalue(r, i, 0)),
+						     .pos = xstrdup(PQgetvalue(r, i, 1))};
+	PQclear(r);
+	return true;
+}
+
 /* A synchronous commit flushes the WAL up to it: every asynchronous commit before it too. */
 static bool pg_sync(struct bftarget *t, struct err *err)
 {
@@ -337,15 +356,16 @@ static bool pg_chunk_done(struct bftarget *t, const char *name, const struct bft
 	snprintf(rowsbuf, sizeof(rowsbuf), "%lld", (long long)rows);
 	snprintf(sumbuf, sizeof(sumbuf), "%016llx", (unsigned long long)sum);
 	snprintf(nobuf, sizeof(nobuf), "%d", c->no);
-	const char *params[] = {name, tname, nobuf, rowsbuf, sumbuf};
+	const char *params[] = {name, tname, nobuf, rowsbuf, sumbuf, c->copied_at};
 	PGresult *r =
 	    pgconn_query(P(t)->c,
 			 "UPDATE migd.chunks SET state = 'done', rows = $4, checksum = $5, "
 			 "  attempts = attempts + 1, finished_at = clock_timestamp(), "
-			 "  error = NULL, started_at = coalesce(started_at, now()) "
+			 "  error = NULL, started_at = coalesce(started_at, now()), "
+			 "  copied_at = $6 "
 			 "WHERE name = $1 AND table_name = $2 AND chunk_no = $3 "
 			 "  AND state <> 'done'",
-			 5, params, err);
+			 6, params, err);
 	free(tname);
 	if (r == NULL)
 		return false;
@@ -423,6 +443,7 @@ static const struct bftarget_ops pg_ops = {
     .plan_end = pg_plan_end,
     .totals = pg_totals,
     .pending = pg_pending,
+    .copied = pg_copied,
     .sync = pg_sync,
     .chunk_failed = pg_chunk_failed,
     .chunk_begin = pg_chunk_begin,

@@ -13,6 +13,7 @@
 
 #include "apply.h"
 #include "backfill.h"
+#include "bftarget.h"
 #include "log.h"
 #include "pgcapture.h"
 #include "pgfreeze.h"
@@ -471,6 +472,37 @@ static void start_stream(struct migration *m)
 	m->stream_started = true;
 }
 
+/* The applier's load_starts: keyless tables' copy positions from the ledger (apply thread). */
+static bool load_copied_starts(void *arg, struct apply_table_start **out, int *n, struct err *err)
+{
+	struct migration *m = arg;
+	struct bftarget *t = bftarget_new(m->tgt_engine, m->tgt_ci);
+	struct bftarget_copied *v = NULL;
+	int nv = 0;
+	bool ok = t->ops->connect(t, err) && t->ops->copied(t, m->name, &v, &nv, err);
+	t->ops->free(t);
+	if (!ok)
+		return false;
+	*out = xcalloc((size_t)nv + 1, sizeof(**out));
+	*n = 0;
+	for (int i = 0; i < nv && ok; i++) {
+		const char *perr;
+		struct apply_table_start *s = &(*out)[(*n)++];
+		s->table = xstrdup(v[i].table_name);
+		ok = pos_parse(v[i].pos, &s->at, &perr);
+		if (!ok)
+			err_set(err, "migd.chunks: %s copied at '%s': %s", v[i].table_name,
+				v[i].pos, perr);
+	}
+	bftarget_copied_free(v, nv);
+	if (!ok) {
+		apply_table_starts_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return ok;
+}
+
 static void start_apply(struct migration *m)
 {
 	m->sink = store_is_my(&m->store) ? mysink_new(m->tgt_ci, m->name, &m->ts)
@@ -488,6 +520,8 @@ static void start_apply(struct migration *m)
 		.keylog_path = m->keylog_path,
 		.freeze_lsn = &m->freeze_lsn,
 		.source_like = &m->consistent,
+		.load_starts = load_copied_starts,
+		.load_starts_arg = m,
 	};
 	pthread_create(&m->apply_th, NULL, apply_thread, &m->aopts);
 	m->apply_started = true;
@@ -731,6 +765,8 @@ static bool run_backfill(struct migration *m, struct err *err)
 		.tgt_engine = m->tgt_engine,
 		.tgt_conninfo = m->tgt_ci,
 		.snapshot = m->cap.snapshot,
+		.snapshot_pos = m->consistent,
+		.repl_conninfo = dsn ? NULL : m->repl_ci,
 		.parallel = m->parallel,
 		.chunk_rows = m->chunk_rows,
 		.ts = &m->ts,

@@ -79,6 +79,7 @@ static const char *const coord_schema_sql =
     "  started_at DATETIME(6) NULL COMMENT 'UTC', finished_at DATETIME(6) NULL COMMENT 'UTC',"
     "  error TEXT NULL,"
     "  target_empty BOOL NOT NULL DEFAULT FALSE,"
+    "  copied_at TEXT NULL," /* a table without a key: where its copy stands (bftarget.h) */
     "  PRIMARY KEY (name, table_name, chunk_no)" MY_TABLE_OPTS
     "CREATE TABLE IF NOT EXISTS migd.validation ("
     "  id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"

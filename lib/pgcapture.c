@@ -90,14 +90,15 @@ bool pgcapture_publication(struct pgconn *src, const char *publication,
 	return ok;
 }
 
-bool pgcapture_create_slot(const char *repl_conninfo, const char *slot, struct pgcapture *cap,
-			   struct err *err)
+static bool create_slot(const char *repl_conninfo, const char *slot, bool temporary,
+			struct pgcapture *cap, struct err *err)
 {
 	memset(cap, 0, sizeof(*cap));
 	if (!pgconn_open(&cap->holder, "source (slot)", repl_conninfo, err))
 		return false;
 	char *id = pgconn_ident(slot);
-	char *cmd = xasprintf("CREATE_REPLICATION_SLOT %s LOGICAL pgoutput (SNAPSHOT 'export')", id);
+	char *cmd = xasprintf("CREATE_REPLICATION_SLOT %s%s LOGICAL pgoutput (SNAPSHOT 'export')",
+			      id, temporary ? " TEMPORARY" : "");
 	free(id);
 	PGresult *r = PQexec(cap->holder.conn, cmd);
 	free(cmd);
@@ -118,6 +119,18 @@ bool pgcapture_create_slot(const char *repl_conninfo, const char *slot, struct p
 	snprintf(cap->snapshot, sizeof(cap->snapshot), "%s", PQgetvalue(r, 0, 2));
 	PQclear(r);
 	return true;
+}
+
+bool pgcapture_create_slot(const char *repl_conninfo, const char *slot, struct pgcapture *cap,
+			   struct err *err)
+{
+	return create_slot(repl_conninfo, slot, false, cap, err);
+}
+
+bool pgcapture_create_temp_slot(const char *repl_conninfo, const char *slot,
+				struct pgcapture *cap, struct err *err)
+{
+	return create_slot(repl_conninfo, slot, true, cap, err);
 }
 
 void pgcapture_release(struct pgcapture *cap)

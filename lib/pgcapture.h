@@ -36,6 +36,14 @@ bool pgcapture_publication(struct pgconn *src, const char *publication,
 bool pgcapture_create_slot(const char *repl_conninfo, const char *slot, struct pgcapture *cap,
 			   struct err *err) __attribute__((warn_unused_result));
 
+/*
+ * The same for a TEMPORARY slot, for its exported snapshot and consistent
+ * point alone: the server drops it when the holder closes (or dies).
+ */
+bool pgcapture_create_temp_slot(const char *repl_conninfo, const char *slot,
+				struct pgcapture *cap, struct err *err)
+    __attribute__((warn_unused_result));
+
 /* Ends the snapshot by closing the holder connection.  Safe to call twice. */
 void pgcapture_release(struct pgcapture *cap);
 

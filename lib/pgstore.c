@@ -74,6 +74,8 @@ static const char *const schema_sql =
 	"ALTER TABLE migd.migration ADD COLUMN IF NOT EXISTS reverse_pos text;"
 	/* The target held no row of the chunk's table when the plan committed. */
 	"ALTER TABLE migd.chunks ADD COLUMN IF NOT EXISTS target_empty bool NOT NULL DEFAULT false;"
+	/* A table without a key: the source position its copy holds for (bftarget.h). */
+	"ALTER TABLE migd.chunks ADD COLUMN IF NOT EXISTS copied_at text;"
 	"CREATE TABLE IF NOT EXISTS migd.deferred_indexes ("
 	"  name text NOT NULL, table_name text NOT NULL, index_name text NOT NULL,"
 	"  target_table text NOT NULL,"
