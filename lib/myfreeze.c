@@ -66,6 +66,122 @@ static bool user_listed(const char *grantee, const char *users)
 	return hit;
 }
 
+/* Whether a role's grants (SHOW GRANTS FOR it) let it write through read_only. */
+static bool role_writes(struct myconn *c, const char *role, bool super_writes, bool *writes,
+			struct err *err)
+{
+	char *lit = myconn_literal(c, role, strlen(role));
+	char *sql = xasprintf("SHOW GRANTS FOR %s", lit);
+	free(lit);
+	MYSQL_RES *r = myconn_query(c, sql, err);
+	free(sql);
+	if (r == NULL)
+		return false;
+	*writes = false;
+	MYSQL_ROW row;
+	while ((row = mysql_fetch_row(r)) != NULL && !*writes) {
+		const char *g = row[0] ? row[0] : "";
+		*writes = strstr(g, "READ_ONLY ADMIN") != NULL ||
+			  strstr(g, "ALL PRIVILEGES ON *.*") != NULL ||
+			  (super_writes && strstr(g, "SUPER") != NULL);
+	}
+	mysql_free_result(r);
+	return true;
+}
+
+static bool json_has_user(json_t *a, const char *who)
+{
+	for (size_t i = 0; i < json_array_size(a); i++)
+		if (strcmp(json_string_value(json_object_get(json_array_get(a, i), "user")), who) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The same through roles: a user granted a role that holds READ_ONLY
+ * ADMIN (directly or through roles granted to it) can SET ROLE and write
+ * through read_only; USER_PRIVILEGES does not show it.  From
+ * mysql.roles_mapping (a row: User@Host was granted Role; Host '' for a
+ * role granted to a role) and each role's SHOW GRANTS.
+ */
+static bool writable_by_role(struct myconn *c, const char *users, bool super_writes,
+			     json_t *frozen, json_t *others, struct err *err)
+{
+	MYSQL_RES *r = myconn_query(
+	    c,
+	    "SELECT Host, User, Role FROM mysql.roles_mapping "
+	    "WHERE NOT (Host <> '' AND User = SUBSTRING_INDEX(CURRENT_USER(), '@', 1)) "
+	    "  AND NOT (Host = 'localhost' AND User IN ('root', 'mariadb.sys'))",
+	    err);
+	if (r == NULL)
+		return false;
+	int n = (int)mysql_num_rows(r), np = 0;
+	char **host = xcalloc((size_t)n + 1, sizeof(char *));
+	char **user = xcalloc((size_t)n + 1, sizeof(char *));
+	char **role = xcalloc((size_t)n + 1, sizeof(char *));
+	char **priv = xcalloc((size_t)n + 1, sizeof(char *)); /* roles that write, borrowed */
+	MYSQL_ROW row;
+	for (int i = 0; i < n && (row = mysql_fetch_row(r)) != NULL; i++) {
+		host[i] = xstrdup(row[0] ? row[0] : "");
+		user[i] = xstrdup(row[1] ? row[1] : "");
+		role[i] = xstrdup(row[2] ? row[2] : "");
+	}
+	mysql_free_result(r);
+	bool ok = true;
+	/* Roles whose own grants write through read_only. */
+	for (int i = 0; i < n && ok; i++) {
+		bool seen = false, writes = false;
+		for (int k = 0; k < np && !seen; k++)
+			seen = strcmp(priv[k], role[i]) == 0;
+		for (int j = 0; j < i && !seen; j++)
+			seen = strcmp(role[j], role[i]) == 0; /* asked already: it does not write */
+		if (!seen && (ok = role_writes(c, role[i], super_writes, &writes, err)) && writes)
+			priv[np++] = role[i];
+	}
+	/* Roles granted such a role, to a fixpoint; then every user granted one of them. */
+	for (bool grew = ok; grew;) {
+		grew = false;
+		for (int i = 0; i < n; i++) {
+			bool has = false, done = false;
+			for (int k = 0; k < np; k++) {
+				has |= strcmp(priv[k], role[i]) == 0;
+				done |= strcmp(priv[k], user[i]) == 0;
+			}
+			if (host[i][0] == '\0' && has && !done) {
+				priv[np++] = user[i];
+				grew = true;
+			}
+		}
+	}
+	for (int i = 0; i < n && ok; i++) {
+		bool has = false;
+		for (int k = 0; k < np && !has; k++)
+			has = strcmp(priv[k], role[i]) == 0;
+		if (host[i][0] == '\0' || !has)
+			continue;
+		char *who = xasprintf("'%s'@'%s'", user[i], host[i]);
+		json_t *to = user_listed(who, users) ? frozen : others;
+		if (!json_has_user(to, who)) {
+			char *why = xasprintf("has READ_ONLY ADMIN through role %s: writes through "
+					      "read_only after SET ROLE",
+					      role[i]);
+			json_array_append_new(to, json_pack("{s:s, s:s}", "user", who, "why", why));
+			free(why);
+		}
+		free(who);
+	}
+	for (int i = 0; i < n; i++) {
+		free(host[i]);
+		free(user[i]);
+		free(role[i]);
+	}
+	free(host);
+	free(user);
+	free(role);
+	free(priv);
+	return ok;
+}
+
 /*
  * Users whose grants let them write through read_only, other than migd's
  * own user (on any host) and the server's built-in accounts: those named in
@@ -105,6 +221,13 @@ static bool still_writable(struct myconn *c, const char *users, json_t **frozen,
 							     "read_only"));
 	}
 	mysql_free_result(r);
+	struct err rerr;
+	if (!writable_by_role(c, users, super_writes, *frozen, *others, &rerr))
+		/* Unverifiable is not frozen: the freeze is reported not enforced. */
+		json_array_append_new(
+		    *frozen, json_pack("{s:s, s:s+}", "user", "(roles)", "why",
+				       "cannot be checked for READ_ONLY ADMIN through roles: ",
+				       rerr.msg));
 	return true;
 }
 

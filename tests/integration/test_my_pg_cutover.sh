@@ -181,7 +181,16 @@ harness_sql SRC "SET GLOBAL read_only = OFF"
 expect_rc 1 mctl cutover
 assert_contains "$OUT" "read_only is off" "cutover refused when read_only was turned off"
 expect_rc 0 mctl unfreeze
-ok "unfreeze lifts read_only; a frozen user with READ_ONLY ADMIN makes the freeze not enforced, and the gate says so; no cutover once read_only is off"
+# The same privilege through a role granted to a role (SET ROLE enables it).
+harness_sql SRC "CREATE ROLE ro_admin; GRANT READ_ONLY ADMIN ON *.* TO ro_admin;
+CREATE ROLE wrap_r; GRANT ro_admin TO wrap_r; GRANT wrap_r TO app@'%'"
+expect_rc 0 mctl freeze
+assert_contains "$OUT" "freeze NOT fully enforced" "not enforced through a role"
+assert_contains "$OUT" "NOT ENFORCED: user 'app'@'%' can still write: has READ_ONLY ADMIN through role wrap_r" \
+	"the frozen user listed with the role"
+harness_sql SRC "REVOKE wrap_r FROM app@'%'"
+expect_rc 0 mctl unfreeze
+ok "unfreeze lifts read_only; a frozen user with READ_ONLY ADMIN (granted, or through nested roles) makes the freeze not enforced, and the gate says so; no cutover once read_only is off"
 
 more_writes SRC 5
 expect_rc 0 mctl freeze
