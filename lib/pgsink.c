@@ -6,7 +6,7 @@
  * source sends them); updates that carry unchanged-TOAST markers become an
  * UPDATE of only the columns present.  Outside isolate mode the changes of
  * most tables are first folded per key and sent as multi-row statements
- * (see "folding changes per key").  Statements are pipelined and the
+ * (pgsink_fold.c).  Statements are pipelined and the
  * pipeline is synced every PIPE_SYNC_EVERY commands (to read errors and
  * keep both socket buffers from filling) and at commit, where the progress
  * row and COMMIT ride in the same pipeline: one round trip per few hundred
@@ -25,114 +25,8 @@
 #include <string.h>
 
 #include "log.h"
+#include "pgsink_int.h"
 #include "pgstore.h"
-
-#define PIPE_SYNC_EVERY 256
-#define PIPE_INFLIGHT	4 /* sync groups sent but not read yet */
-
-#define FOLD_MAX_ROWS	256	  /* keys per table before it flushes: rows per statement at most */
-#define FOLD_MAX_BYTES	(8 << 20) /* values held before every table flushes */
-#define FOLD_MAX_CHANGE (FOLD_MAX_BYTES / 8) /* bigger changes are sent as they are */
-#define ARENA_BLOCK	(256 << 10)
-
-#define MULTI_MAX_PARAMS 4096 /* parameters of one multi-row statement at most */
-/*
- * Parameters of the multi-row statements kept prepared on the target, all
- * tables together: the target keeps ~400 bytes of plans per parameter, so
- * past this the least recently flushed table's are deallocated.
- */
-#define MULTI_BUDGET_PARAMS 32768
-
-/*
- * Bump allocator for the values of pending entries: blocks never move
- * (values point into them); a full flush empties it, keeping one block.
- */
-struct arena_blk {
-	struct arena_blk *next;
-	size_t used, cap;
-	char data[];
-};
-struct arena {
-	struct arena_blk *head; /* owned: the block allocated from */
-	struct arena_blk *free; /* owned: blocks to reuse */
-	size_t bytes;		/* handed out since the last reset */
-};
-
-enum pend_state {
-	PEND_UPSERT = 1, /* the key's row is vals (a full image) */
-	PEND_DELETE,	 /* the key's row is gone */
-	PEND_PARTIAL,	 /* UPDATE of the columns in vals that are not CHV_UNCHANGED */
-};
-
-enum multi_kind {
-	MULTI_UPSERT, /* INSERT ... VALUES (row), ... ON CONFLICT (key) DO UPDATE */
-	MULTI_DELETE, /* DELETE ... WHERE key IN (key, ...) */
-};
-
-/* A key's changes since the last flush, folded into one. */
-struct pend {
-	uint32_t hash;
-	uint8_t state;		   /* enum pend_state */
-	bool delete_first;	   /* PEND_UPSERT: delete the key, then upsert */
-	struct change_value *vals; /* in the arena; ncols; text NUL-terminated */
-};
-
-struct rel {
-	uint32_t relid;
-	struct mig_table *t; /* borrowed; NULL: not a migrated table (ignored) */
-	bool schema_error;
-	char reason[256];
-	int ncols;
-	char **colnames; /* owned: names in event order */
-	int *key_ev;     /* owned: event column index of each key column, key order */
-	bool prepared;
-	int stmt_no;
-	/* folding (see "folding changes per key" below) */
-	bool fold;		 /* this table's changes fold outside isolate mode */
-	int max_rows;		 /* rows per multi-row statement, a power of 2 */
-	uint32_t multi_ready[2]; /* per multi_kind, bit c: its 1 << c row statement is prepared */
-	int multi_params;	 /* parameters of those statements */
-	uint64_t flushed;	 /* when it last flushed (pgsink.clock) */
-	struct pend *pend;	 /* owned: one entry per key changed since the last flush */
-	int npend;
-	int32_t *slots; /* owned: hash of pend indexes (-1: empty), nslots a power of 2 */
-	int nslots;
-};
-
-struct pgsink {
-	struct sink base;
-	char *conninfo; /* owned; secret */
-	char *name;     /* owned; migration name */
-	struct mig_tableset *ts; /* borrowed */
-	struct pgconn c;
-	struct rel *rels; /* owned */
-	int nrels;
-	int next_stmt;
-	int pending;  /* commands sent since the last sync */
-	int inflight; /* syncs sent whose results are not read yet */
-	bool isolate;
-	/*
-	 * The COMMIT sent without waiting (sink.h).  Its batch's sync groups
-	 * are the oldest in flight: commit_groups of them are still unread.
-	 */
-	bool commit_wait;      /* its answer is not taken by confirm() yet */
-	int commit_groups;     /* its sync groups not read yet */
-	bool commit_failed;    /* one of them held an error: it did not commit */
-	struct err commit_err; /* that error */
-	int64_t commit_answered_usec;
-	struct sink_counts committing; /* its batch's counts, added once confirmed */
-	bool replica;	    /* session_replication_role = replica took effect */
-	bool *table_fold;   /* owned: per tableset entry, the target allows folding */
-	struct arena arena; /* values of pending entries */
-	const char **pv;    /* owned: parameter pointers of a multi-row statement */
-	int64_t multi_params; /* of every table's prepared multi-row statements */
-	uint64_t clock;	      /* counts flushes */
-	size_t pv_cap;
-	struct sink_counts batch;
-	/* scratch for NUL-terminated parameter copies */
-	char *pbuf;
-	size_t pcap;
-};
 
 static const char *rel_name(const struct rel *r)
 {
@@ -250,7 +144,7 @@ static bool pipe_sync(struct pgsink *s, struct err *err)
 	return send_sync(s, err) && drain(s, err);
 }
 
-static bool sent(struct pgsink *s, int rc, struct err *err)
+bool pgsink_sent(struct pgsink *s, int rc, struct err *err)
 {
 	if (rc != 1) {
 		err_set(err, "target: %s", pgconn_error(&s->c));
@@ -267,23 +161,17 @@ static bool sent(struct pgsink *s, int rc, struct err *err)
 	return true;
 }
 
-static bool send_sql(struct pgsink *s, const char *sql, int n, const char *const *vals,
+bool pgsink_send_sql(struct pgsink *s, const char *sql, int n, const char *const *vals,
 		     struct err *err)
 {
-	return sent(s, PQsendQueryParams(s->c.conn, sql, n, NULL, vals, NULL, NULL, 0), err);
+	return pgsink_sent(s, PQsendQueryParams(s->c.conn, sql, n, NULL, vals, NULL, NULL, 0), err);
 }
 
 /* --- statements -------------------------------------------------------------- */
 
-enum join_style {
-	J_NAME,     /* "c" */
-	J_PARAM,    /* $n */
-	J_EXCLUDED, /* "c" = EXCLUDED."c" */
-	J_ASSIGN,   /* "c" = $n */
-};
 
 /* Joins n columns (idx maps to event columns; NULL = 0..n-1) in one style. */
-static char *join_cols(const struct rel *r, int n, const int *idx, enum join_style style,
+char * pgsink_join_cols(const struct rel *r, int n, const int *idx, enum join_style style,
 		       const char *sep)
 {
 	struct strbuf b = {0};
@@ -328,8 +216,8 @@ static bool prepare_rel(struct pgsink *s, struct rel *r, struct err *err)
 	r->slots = NULL;
 	r->npend = r->nslots = 0;
 
-	char *cols = join_cols(r, r->ncols, NULL, J_NAME, ", ");
-	char *params = join_cols(r, r->ncols, NULL, J_PARAM, ", ");
+	char *cols = pgsink_join_cols(r, r->ncols, NULL, J_NAME, ", ");
+	char *params = pgsink_join_cols(r, r->ncols, NULL, J_PARAM, ", ");
 	char *sql;
 	if (nkey == 0) {
 		sql = xasprintf("INSERT INTO %s (%s) VALUES (%s)", t->tgt_qname, cols, params);
@@ -343,8 +231,8 @@ static bool prepare_rel(struct pgsink *s, struct rel *r, struct err *err)
 			if (!is_key)
 				nonkey[nn++] = i;
 		}
-		char *keys = join_cols(r, nkey, r->key_ev, J_NAME, ", ");
-		char *sets = join_cols(r, nn, nonkey, J_EXCLUDED, ", ");
+		char *keys = pgsink_join_cols(r, nkey, r->key_ev, J_NAME, ", ");
+		char *sets = pgsink_join_cols(r, nn, nonkey, J_EXCLUDED, ", ");
 		sql = nn ? xasprintf("INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) DO UPDATE SET %s",
 				     t->tgt_qname, cols, params, keys, sets)
 			 : xasprintf("INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) DO NOTHING",
@@ -355,13 +243,13 @@ static bool prepare_rel(struct pgsink *s, struct rel *r, struct err *err)
 	}
 	char name[32];
 	snprintf(name, sizeof(name), "migd_ins_%d", r->stmt_no);
-	bool ok = sent(s, PQsendPrepare(s->c.conn, name, sql, 0, NULL), err);
+	bool ok = pgsink_sent(s, PQsendPrepare(s->c.conn, name, sql, 0, NULL), err);
 	free(sql);
 	if (ok && nkey > 0) {
-		char *where = join_cols(r, nkey, r->key_ev, J_ASSIGN, " AND ");
+		char *where = pgsink_join_cols(r, nkey, r->key_ev, J_ASSIGN, " AND ");
 		sql = xasprintf("DELETE FROM %s WHERE %s", t->tgt_qname, where);
 		snprintf(name, sizeof(name), "migd_del_%d", r->stmt_no);
-		ok = sent(s, PQsendPrepare(s->c.conn, name, sql, 0, NULL), err);
+		ok = pgsink_sent(s, PQsendPrepare(s->c.conn, name, sql, 0, NULL), err);
 		free(sql);
 		free(where);
 	}
@@ -407,11 +295,11 @@ static bool send_prepared(struct pgsink *s, const char *kind, struct rel *r,
 	char name[32];
 	snprintf(name, sizeof(name), "migd_%s_%d", kind, r->stmt_no);
 	const char **vals = param_values(s, tup, idx, n);
-	return sent(s, PQsendQueryPrepared(s->c.conn, name, n, vals, NULL, NULL, 0), err);
+	return pgsink_sent(s, PQsendQueryPrepared(s->c.conn, name, n, vals, NULL, NULL, 0), err);
 }
 
 /* UPDATE of the columns present (unchanged-TOAST columns keep their value). */
-static bool send_partial_update(struct pgsink *s, struct rel *r, const struct change_tuple *nt,
+bool pgsink_send_partial_update(struct pgsink *s, struct rel *r, const struct change_tuple *nt,
 				const struct change_tuple *keytup, struct err *err)
 {
 	int *present = xcalloc((size_t)r->ncols, sizeof(int));
@@ -419,7 +307,7 @@ static bool send_partial_update(struct pgsink *s, struct rel *r, const struct ch
 	for (int i = 0; i < r->ncols; i++)
 		if (nt->vals[i].kind != CHV_UNCHANGED)
 			present[np++] = i;
-	char *sets = join_cols(r, np, present, J_ASSIGN, ", ");
+	char *sets = pgsink_join_cols(r, np, present, J_ASSIGN, ", ");
 	struct strbuf wb = {0};
 	for (int k = 0; k < r->t->nkey; k++) {
 		char *id = pgconn_ident(r->colnames[r->key_ev[k]]);
@@ -437,7 +325,7 @@ static bool send_partial_update(struct pgsink *s, struct rel *r, const struct ch
 		vv[np + k] = keytup->vals[r->key_ev[k]];
 	struct change_tuple tmp = {.ncols = (uint16_t)n, .vals = vv};
 	const char **vals = param_values(s, &tmp, NULL, n);
-	bool ok = sent(s, PQsendQueryParams(s->c.conn, sql, n, NULL, vals, NULL, NULL, 0), err);
+	bool ok = pgsink_sent(s, PQsendQueryParams(s->c.conn, sql, n, NULL, vals, NULL, NULL, 0), err);
 	free(vv);
 	free(sql);
 	free(sets);
@@ -446,7 +334,7 @@ static bool send_partial_update(struct pgsink *s, struct rel *r, const struct ch
 	return ok;
 }
 
-static bool key_equal(const struct rel *r, const struct change_tuple *a,
+bool pgsink_key_equal(const struct rel *r, const struct change_tuple *a,
 		      const struct change_tuple *b)
 {
 	for (int k = 0; k < r->t->nkey; k++) {
@@ -458,7 +346,7 @@ static bool key_equal(const struct rel *r, const struct change_tuple *a,
 	return true;
 }
 
-static bool has_unchanged(const struct change_tuple *t)
+bool pgsink_has_unchanged(const struct change_tuple *t)
 {
 	for (int i = 0; i < t->ncols; i++)
 		if (t->vals[i].kind == CHV_UNCHANGED)
@@ -480,9 +368,9 @@ static bool send_change(struct pgsink *s, struct rel *r, const struct change_eve
 				r->t->name);
 			return false;
 		}
-		bool key_changed = ev->row.old_kind != 0 && !key_equal(r, ot, nt);
-		if (has_unchanged(nt))
-			return send_partial_update(s, r, nt, key_changed ? ot : nt, err);
+		bool key_changed = ev->row.old_kind != 0 && !pgsink_key_equal(r, ot, nt);
+		if (pgsink_has_unchanged(nt))
+			return pgsink_send_partial_update(s, r, nt, key_changed ? ot : nt, err);
 		if (key_changed && !send_prepared(s, "del", r, ot, r->key_ev, r->t->nkey, err))
 			return false;
 		return send_prepared(s, "ins", r, nt, NULL, r->ncols, err);
@@ -497,460 +385,6 @@ static bool send_change(struct pgsink *s, struct rel *r, const struct change_eve
 	default:
 		return true;
 	}
-}
-
-/* --- folding changes per key ------------------------------------------------- */
-
-/*
- * Outside isolate mode the row changes of a foldable table are not sent one
- * by one.  Each key's changes since the last flush fold into one pending
- * entry, and a flush sends a table's entries as multi-row statements: first
- * the deletes (INSERT ... VALUES (..), (..) ON CONFLICT DO UPDATE cannot
- * touch a row twice, so a key that was deleted and inserted again is
- * deleted in this statement and upserted in the next), then the upserts,
- * then the partial updates one by one.  The rules, state before -> after,
- * mirror what sending every change would leave in the target row:
- *
- *   change \ before    none        PARTIAL(p)      UPSERT(u)       DELETE
- *   INSERT, UPDATE     UPSERT(n)   UPSERT(n)       UPSERT(n)       UPSERT(n), delete first
- *   partial UPDATE     PARTIAL(n)  PARTIAL(p<-n)   UPSERT(u<-n)    DELETE (0 rows)
- *   DELETE             DELETE      DELETE          DELETE          DELETE
- *
- * (p<-n: n's columns that are not unchanged-TOAST replace p's; an upsert
- * keeps "delete first".)  An UPDATE that changes the key is a DELETE of the
- * old key and an INSERT of the new one; a partial one (it keeps TOAST values
- * of the old key's row) cannot fold: the table is flushed and it is sent
- * as it is, like every change of a table that does not fold.  A key whose
- * text is not all plain values does not fold either.
- *
- * Changes of different keys (and tables) reach the target in a different
- * order than the source's.  Only unique indexes other than the key,
- * exclusion constraints, triggers and rules that fire under
- * session_replication_role = replica can tell (foreign keys do not fire),
- * so a table folds only when the target has none of them (read at open)
- * and the role took effect.  TRUNCATE, RELATION and COMMIT flush every
- * table first.  Memory stays bounded: a table flushes at max_rows keys, all
- * tables at FOLD_MAX_BYTES of values, and a change too large to copy is
- * sent as it is.  Folding does not change what the applier sees: the
- * touched-keys log and freeze violations are recorded per change before
- * the sink, and isolate mode (failed records) never folds.
- */
-
-static void *arena_alloc(struct arena *a, size_t n)
-{
-	n = (n + 7) & ~(size_t)7;
-	struct arena_blk *b = a->head;
-	if (b == NULL || b->cap - b->used < n) {
-		b = a->free;
-		if (b != NULL && b->cap >= n) {
-			a->free = b->next;
-		} else {
-			size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
-			b = xmalloc(sizeof(*b) + cap);
-			b->cap = cap;
-		}
-		b->used = 0;
-		b->next = a->head;
-		a->head = b;
-	}
-	void *p = b->data + b->used;
-	b->used += n;
-	a->bytes += n;
-	return p;
-}
-
-/* Every block becomes free for reuse; blocks beyond the first go back to malloc. */
-static void arena_reset(struct arena *a)
-{
-	while (a->head != NULL) {
-		struct arena_blk *b = a->head;
-		a->head = b->next;
-		if (a->free == NULL && b->cap == ARENA_BLOCK) {
-			b->next = NULL;
-			a->free = b;
-		} else {
-			free(b);
-		}
-	}
-	a->bytes = 0;
-}
-
-static void arena_free(struct arena *a)
-{
-	arena_reset(a);
-	free(a->free);
-	a->free = NULL;
-}
-
-/* A copy of v in the arena (text NUL-terminated). */
-static struct change_value arena_value(struct arena *a, const struct change_value *v)
-{
-	struct change_value c = {.kind = v->kind};
-	if (v->kind == CHV_TEXT) {
-		char *d = arena_alloc(a, (size_t)v->len + 1);
-		memcpy(d, v->data, v->len);
-		d[v->len] = '\0';
-		c.len = v->len;
-		c.data = d;
-	}
-	return c;
-}
-
-/* True if every key value of t is a plain value (NULL and unchanged-TOAST keys do not fold). */
-static bool key_foldable(const struct rel *r, const struct change_tuple *t)
-{
-	if (t->ncols != r->ncols)
-		return false;
-	for (int k = 0; k < r->t->nkey; k++)
-		if (t->vals[r->key_ev[k]].kind != CHV_TEXT)
-			return false;
-	return true;
-}
-
-static uint32_t key_hash(const struct rel *r, const struct change_value *vals)
-{
-	uint32_t h = 2166136261u; /* FNV-1a over the key texts, each followed by a 0 */
-	for (int k = 0; k < r->t->nkey; k++) {
-		const struct change_value *v = &vals[r->key_ev[k]];
-		for (uint32_t i = 0; i < v->len; i++)
-			h = (h ^ (uint8_t)v->data[i]) * 16777619u;
-		h = (h ^ 0xff) * 16777619u;
-	}
-	return h;
-}
-
-static void pend_clear(struct rel *r)
-{
-	r->npend = 0;
-	if (r->slots != NULL)
-		memset(r->slots, 0xff, (size_t)r->nslots * sizeof(*r->slots));
-}
-
-static bool flush_rel(struct pgsink *s, struct rel *r, struct err *err);
-
-/* Writes what libpq buffered to the socket (pipeline mode keeps up to 64 kB). */
-static bool push(struct pgsink *s, struct err *err)
-{
-	if (PQflush(s->c.conn) != 0) {
-		err_set(err, "target: %s", pgconn_error(&s->c));
-		s->base.broken = true;
-		return false;
-	}
-	return true;
-}
-
-/*
- * The entry of t's key in r (created empty, state 0, when absent; a table
- * at max_rows flushes first).  NULL on a send failure (err set).
- */
-static struct pend *pend_get(struct pgsink *s, struct rel *r, const struct change_tuple *t,
-			     struct err *err)
-{
-	if (r->slots == NULL) {
-		r->nslots = r->max_rows * 2;
-		r->slots = xmalloc((size_t)r->nslots * sizeof(*r->slots));
-		r->pend = xcalloc((size_t)r->max_rows, sizeof(*r->pend));
-		pend_clear(r);
-	}
-	uint32_t h = key_hash(r, t->vals);
-	uint32_t mask = (uint32_t)r->nslots - 1, i = h & mask;
-	for (; r->slots[i] >= 0; i = (i + 1) & mask) {
-		struct pend *p = &r->pend[r->slots[i]];
-		if (p->hash == h && key_equal(r, &(struct change_tuple){r->ncols, p->vals}, t))
-			return p;
-	}
-	if (r->npend == r->max_rows) {
-		/*
-		 * Sent now, not when libpq's buffer fills or at commit: the target
-		 * works on these rows while the batch goes on.
-		 */
-		if (!flush_rel(s, r, err) || !push(s, err))
-			return NULL;
-		for (i = h & mask; r->slots[i] >= 0; i = (i + 1) & mask)
-			;
-	}
-	r->slots[i] = r->npend;
-	struct pend *p = &r->pend[r->npend++];
-	p->hash = h;
-	p->state = 0;
-	p->delete_first = false;
-	p->vals = arena_alloc(&s->arena, (size_t)r->ncols * sizeof(*p->vals));
-	return p;
-}
-
-/* Folds a full image (INSERT, or an UPDATE without unchanged-TOAST values) into its key. */
-static bool fold_upsert(struct pgsink *s, struct rel *r, const struct change_tuple *nt,
-			struct err *err)
-{
-	struct pend *p = pend_get(s, r, nt, err);
-	if (p == NULL)
-		return false;
-	if (p->state == PEND_DELETE)
-		p->delete_first = true;
-	else if (p->state != PEND_UPSERT)
-		p->delete_first = false;
-	p->state = PEND_UPSERT;
-	for (int i = 0; i < r->ncols; i++)
-		p->vals[i] = arena_value(&s->arena, &nt->vals[i]);
-	return true;
-}
-
-/* Folds an UPDATE whose unchanged-TOAST columns keep the row's values. */
-static bool fold_partial(struct pgsink *s, struct rel *r, const struct change_tuple *nt,
-			 struct err *err)
-{
-	struct pend *p = pend_get(s, r, nt, err);
-	if (p == NULL)
-		return false;
-	if (p->state == PEND_DELETE)
-		return true; /* the row is gone: the UPDATE finds nothing */
-	if (p->state == 0) {
-		p->state = PEND_PARTIAL;
-		for (int i = 0; i < r->ncols; i++)
-			p->vals[i] = (struct change_value){.kind = CHV_UNCHANGED};
-	}
-	for (int i = 0; i < r->ncols; i++)
-		if (nt->vals[i].kind != CHV_UNCHANGED)
-			p->vals[i] = arena_value(&s->arena, &nt->vals[i]);
-	return true;
-}
-
-/* Folds a DELETE of kt's key (only the key columns are kept). */
-static bool fold_delete(struct pgsink *s, struct rel *r, const struct change_tuple *kt,
-			struct err *err)
-{
-	struct pend *p = pend_get(s, r, kt, err);
-	if (p == NULL)
-		return false;
-	p->state = PEND_DELETE;
-	p->delete_first = false;
-	for (int i = 0; i < r->ncols; i++)
-		p->vals[i] = (struct change_value){.kind = CHV_NULL};
-	for (int k = 0; k < r->t->nkey; k++)
-		p->vals[r->key_ev[k]] = arena_value(&s->arena, &kt->vals[r->key_ev[k]]);
-	return true;
-}
-
-static size_t tuple_bytes(const struct change_tuple *t)
-{
-	size_t n = 0;
-	for (int i = 0; i < t->ncols; i++)
-		n += t->vals[i].len;
-	return n;
-}
-
-/*
- * Folds one row change of a foldable table: 1 folded, 0 it does not fold
- * (send it as it is, after flushing the table), -1 a send failed (err set).
- */
-static int fold_change(struct pgsink *s, struct rel *r, const struct change_event *ev,
-		       struct err *err)
-{
-	const struct change_tuple *nt = &ev->row.new_tuple, *ot = &ev->row.old_tuple;
-	bool ok;
-	if (tuple_bytes(nt) + tuple_bytes(ot) > FOLD_MAX_CHANGE)
-		return 0;
-	switch (ev->kind) {
-	case CHG_INSERT:
-		if (!key_foldable(r, nt) || has_unchanged(nt))
-			return 0;
-		ok = fold_upsert(s, r, nt, err);
-		break;
-	case CHG_UPDATE: {
-		if (!key_foldable(r, nt))
-			return 0;
-		bool partial = has_unchanged(nt);
-		if (ev->row.old_kind != 0 && !key_equal(r, ot, nt)) {
-			if (partial || !key_foldable(r, ot))
-				return 0;
-			ok = fold_delete(s, r, ot, err) && fold_upsert(s, r, nt, err);
-		} else {
-			ok = partial ? fold_partial(s, r, nt, err) : fold_upsert(s, r, nt, err);
-		}
-		break;
-	}
-	case CHG_DELETE:
-		if (!key_foldable(r, ot))
-			return 0;
-		ok = fold_delete(s, r, ot, err);
-		break;
-	default:
-		return 0;
-	}
-	return ok ? 1 : -1;
-}
-
-/* SQL of the multi-row statement of kind for n rows. */
-static char *multi_sql(const struct rel *r, enum multi_kind kind, int n)
-{
-	const struct mig_table *t = r->t;
-	struct strbuf b = {0};
-	int w = kind == MULTI_UPSERT ? r->ncols : t->nkey, no = 1;
-	char *keys = join_cols(r, t->nkey, r->key_ev, J_NAME, ", ");
-	if (kind == MULTI_UPSERT) {
-		char *cols = join_cols(r, r->ncols, NULL, J_NAME, ", ");
-		sb_addf(&b, "INSERT INTO %s (%s) VALUES ", t->tgt_qname, cols);
-		free(cols);
-	} else {
-		sb_addf(&b,
-			t->nkey > 1 ? "DELETE FROM %s WHERE (%s) IN ("
-				    : "DELETE FROM %s WHERE %s IN (",
-			t->tgt_qname, keys);
-	}
-	for (int i = 0; i < n; i++) {
-		bool paren = kind == MULTI_UPSERT || t->nkey > 1;
-		sb_addf(&b, "%s%s", i ? ", " : "", paren ? "(" : "");
-		for (int c = 0; c < w; c++)
-			sb_addf(&b, "%s$%d", c ? ", " : "", no++);
-		sb_addf(&b, "%s", paren ? ")" : "");
-	}
-	if (kind == MULTI_UPSERT) {
-		int *nonkey = xcalloc((size_t)r->ncols, sizeof(int));
-		int nn = 0;
-		for (int i = 0; i < r->ncols; i++) {
-			bool is_key = false;
-			for (int k = 0; k < t->nkey; k++)
-				is_key |= r->key_ev[k] == i;
-			if (!is_key)
-				nonkey[nn++] = i;
-		}
-		char *sets = join_cols(r, nn, nonkey, J_EXCLUDED, ", ");
-		sb_addf(&b, " ON CONFLICT (%s) DO %s%s", keys, nn ? "UPDATE SET " : "NOTHING",
-			sets);
-		free(sets);
-		free(nonkey);
-	} else {
-		sb_addf(&b, ")");
-	}
-	free(keys);
-	return sb_take(&b);
-}
-
-/* Deallocates the multi-row statements of the table flushed longest ago (but r); false if none. */
-static bool evict_multi(struct pgsink *s, const struct rel *r, struct err *err, bool *evicted)
-{
-	struct rel *v = NULL;
-	for (int i = 0; i < s->nrels; i++) {
-		struct rel *x = &s->rels[i];
-		if (x != r && x->multi_params > 0 && (v == NULL || x->flushed < v->flushed))
-			v = x;
-	}
-	*evicted = v != NULL;
-	for (int kind = 0; v != NULL && kind < 2; kind++)
-		for (int c = 0; c < 32; c++) {
-			if (!(v->multi_ready[kind] & (1u << c)))
-				continue;
-			char sql[64];
-			snprintf(sql, sizeof(sql), "DEALLOCATE migd_%s%d_%d",
-				 kind == MULTI_UPSERT ? "u" : "d", v->stmt_no, 1 << c);
-			if (!send_sql(s, sql, 0, NULL, err))
-				return false;
-		}
-	if (v != NULL) {
-		s->multi_params -= v->multi_params;
-		v->multi_params = 0;
-		v->multi_ready[MULTI_UPSERT] = v->multi_ready[MULTI_DELETE] = 0;
-	}
-	return true;
-}
-
-/* Sends one multi-row statement of kind for ents[0 .. 1 << c). */
-static bool send_multi(struct pgsink *s, struct rel *r, enum multi_kind kind, int c,
-		       struct pend *const *ents, struct err *err)
-{
-	int n = 1 << c;
-	char name[40];
-	snprintf(name, sizeof(name), "migd_%s%d_%d", kind == MULTI_UPSERT ? "u" : "d", r->stmt_no,
-		 n);
-	int w = kind == MULTI_UPSERT ? r->ncols : r->t->nkey, np = n * w;
-	if (!(r->multi_ready[kind] & (1u << c))) {
-		bool evicted = true;
-		while (s->multi_params + np > MULTI_BUDGET_PARAMS && evicted)
-			if (!evict_multi(s, r, err, &evicted))
-				return false;
-		char *sql = multi_sql(r, kind, n);
-		bool ok = sent(s, PQsendPrepare(s->c.conn, name, sql, 0, NULL), err);
-		free(sql);
-		if (!ok)
-			return false;
-		r->multi_ready[kind] |= 1u << c;
-		r->multi_params += np;
-		s->multi_params += np;
-	}
-	if ((size_t)np > s->pv_cap) {
-		s->pv_cap = (size_t)np;
-		s->pv = xrealloc(s->pv, s->pv_cap * sizeof(*s->pv));
-	}
-	for (int i = 0; i < n; i++)
-		for (int j = 0; j < w; j++) {
-			const struct change_value *v =
-			    &ents[i]->vals[kind == MULTI_UPSERT ? j : r->key_ev[j]];
-			s->pv[i * w + j] = v->kind == CHV_TEXT ? v->data : NULL;
-		}
-	return sent(s, PQsendQueryPrepared(s->c.conn, name, np, s->pv, NULL, NULL, 0), err);
-}
-
-/* Sends ents[0..n) as multi-row statements of kind, largest power-of-2 sizes first. */
-static bool send_runs(struct pgsink *s, struct rel *r, enum multi_kind kind, struct pend **ents,
-		      int n, struct err *err)
-{
-	while (n > 0) {
-		int c = 0;
-		while ((2 << c) <= n && (2 << c) <= r->max_rows)
-			c++;
-		if (!send_multi(s, r, kind, c, ents, err))
-			return false;
-		ents += 1 << c;
-		n -= 1 << c;
-	}
-	return true;
-}
-
-/* Sends r's pending entries: deletes, then upserts, then partial updates. */
-static bool flush_rel(struct pgsink *s, struct rel *r, struct err *err)
-{
-	if (r->npend == 0)
-		return true;
-	r->flushed = ++s->clock;
-	struct pend **ents = xmalloc((size_t)r->npend * sizeof(*ents));
-	int n = 0;
-	for (int i = 0; i < r->npend; i++)
-		if (r->pend[i].state == PEND_DELETE || r->pend[i].delete_first)
-			ents[n++] = &r->pend[i];
-	bool ok = send_runs(s, r, MULTI_DELETE, ents, n, err);
-	n = 0;
-	for (int i = 0; i < r->npend; i++)
-		if (r->pend[i].state == PEND_UPSERT)
-			ents[n++] = &r->pend[i];
-	ok = ok && send_runs(s, r, MULTI_UPSERT, ents, n, err);
-	for (int i = 0; i < r->npend && ok; i++)
-		if (r->pend[i].state == PEND_PARTIAL) {
-			struct change_tuple t = {.ncols = (uint16_t)r->ncols,
-						 .vals = r->pend[i].vals};
-			ok = send_partial_update(s, r, &t, &t, err);
-		}
-	free(ents);
-	pend_clear(r);
-	return ok;
-}
-
-/* Sends every table's pending entries; the arena is free again. */
-static bool flush_all(struct pgsink *s, struct err *err)
-{
-	bool ok = true;
-	for (int i = 0; i < s->nrels && ok; i++)
-		ok = flush_rel(s, &s->rels[i], err);
-	if (ok)
-		arena_reset(&s->arena);
-	return ok;
-}
-
-/* Forgets every pending entry (the batch is rolled back). */
-static void fold_discard(struct pgsink *s)
-{
-	for (int i = 0; i < s->nrels; i++)
-		pend_clear(&s->rels[i]);
-	arena_reset(&s->arena);
 }
 
 /* --- failed records and parked changes -------------------------------------- */
@@ -997,7 +431,7 @@ static bool record_row(struct pgsink *s, const char *table_sql, struct rel *r,
 	char *cs = json_dumps(cj, JSON_COMPACT), *ks = json_dumps(kj, JSON_COMPACT);
 	char *tname = xasprintf("%s.%s", r->t->schema, r->t->name);
 	const char *vals[] = {s->name, tname, pos_format(src_pos, p, sizeof(p)), ks, cs, why};
-	bool ok = send_sql(s, table_sql, 6, vals, err);
+	bool ok = pgsink_send_sql(s, table_sql, 6, vals, err);
 	free(tname);
 	free(cs);
 	free(ks);
@@ -1078,7 +512,7 @@ static bool op_open(struct sink *b, struct pos *applied, int64_t *commit_us, str
 	forget_statements(s);
 	s->pending = s->inflight = s->commit_groups = 0;
 	s->commit_wait = false;
-	fold_discard(s);
+	pgsink_fold_discard(s);
 	if (!pgconn_open(&s->c, "target", s->conninfo, err))
 		return false;
 	s->replica = pgconn_exec(&s->c, "SET session_replication_role = replica", err);
@@ -1110,14 +544,14 @@ static bool op_begin(struct sink *b, bool isolate, struct err *err)
 	struct pgsink *s = S(b);
 	s->isolate = isolate;
 	memset(&s->batch, 0, sizeof(s->batch));
-	return send_sql(s, "BEGIN", 0, NULL, err);
+	return pgsink_send_sql(s, "BEGIN", 0, NULL, err);
 }
 
 static bool op_relation(struct sink *b, const struct change_relation *rel, struct err *err)
 {
 	struct pgsink *s = S(b);
 	/* Pending changes were decoded with the old definition: send them with it. */
-	if (!flush_all(s, err))
+	if (!pgsink_flush_all(s, err))
 		return false;
 	struct rel *r = find_rel(s, rel->relid);
 	if (r == NULL) {
@@ -1199,7 +633,7 @@ static bool op_change(struct sink *b, const struct change_event *ev, const struc
 {
 	struct pgsink *s = S(b);
 	if (ev->kind == CHG_TRUNCATE) {
-		if (!flush_all(s, err)) /* the changes before it first */
+		if (!pgsink_flush_all(s, err)) /* the changes before it first */
 			return false;
 		for (int i = 0; i < ev->truncate.nrelids; i++) {
 			struct rel *r = find_rel(s, ev->truncate.relids[i]);
@@ -1207,7 +641,7 @@ static bool op_change(struct sink *b, const struct change_event *ev, const struc
 				continue;
 			char *sql = xasprintf("TRUNCATE %s%s", r->t->tgt_qname,
 					      (ev->truncate.flags & 1) ? " CASCADE" : "");
-			bool ok = send_sql(s, sql, 0, NULL, err);
+			bool ok = pgsink_send_sql(s, sql, 0, NULL, err);
 			free(sql);
 			if (!ok)
 				return false;
@@ -1246,21 +680,21 @@ static bool op_change(struct sink *b, const struct change_event *ev, const struc
 		return false;
 	if (!s->isolate) {
 		s->batch.changes++;
-		int f = r->fold ? fold_change(s, r, ev, err) : 0;
+		int f = r->fold ? pgsink_fold_change(s, r, ev, err) : 0;
 		if (f != 0)
-			return f > 0 && (s->arena.bytes < FOLD_MAX_BYTES || flush_all(s, err));
+			return f > 0 && (s->arena.bytes < FOLD_MAX_BYTES || pgsink_flush_all(s, err));
 		/* The key's earlier changes go first. */
-		return flush_rel(s, r, err) && send_change(s, r, ev, err);
+		return pgsink_flush_rel(s, r, err) && send_change(s, r, ev, err);
 	}
 	/* Isolated: a refusal becomes a failed record, the batch goes on. */
 	struct err cerr = {{0}};
-	bool ok = send_sql(s, "SAVEPOINT migd_change", 0, NULL, err) &&
+	bool ok = pgsink_send_sql(s, "SAVEPOINT migd_change", 0, NULL, err) &&
 		  send_change(s, r, ev, &cerr) && pipe_sync(s, &cerr);
 	if (b->broken)
 		return false;
 	if (ok) {
 		s->batch.changes++;
-		return send_sql(s, "RELEASE SAVEPOINT migd_change", 0, NULL, err);
+		return pgsink_send_sql(s, "RELEASE SAVEPOINT migd_change", 0, NULL, err);
 	}
 	if (!pipe_sync(s, err)) /* clears a half-sent pipeline */
 		if (b->broken)
@@ -1268,7 +702,7 @@ static bool op_change(struct sink *b, const struct change_event *ev, const struc
 	log_event(LOG_LVL_ERROR, "failed_record", "table=%s.%s pos=%s error=\"%s\"", r->t->schema,
 		  rel_name(r), pos_format(src_pos, (char[POS_TEXT_MAX]){0}, POS_TEXT_MAX), cerr.msg);
 	s->batch.failed++;
-	return send_sql(s, "ROLLBACK TO SAVEPOINT migd_change", 0, NULL, err) &&
+	return pgsink_send_sql(s, "ROLLBACK TO SAVEPOINT migd_change", 0, NULL, err) &&
 	       record_row(s, failed_sql, r, ev, src_pos, cerr.msg, err) && pipe_sync(s, err);
 }
 
@@ -1285,8 +719,8 @@ static bool op_commit(struct sink *b, const struct pos *end, int64_t commit_time
 	snprintf(n, sizeof(n), "%lld", (long long)ntxns);
 	snprintf(c, sizeof(c), "%lld", (long long)s->batch.changes);
 	const char *vals[] = {s->name, pos_format(end, p, sizeof(p)), t, n, c};
-	if (!flush_all(s, err) || !send_sql(s, pgstore_progress_sql, 5, vals, err) ||
-	    !send_sql(s, "COMMIT", 0, NULL, err) || !send_sync(s, err))
+	if (!pgsink_flush_all(s, err) || !pgsink_send_sql(s, pgstore_progress_sql, 5, vals, err) ||
+	    !pgsink_send_sql(s, "COMMIT", 0, NULL, err) || !send_sync(s, err))
 		return false;
 	if (!wait) {
 		/* Every group in flight belongs to this batch (the one before was confirmed). */
@@ -1336,7 +770,7 @@ static void op_rollback(struct sink *b)
 {
 	struct pgsink *s = S(b);
 	struct err e;
-	fold_discard(s);
+	pgsink_fold_discard(s);
 	if (s->c.conn == NULL || b->broken)
 		return;
 	if (!pipe_sync(s, &e) && b->broken)
@@ -1349,7 +783,7 @@ static void op_rollback(struct sink *b)
 	 * COMMIT was skipped that way is still open: ROLLBACK ends it too.
 	 */
 	forget_statements(s);
-	if (!send_sql(s, "ROLLBACK", 0, NULL, &e) || !send_sql(s, "DEALLOCATE ALL", 0, NULL, &e) ||
+	if (!pgsink_send_sql(s, "ROLLBACK", 0, NULL, &e) || !pgsink_send_sql(s, "DEALLOCATE ALL", 0, NULL, &e) ||
 	    !pipe_sync(s, &e))
 		log_warn("apply: rollback: %s", e.msg);
 }
@@ -1362,7 +796,7 @@ static bool op_violation(struct sink *b, const struct pos *freeze, const struct 
 	snprintf(x, sizeof(x), "%u", xid);
 	const char *vals[] = {s->name, pos_format(freeze, f, sizeof(f)), pos_format(txn, t, sizeof(t)),
 			      x, origin, table};
-	return send_sql(s,
+	return pgsink_send_sql(s,
 			"INSERT INTO migd.freeze_violations (name, freeze_pos, source_pos, xid, origin, "
 			"table_name) VALUES ($1, $2, $3, $4, $5, $6)",
 			6, vals, err);
@@ -1409,7 +843,7 @@ static void op_free(struct sink *b)
 	for (int i = 0; i < s->nrels; i++)
 		rel_clear(&s->rels[i]);
 	free(s->rels);
-	arena_free(&s->arena);
+	pgsink_arena_free(&s->arena);
 	free(s->pv);
 	free(s->table_fold);
 	free(s->conninfo);
