@@ -167,6 +167,10 @@ pair_steps() {
 	(while [[ ! -f $T_TMP/stop_writer ]]; do $srcsql "$wsql" >/dev/null 2>&1 || true; done) &
 	WRITER=$!
 	t_on_exit "touch $T_TMP/stop_writer; kill $WRITER 2>/dev/null; wait $WRITER 2>/dev/null"
+	# The runs happen while the writer writes: the source moves before the first and during them.
+	wait_for 20 '(( $(scalar "$($posf)") > $(scalar "$p0") ))' || fail "$PAIR: the writer does not write"
+	local p1
+	p1=$($posf)
 	for i in 1 2; do
 		vrun 0
 		assert_contains "$S" "mismatches 0" "$PAIR online run $i"
@@ -178,9 +182,14 @@ pair_steps() {
 		done
 		assert_positions "$p0" "$re" "$PAIR online run $i"
 	done
+	(($(scalar "$($posf)") > $(scalar "$p1"))) || fail "$PAIR: no write during the runs"
 	assert_eq "$(jfield .validation.results.1.digest <<<"$OUT")" hashtextextended "$PAIR: digest kind"
 	vrun 0 --kind recent --since "$p0"
 	assert_contains "$S" "result $SCHEMA.live recent ok=true" "$PAIR recent writes"
+	local nk
+	nk=$(python3 -c 'import json, sys
+print([r["keys_checked"] for r in json.load(sys.stdin)["validation"]["results"] if r["table"] == "live"][0])' <<<"$OUT")
+	((nk > 0)) || fail "$PAIR recent writes: no key of live checked"
 	touch "$T_TMP/stop_writer"
 	wait "$WRITER" || true
 	$caught
@@ -306,3 +315,113 @@ gate_steps test my_pos "harness_sql SRC" "UPDATE live SET n = n + 1 WHERE id = 1
 migd_stop 0
 harness_sql TGT "SET GLOBAL read_only = 0"
 ok "MariaDB -> MariaDB: validation against the MariaDB target works end to end"
+
+# ================================================================ PostgreSQL -> MariaDB
+# acc as in the first pair (same values), and kinds: a column of every type
+# of the "PostgreSQL -> MariaDB" table in its MariaDB column, edge values
+# included (char(n) padding, IPv4 and IPv4-mapped inet, timestamptz in and
+# out of UTC, empty vs NULL, tabs, backslashes, 4-byte UTF-8).
+harness_sql PG "CREATE ROLE app LOGIN;
+CREATE TABLE acc (id bigint PRIMARY KEY, owner varchar(40) NOT NULL, balance numeric(12,2) NOT NULL,
+  updated timestamp(6) NOT NULL, at timestamptz, note text, flag boolean, photo bytea);
+CREATE TABLE live (id int PRIMARY KEY, n bigint NOT NULL);
+CREATE TABLE kinds (id int PRIMARY KEY, i2 smallint, i4 integer, i8 bigint, n numeric(20,6), r real,
+  d double precision, da date, iv interval, ts timestamp(3), tz timestamptz, tzd timestamptz,
+  vc varchar(20), tx text, c char(6), bya bytea, bt bit(10), b boolean, u uuid, ip inet, j json, jb jsonb);
+INSERT INTO acc SELECT g, 'owner ' || g, g * 1.25, '2026-01-01 00:00:00'::timestamp + g * interval '1 minute',
+  '2025-06-01 12:00:00.5+00'::timestamptz + g * interval '1 second',
+  CASE WHEN g % 5 = 0 THEN NULL ELSE 'note ' || g END, g % 2 = 0, decode(md5(g::text), 'hex')
+  FROM generate_series(1, 5000) g;
+INSERT INTO live SELECT g, 0 FROM generate_series(1, 2000) g;
+INSERT INTO kinds SELECT g, (g * 100 - 1000)::smallint, g * 100000, g * 10000000000::bigint, g / 7.0,
+  (g / 3.0)::real, g / 9.0, date '2000-01-01' + g, make_interval(secs => g * 61.5 - 700),
+  '2010-05-06 07:08:09.123'::timestamp + g * interval '1 hour',
+  '2020-01-01 00:00:00.5+02'::timestamptz + g * interval '1 day',
+  '1999-12-31 23:59:59.25-05'::timestamptz + g * interval '1 day',
+  'v' || g || CASE g % 4 WHEN 0 THEN ' ' WHEN 1 THEN E'\t' ELSE '' END,
+  CASE g % 3 WHEN 0 THEN E'line ' || g || E'\r\n\\\\ end' WHEN 1 THEN 'Grüße ☃ 😀 ' || g ELSE 'plain ' || g END,
+  CASE WHEN g % 2 = 0 THEN 'ab' ELSE 'abcde' || (g % 10) END, decode(lpad(to_hex(g), 6, '0'), 'hex'),
+  (g % 1024)::bit(10), g % 2 = 0, ('00000000-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid,
+  CASE g % 3 WHEN 0 THEN ('10.0.0.' || g)::inet WHEN 1 THEN ('2001:db8::' || to_hex(g))::inet
+    ELSE ('::ffff:192.0.2.' || g)::inet END,
+  ('{\"n\": ' || g || ',  \"s\": \"a\"}')::json, jsonb_build_object('g', g, 'a', ARRAY[1, 2])
+  FROM generate_series(1, 24) g;
+INSERT INTO kinds (id) VALUES (25);
+INSERT INTO kinds VALUES (26, -32768, -2147483648, 9223372036854775807, -99999999999999.999999, 1e-30,
+  1e300, '1000-01-01', '-838:59:59.5', '9999-12-31 23:59:59.999', '2038-01-19 03:14:07+00',
+  '1000-01-01 00:00:00+00', '', '', '', '\\x', B'1111111111', false, 'ffffffff-ffff-4fff-bfff-ffffffffffff',
+  '::', '[]', '{}');
+GRANT SELECT, INSERT, UPDATE, DELETE ON acc, live, kinds TO app;"
+harness_sql TGT "CREATE DATABASE pgt;
+CREATE TABLE pgt.acc (id BIGINT PRIMARY KEY, owner VARCHAR(40) NOT NULL, balance DECIMAL(12,2) NOT NULL,
+  updated DATETIME(6) NOT NULL, at DATETIME(6), note LONGTEXT, flag TINYINT(1), photo LONGBLOB);
+CREATE TABLE pgt.live (id INT PRIMARY KEY, n BIGINT NOT NULL);
+CREATE TABLE pgt.kinds (id INT PRIMARY KEY, i2 SMALLINT, i4 INT, i8 BIGINT, n DECIMAL(20,6), r FLOAT,
+  d DOUBLE, da DATE, iv TIME(6), ts DATETIME(3), tz TIMESTAMP(6) NULL DEFAULT NULL, tzd DATETIME(6),
+  vc VARCHAR(20), tx LONGTEXT, c CHAR(6), bya LONGBLOB, bt BIT(10), b TINYINT(1), u UUID, ip INET6,
+  j JSON, jb JSON);"
+
+PAIR=p
+SCHEMA=public
+conf "$T_TMP/p.conf" p postgresql "$PG_DSN" pgt "include = public.*" "target_schema = pgt"
+migd_start "$T_TMP/p.conf"
+wait_phase 120 synced
+assert_eq "$(harness_sql TGT "SELECT count(*) FROM pgt.kinds")" 26 "every kinds row copied"
+
+# Every type compares equal when the data is the same, and a change in any one column is found.
+vrun 0 --kind checksums --table public.kinds
+assert_contains "$S" "result public.kinds checksums ok=true 26 26" "kinds: every type agrees"
+harness_sql TGT "DROP TABLE IF EXISTS scratch.kinds; CREATE TABLE scratch.kinds LIKE pgt.kinds;
+INSERT INTO scratch.kinds SELECT * FROM pgt.kinds;
+UPDATE pgt.kinds SET i2 = i2 + 1 WHERE id = 1; UPDATE pgt.kinds SET i4 = i4 + 1 WHERE id = 2;
+UPDATE pgt.kinds SET i8 = i8 + 1 WHERE id = 3; UPDATE pgt.kinds SET n = n + 0.000001 WHERE id = 4;
+UPDATE pgt.kinds SET r = r + 1 WHERE id = 5; UPDATE pgt.kinds SET d = d + 1 WHERE id = 6;
+UPDATE pgt.kinds SET da = da + INTERVAL 1 DAY WHERE id = 7;
+UPDATE pgt.kinds SET iv = ADDTIME(iv, '00:00:01') WHERE id = 8;
+UPDATE pgt.kinds SET ts = ts + INTERVAL 1 HOUR WHERE id = 9;
+UPDATE pgt.kinds SET tz = tz + INTERVAL 1 HOUR WHERE id = 10;
+UPDATE pgt.kinds SET tzd = tzd + INTERVAL 1 HOUR WHERE id = 11;
+UPDATE pgt.kinds SET vc = CONCAT(vc, 'x') WHERE id = 12; UPDATE pgt.kinds SET tx = CONCAT(tx, ' ') WHERE id = 13;
+UPDATE pgt.kinds SET c = 'zz' WHERE id = 14; UPDATE pgt.kinds SET bya = CONCAT(bya, X'00') WHERE id = 15;
+UPDATE pgt.kinds SET bt = bt ^ 1 WHERE id = 16; UPDATE pgt.kinds SET b = 1 - b WHERE id = 17;
+UPDATE pgt.kinds SET u = '00000000-0000-4000-8000-0000000000ff' WHERE id = 18;
+UPDATE pgt.kinds SET ip = '::1' WHERE id = 19; UPDATE pgt.kinds SET j = '{\"n\": 0}' WHERE id = 20;
+UPDATE pgt.kinds SET jb = '{\"g\": 0}' WHERE id = 21; UPDATE pgt.kinds SET b = NULL WHERE id = 22;
+UPDATE pgt.kinds SET tx = UPPER(tx) WHERE id = 23; UPDATE pgt.kinds SET vc = NULL WHERE id = 26;"
+vrun 5 --kind checksums --table public.kinds
+assert_eq "$(ndiff kinds checksums)" 24 "kinds: one differing key per changed column"
+i=0
+for c in i2 i4 i8 n r d da iv ts tz tzd vc tx c bya bt b u ip j jb b tx; do
+	i=$((i + 1))
+	assert_contains "$S" "col public.kinds {\"id\":\"$i\"} $c: source" "kinds: column $c of key $i"
+done
+for want in 'col public.kinds {"id":"17"} b: source "0" target "1"' \
+	'col public.kinds {"id":"22"} b: source "1" target null' \
+	'col public.kinds {"id":"14"} c: source "ab" target "zz"' \
+	'col public.kinds {"id":"19"} ip: source "2001:db8::13" target "::1"' \
+	'col public.kinds {"id":"11"} tzd: source "2000-01-12 04:59:59.25" target "2000-01-12 05:59:59.25"' \
+	'col public.kinds {"id":"4"} n: source "0.571429" target "0.571430"' \
+	'col public.kinds {"id":"26"} vc: source "" target null'; do
+	assert_contains "$S" "$want" "kinds"
+done
+harness_sql TGT "DELETE FROM pgt.kinds; INSERT INTO pgt.kinds SELECT * FROM scratch.kinds"
+vrun 0 --kind checksums --table public.kinds
+ok "PostgreSQL -> MariaDB: every type of the mapping (smallint .. jsonb; boolean as TINYINT(1), char(n) as CHAR(n), inet as INET6, timestamptz as TIMESTAMP and as DATETIME) compares equal, and a change in any one column -- NULL vs value and empty vs NULL included -- is found naming it"
+
+pair_steps pgt pg_pos "$LSN_RE" pg_caught_up "harness_sql PG" \
+	"UPDATE live SET n = n + 1 WHERE id = (random() * 1999 + 1)::int;
+UPDATE acc SET note = 'w' || random() WHERE id = 1000 + (random() * 3999)::int;
+UPDATE live SET n = n + 1 WHERE id = (random() * 1999 + 1)::int"
+
+# A pair of column types without an exact common text is refused by name, never passed.
+harness_sql TGT "ALTER TABLE pgt.kinds MODIFY r DOUBLE"
+vrun 5 --kind checksums --table public.kinds
+assert_contains "$S" "result public.kinds checksums ok=false" "refused: not a pass"
+assert_contains "$S" "column r: PostgreSQL real against the target's double: no exact comparison" "refused: names the column and both types"
+harness_sql TGT "ALTER TABLE pgt.kinds MODIFY r FLOAT"
+vrun 0 --kind checksums --table public.kinds
+ok "PostgreSQL -> MariaDB: real against a DOUBLE column is refused by name (checksums fail, saying why); back to FLOAT it passes"
+
+gate_steps pgt pg_pos "harness_sql PG" "UPDATE live SET n = n + 1 WHERE id = 1" pg_caught_up
+migd_stop 0
+ok "PostgreSQL -> MariaDB: validation against the MariaDB target works end to end"
