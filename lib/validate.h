@@ -98,8 +98,8 @@ struct validate_opts {
 	const char *src_conninfo; /* borrowed; secret: libpq conninfo, or the MySQL/MariaDB dsn */
 	const char *src_password; /* borrowed; secret: a MySQL/MariaDB dsn's password, or NULL */
 	enum migd_engine tgt_engine; /* ENGINE_POSTGRESQL unless set */
-	const char *tgt_conninfo; /* borrowed; secret: libpq conninfo, or a MySQL/MariaDB dsn
-				     with its password */
+	const char *tgt_conninfo;    /* borrowed; secret: libpq conninfo, or a MySQL/MariaDB dsn
+					with its password */
 	struct mig_tableset *ts;  /* borrowed */
 	unsigned kinds;
 	const char *table; /* "schema.name" or NULL for all */

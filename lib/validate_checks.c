@@ -267,13 +267,12 @@ bool validate_recent(struct vctx *v, struct err *err)
 		struct recent_bucket *b = &rc.b[i];
 		const char *why = vside_refused(&v->tgt, b->t);
 		if (rc.ok && b->checked > 0) {
-			json_t *res =
-			    json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:O, s:s}", "schema",
-				      b->t->schema, "table", b->t->name, "kind", "recent", "ok",
-				      b->ndiff == 0 && why == NULL, "keys_checked",
-				      (json_int_t)b->checked, "differing_keys", (json_int_t)b->ndiff,
-				      "keys", b->diffs, "since",
-				      vctx_pos_text(v, &o->since, f, sizeof(f)));
+			json_t *res = json_pack(
+			    "{s:s, s:s, s:s, s:b, s:I, s:I, s:O, s:s}", "schema", b->t->schema,
+			    "table", b->t->name, "kind", "recent", "ok",
+			    b->ndiff == 0 && why == NULL, "keys_checked", (json_int_t)b->checked,
+			    "differing_keys", (json_int_t)b->ndiff, "keys", b->diffs, "since",
+			    vctx_pos_text(v, &o->since, f, sizeof(f)));
 			if (why != NULL) /* never a pass for rows that cannot be compared */
 				json_object_set_new(res, "error", json_string(why));
 			vctx_add_result(v, res);

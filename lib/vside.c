@@ -549,7 +549,8 @@ static bool pg_row(struct vside *s, const struct mig_table *t, const char *key, 
 {
 	struct strbuf b = {0};
 	for (int i = 0; i < t->ncols; i++) {
-		char *e = s->legacy_detail ? legacy_column(&t->cols[i]) : pg_col_text(t, shape(s, t), i);
+		char *e =
+		    s->legacy_detail ? legacy_column(&t->cols[i]) : pg_col_text(t, shape(s, t), i);
 		sb_addf(&b, "%s%s", i ? ", " : "", e);
 		free(e);
 	}

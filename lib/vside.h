@@ -147,6 +147,18 @@ void vside_close(struct vside *s);
 bool vside_my_prepare(struct vside *src, struct vside *tgt, const struct mig_tableset *ts,
 		      struct err *err) __attribute__((warn_unused_result));
 
+/*
+ * Whether source column s (of a PostgreSQL source when pg_source, else of a
+ * MySQL/MariaDB one) and target column t (as mymeta describes a MariaDB
+ * column) print one value alike: true with *expr NULL when their canonical
+ * texts already agree, or a new PostgreSQL expression printing s in t's
+ * shape (caller frees; *plain: its text needs no COPY escaping).  False
+ * when no exact common text exists.  vside_my_prepare() refuses a key
+ * column that needs an expression.  Exposed for unit tests.
+ */
+bool vside_my_column(const struct mig_column *s, const struct mig_column *t, bool pg_source,
+		     char **expr, bool *plain) __attribute__((warn_unused_result));
+
 /* Why rows of t cannot be compared exactly on s (borrowed), or NULL. */
 const char *vside_refused(const struct vside *s, const struct mig_table *t);
 bool vside_is_broken(const struct vside *s);

@@ -187,6 +187,20 @@ static bool same_text(const struct mig_column *s, const struct mig_column *t)
 	return true;
 }
 
+bool vside_my_column(const struct mig_column *s, const struct mig_column *t, bool pg_source,
+		     char **expr, bool *plain)
+{
+	*expr = NULL;
+	*plain = true;
+	if (same_text(s, t))
+		return true;
+	if (pg_source && pg_shape(s, t, expr, plain))
+		return true;
+	free(*expr);
+	*expr = NULL;
+	return false;
+}
+
 static void col_copy(struct mig_column *out, const struct mig_column *in)
 {
 	*out = *in;
@@ -246,22 +260,23 @@ static void prepare_table(struct vside_table *ssh, struct vside_table *tsh,
 		const struct mig_column *t = tt ? find_col(tt, s->name) : NULL;
 		if (t == NULL) {
 			if (tt != NULL)
-				sb_addf(&why, "%scolumn %s is not on the target", why.len ? "; " : "",
-					s->name);
+				sb_addf(&why, "%scolumn %s is not on the target",
+					why.len ? "; " : "", s->name);
 			/* a stand-in, never read: the table is refused */
 			col_copy(&rd->cols[i], s);
 			continue;
 		}
 		col_copy(&rd->cols[i], t);
 		rd->cols[i].key_pos = s->key_pos;
-		if (same_text(s, t))
-			continue;
 		char *expr = NULL;
 		bool plain = true;
 		/* a key column's text must be the ledger's bounds' and the other side's key */
-		if (pg_source && pg_shape(s, t, &expr, &plain) && (expr == NULL || s->key_pos == 0)) {
-			ssh->expr[i] = expr;
-			ssh->plain[i] = plain;
+		if (vside_my_column(s, t, pg_source, &expr, &plain) &&
+		    (expr == NULL || s->key_pos == 0)) {
+			if (expr != NULL) {
+				ssh->expr[i] = expr;
+				ssh->plain[i] = plain;
+			}
 			continue;
 		}
 		free(expr);

@@ -99,7 +99,7 @@ static bool pg_save(struct vside *tgt, const struct vstore_run *v, int64_t *id, 
  */
 static bool my_save(struct vside *tgt, const struct vstore_run *v, int64_t *id, struct err *err)
 {
-	const char *in[] = {v->name,	     v->kinds,		v->status, v->mismatches,
+	const char *in[] = {v->name,	     v->kinds,	      v->status, v->mismatches,
 			    v->position_min, v->position_max, v->results};
 	char *lit[7];
 	for (int i = 0; i < 7; i++)
