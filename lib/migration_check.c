@@ -104,12 +104,6 @@ bool migration_validate_start(struct migration *m, unsigned kinds, const char *t
 			      void (*done)(void *), void *arg, const char **err)
 {
 	struct pos since_pos = m->consistent;
-	if (mig_my_target(m)) {
-		*err = "validation against a MySQL/MariaDB target is not built yet (counts, "
-		       "checksums and the rest read PostgreSQL targets only); the gate needs "
-		       "[gate] require_validation empty for this pair";
-		return false;
-	}
 	if (since != NULL) {
 		const char *perr;
 		bool parsed = pos_parse(since, &since_pos, &perr);
@@ -171,6 +165,7 @@ bool migration_validate_start(struct migration *m, unsigned kinds, const char *t
 		.src_engine = m->src_engine,
 		.src_conninfo = mig_binlog_source(m) ? m->src_dsn : m->src_ci,
 		.src_password = mig_binlog_source(m) ? m->src_password : NULL,
+		.tgt_engine = m->tgt_engine,
 		.tgt_conninfo = m->tgt_ci,
 		.ts = &m->ts,
 		.kinds = kinds,

@@ -821,6 +821,19 @@ static bool conv_addr(const struct mytext_col *c, const char *v, size_t len, str
 				err_set(err, "'%s' is not a %s value", SHOW(v, len), c->type);
 			return false;
 		}
+	/*
+	 * MariaDB 10.11's INET6 refuses IPv4 text ("Incorrect inet6 value"); it
+	 * holds an IPv4 address as IPv4-mapped, which is what PostgreSQL prints
+	 * for one that came from an INET6 (docs/type-mapping.md).
+	 */
+	if (c->kind == MYT_INET6 && len > 0 && memchr(v, ':', len) == NULL) {
+		struct mytext_buf a = {0};
+		mytext_buf_adds(&a, "::ffff:");
+		mytext_buf_add(&a, v, len);
+		mytext_quote(out, a.data, a.len);
+		mytext_buf_free(&a);
+		return true;
+	}
 	mytext_quote(out, v, len);
 	return true;
 }

@@ -14,6 +14,7 @@
 #include "pos.h"
 #include "util.h"
 #include "validate_int.h"
+#include "vstore.h"
 
 unsigned validate_kind_parse(const char *s)
 {
@@ -213,28 +214,40 @@ static bool source_chunk(struct vctx *v, const struct mig_table *t, struct chunk
 	       vside_position(&v->src, &c->fence, err);
 }
 
-static void chunk_sel(PGresult *r, int i, const struct mig_table *t, struct vsel *sel)
+static void chunk_sel(const struct vranges *r, int i, const struct mig_table *t, struct vsel *sel)
 {
 	*sel = (struct vsel){0};
-	if (t->nkey > 0 && PQntuples(r) > 0) {
-		sel->lo = PQgetisnull(r, i, 0) ? NULL : PQgetvalue(r, i, 0);
-		sel->hi = PQgetisnull(r, i, 1) ? NULL : PQgetvalue(r, i, 1);
+	if (t->nkey > 0 && r->n > 0) {
+		sel->lo = r->lo[i];
+		sel->hi = r->hi[i];
 	}
+}
+
+/*
+ * A table whose rows cannot be compared exactly between the two engines
+ * (vside_refused()): a failed result that says why, never a false pass.
+ */
+static bool refuse(struct vctx *v, const struct mig_table *t, const char *kind, const char *why)
+{
+	vctx_add_result(v, json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:s}", "schema", t->schema,
+				     "table", t->name, "kind", kind, "ok", 0, "source_rows",
+				     (json_int_t)0, "target_rows", (json_int_t)0, "error", why));
+	vctx_progress(v, 0, 0, 1);
+	log_event(LOG_LVL_WARN, "validation_refused", "table=%s.%s kind=%s reason=\"%s\"",
+		  t->schema, t->name, kind, why);
+	return true;
 }
 
 static bool check_checksums(struct vctx *v, const struct mig_table *t, struct err *err)
 {
+	const char *why = vside_refused(&v->tgt, t);
+	if (why != NULL)
+		return refuse(v, t, "checksums", why);
 	/* The backfill's ranges; one open range when the ledger has none. */
-	char *tname = xasprintf("%s.%s", t->schema, t->name);
-	const char *params[] = {v->o->name, tname};
-	PGresult *r = pgconn_query(&v->tgt.pg,
-				   "SELECT lo::text, hi::text FROM migd.chunks "
-				   "WHERE name = $1 AND table_name = $2 ORDER BY chunk_no",
-				   2, params, err);
-	free(tname);
-	if (r == NULL)
+	struct vranges r;
+	if (!vstore_ranges(&v->tgt, v->o->name, t, &r, err))
 		return false;
-	int nchunks = PQntuples(r) > 0 ? PQntuples(r) : 1;
+	int nchunks = r.n > 0 ? r.n : 1;
 	vctx_progress(v, nchunks, 0, 0);
 	json_t *keys = json_array();
 	int64_t src_rows = 0, tgt_rows = 0, ndiff = 0, bad_chunks = 0;
@@ -242,7 +255,7 @@ static bool check_checksums(struct vctx *v, const struct mig_table *t, struct er
 	bool ok = true;
 	struct chunk_read cur = {0}, next = {0};
 	if (t->nkey > 0) {
-		chunk_sel(r, 0, t, &cur.sel);
+		chunk_sel(&r, 0, t, &cur.sel);
 		ok = source_chunk(v, t, &cur, err);
 	}
 	for (int i = 0; i < nchunks && ok && !*v->o->stop; i++) {
@@ -260,7 +273,7 @@ static bool check_checksums(struct vctx *v, const struct mig_table *t, struct er
 			}
 			ok = vside_digest_send(&v->tgt, t, &cur.sel, err);
 			if (ok && i + 1 < nchunks) {
-				chunk_sel(r, i + 1, t, &next.sel);
+				chunk_sel(&r, i + 1, t, &next.sel);
 				ok = source_chunk(v, t, &next, err);
 			}
 			/* Read even after a source error: the target must not stay busy. */
@@ -301,7 +314,7 @@ static bool check_checksums(struct vctx *v, const struct mig_table *t, struct er
 		}
 		cur = next;
 	}
-	PQclear(r);
+	vranges_free(&r);
 	if (!ok || *v->o->stop) {
 		json_decref(keys);
 		return ok;
@@ -333,20 +346,18 @@ static bool store(struct vctx *v, struct err *err)
 	snprintf(mism, sizeof(mism), "%lld", (long long)v->run->mismatches);
 	vctx_pos_text(v, &v->run->fence_min_pos, fmin, sizeof(fmin));
 	vctx_pos_text(v, &v->run->fence_max_pos, fmax, sizeof(fmax));
-	const char *params[] = {v->o->name, kinds, v->run->status, mism, fmin, fmax, res};
+	char status[sizeof(v->run->status)];
+	snprintf(status, sizeof(status), "%s", v->run->status);
 	pthread_mutex_unlock(&v->run->lock);
-	PGresult *r = pgconn_query(
-		&v->tgt.pg,
-		"INSERT INTO migd.validation (name, kinds, status, mismatches, position_min, "
-		"position_max, results) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) RETURNING id",
-		7, params, err);
+	struct vstore_run row = {v->o->name, kinds, status, mism, fmin, fmax, res};
+	int64_t id;
+	bool ok = vstore_save(&v->tgt, &row, &id, err);
 	free(res);
-	if (r == NULL)
+	if (!ok)
 		return false;
 	pthread_mutex_lock(&v->run->lock);
-	v->run->id = atoll(PQgetvalue(r, 0, 0));
+	v->run->id = id;
 	pthread_mutex_unlock(&v->run->lock);
-	PQclear(r);
 	return true;
 }
 
@@ -364,14 +375,16 @@ static bool connect_sides(struct vctx *v, struct err *err)
 {
 	const struct validate_opts *o = v->o;
 	v->binlog = o->src_engine != ENGINE_POSTGRESQL;
+	/* The PostgreSQL pair shows values as it always did; every other pair canonical text. */
+	bool pg_pair = o->src_engine == ENGINE_POSTGRESQL && o->tgt_engine == ENGINE_POSTGRESQL;
 	v->src = (struct vside){.engine = o->src_engine,
 				.conninfo = o->src_conninfo,
 				.password = o->src_password,
-				.legacy_detail = !v->binlog};
-	v->tgt = (struct vside){.engine = ENGINE_POSTGRESQL,
+				.legacy_detail = pg_pair};
+	v->tgt = (struct vside){.engine = o->tgt_engine,
 				.target = true,
 				.conninfo = o->tgt_conninfo,
-				.legacy_detail = !v->binlog};
+				.legacy_detail = pg_pair};
 	pthread_mutex_lock(&v->run->lock);
 	v->run->binlog = v->binlog;
 	pthread_mutex_unlock(&v->run->lock);
@@ -380,13 +393,17 @@ static bool connect_sides(struct vctx *v, struct err *err)
 	    !vside_probe_pghash(&v->src, &src_ok, err) ||
 	    !vside_probe_pghash(&v->tgt, &tgt_ok, err))
 		return false;
+	/* A MySQL/MariaDB target: its tables as mysnap reads them, the source in their shape. */
+	if (o->tgt_engine != ENGINE_POSTGRESQL && !vside_my_prepare(&v->src, &v->tgt, o->ts, err))
+		return false;
 	/*
 	 * Both sides digest alike: PostgreSQL's own hash where every side gives
-	 * ours, of the record text when both are PostgreSQL.
+	 * ours (a MariaDB side's rows are hashed here as vside_pghash()), of the
+	 * record text when both are PostgreSQL.
 	 */
 	enum vdigest_kind k = !src_ok || !tgt_ok ? VDIGEST_MD5
-			      : v->binlog	 ? VDIGEST_PGHASH
-						 : VDIGEST_PGROW;
+			      : pg_pair		 ? VDIGEST_PGROW
+						 : VDIGEST_PGHASH;
 	v->src.digest = v->tgt.digest = k;
 	return true;
 }

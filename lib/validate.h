@@ -9,15 +9,19 @@
  *   invariants, queries  the config's [invariant]/[query] SQL on each side
  *   recent     every key the applier touched since a position (its key log)
  *
- * Pairs: a PostgreSQL or MySQL/MariaDB source, a PostgreSQL target.  Rows
+ * Pairs: a PostgreSQL or MySQL/MariaDB source, a PostgreSQL or
+ * MySQL/MariaDB target (MariaDB 10.11 tested; MySQL 8 untested).  Rows
  * are compared in one canonical form on every engine -- a row's line in
- * PostgreSQL's COPY text format for its (mapped) PostgreSQL types -- and
+ * PostgreSQL's COPY text format for its (mapped) PostgreSQL types, a
+ * PostgreSQL source's columns printed in a MariaDB target's shape where
+ * its column is not the PostgreSQL type's own (vside.h) -- and
  * digested as the row count and the sum of a hash of each row:
  * PostgreSQL's own hashtextextended() where every PostgreSQL side hashes
  * as vside does (probed at the start of a run; of the record text when
  * both sides are PostgreSQL), else md5's first 60 bits.  PostgreSQL
- * hashes in the server, a MariaDB source's rows are read through mysnap
- * and hashed here (vside.h says why they agree).  Chunks are pipelined:
+ * hashes in the server, a MariaDB side's rows are read through mysnap
+ * and hashed here (vside.h says why they agree); a column pair without
+ * an exact common text fails that table's checksums, saying why.  Chunks are pipelined:
  * the source digests chunk i+1 while the target digests chunk i.
  * A differing chunk is narrowed by comparing each key's row hash on both
  * sides: missing on target, extra on target, or differs (with the columns
@@ -43,7 +47,8 @@
  *
  * Threads: validate_thread() is a worker (blocking libpq/libmariadb);
  * progress and results are read under run->lock.  Results are also stored
- * in the target's migd.validation table.
+ * in the target's migd.validation table, and the backfill ledger's ranges
+ * read from its migd.chunks, whatever the target's engine (vstore.h).
  */
 #ifndef MIGD_VALIDATE_H
 #define MIGD_VALIDATE_H
@@ -92,7 +97,9 @@ struct validate_opts {
 	enum migd_engine src_engine;
 	const char *src_conninfo; /* borrowed; secret: libpq conninfo, or the MySQL/MariaDB dsn */
 	const char *src_password; /* borrowed; secret: a MySQL/MariaDB dsn's password, or NULL */
-	const char *tgt_conninfo; /* borrowed; secret (a PostgreSQL target) */
+	enum migd_engine tgt_engine; /* ENGINE_POSTGRESQL unless set */
+	const char *tgt_conninfo;    /* borrowed; secret: libpq conninfo, or a MySQL/MariaDB dsn
+					with its password */
 	struct mig_tableset *ts;  /* borrowed */
 	unsigned kinds;
 	const char *table; /* "schema.name" or NULL for all */

@@ -200,6 +200,13 @@ static void recent_flush(struct recent *rc, struct recent_bucket *b)
 {
 	if (b->n == 0 || !rc->ok)
 		return;
+	if (vside_refused(&rc->v->tgt, b->t) != NULL) { /* reported once, in the results */
+		b->checked += b->n;
+		for (int i = 0; i < b->n; i++)
+			free(b->keys[i]);
+		b->n = 0;
+		return;
+	}
 	struct vsel sel = {.by_keys = true, .keys = b->keys, .nkeys = (size_t)b->n};
 	struct vdigest s, d;
 	struct pos fence;
@@ -258,14 +265,18 @@ bool validate_recent(struct vctx *v, struct err *err)
 		recent_flush(&rc, &rc.b[i]);
 	for (int i = 0; i < o->ts->n; i++) {
 		struct recent_bucket *b = &rc.b[i];
+		const char *why = vside_refused(&v->tgt, b->t);
 		if (rc.ok && b->checked > 0) {
-			vctx_add_result(
-			    v, json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:O, s:s}", "schema",
-					 b->t->schema, "table", b->t->name, "kind", "recent", "ok",
-					 b->ndiff == 0, "keys_checked", (json_int_t)b->checked,
-					 "differing_keys", (json_int_t)b->ndiff, "keys", b->diffs,
-					 "since", vctx_pos_text(v, &o->since, f, sizeof(f))));
-			vctx_progress(v, 0, 0, b->ndiff);
+			json_t *res = json_pack(
+			    "{s:s, s:s, s:s, s:b, s:I, s:I, s:O, s:s}", "schema", b->t->schema,
+			    "table", b->t->name, "kind", "recent", "ok",
+			    b->ndiff == 0 && why == NULL, "keys_checked", (json_int_t)b->checked,
+			    "differing_keys", (json_int_t)b->ndiff, "keys", b->diffs, "since",
+			    vctx_pos_text(v, &o->since, f, sizeof(f)));
+			if (why != NULL) /* never a pass for rows that cannot be compared */
+				json_object_set_new(res, "error", json_string(why));
+			vctx_add_result(v, res);
+			vctx_progress(v, 0, 0, why != NULL ? 1 : b->ndiff);
 		}
 		for (int k = 0; k < b->n; k++)
 			free(b->keys[k]);

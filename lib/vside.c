@@ -215,7 +215,22 @@ static char *pg_text(const struct mig_column *c)
 	return e;
 }
 
-char *vside_pg_row_expr(const struct mig_table *t)
+/* Column i's text on this side: in the target's shape where sh says so, else canonical. */
+static char *pg_col_text(const struct mig_table *t, const struct vside_table *sh, int i)
+{
+	if (sh != NULL && sh->expr != NULL && sh->expr[i] != NULL)
+		return xstrdup(sh->expr[i]);
+	return pg_text(&t->cols[i]);
+}
+
+static bool pg_col_plain(const struct mig_table *t, const struct vside_table *sh, int i)
+{
+	if (sh != NULL && sh->expr != NULL && sh->expr[i] != NULL)
+		return sh->plain[i];
+	return text_is_plain(t->cols[i].type_oid);
+}
+
+static char *row_expr(const struct mig_table *t, const struct vside_table *sh)
 {
 	/* backslash first: the escapes written after it must stay as they are */
 	static const struct {
@@ -226,8 +241,8 @@ char *vside_pg_row_expr(const struct mig_table *t)
 	struct strbuf b = {0};
 	for (int i = 0; i < t->ncols; i++) {
 		char *id = pgconn_ident(t->cols[i].name);
-		char *v = pg_text(&t->cols[i]);
-		if (!text_is_plain(t->cols[i].type_oid)) {
+		char *v = pg_col_text(t, sh, i);
+		if (!pg_col_plain(t, sh, i)) {
 			for (size_t k = 0; k < ARRAY_LEN(esc); k++) {
 				char *w = xasprintf("replace(%s, chr(%d), chr(92) || %s)", v,
 						    esc[k].ch, esc[k].esc);
@@ -241,6 +256,11 @@ char *vside_pg_row_expr(const struct mig_table *t)
 		free(id);
 	}
 	return sb_take(&b);
+}
+
+char *vside_pg_row_expr(const struct mig_table *t)
+{
+	return row_expr(t, NULL);
 }
 
 char *vside_pg_key_expr(const struct mig_table *t)
@@ -291,8 +311,41 @@ static char *pg_pred(const struct mig_table *t, const struct vsel *sel)
 	return sb_take(&b);
 }
 
+/* How s reads t: its vside_table, or NULL when the table set's description says it all. */
+static const struct vside_table *shape(const struct vside *s, const struct mig_table *t)
+{
+	for (int i = 0; i < s->ntables; i++)
+		if (s->tables[i].of == t)
+			return &s->tables[i];
+	return NULL;
+}
+
+/* The table mysnap reads for t on a MySQL/MariaDB side (a target's own description). */
+static const struct mig_table *my_table(const struct vside *s, const struct mig_table *t)
+{
+	const struct vside_table *sh = shape(s, t);
+	return sh != NULL && sh->read != NULL ? sh->read : t;
+}
+
+const char *vside_refused(const struct vside *s, const struct mig_table *t)
+{
+	const struct vside_table *sh = shape(s, t);
+	return sh != NULL ? sh->refused : NULL;
+}
+
+/* False with err when t's rows cannot be compared exactly (the caller should have asked). */
+static bool comparable(const struct vside *s, const struct mig_table *t, struct err *err)
+{
+	const char *why = vside_refused(s, t);
+	if (why != NULL)
+		err_set(err, "%s.%s: %s", t->schema, t->name, why);
+	return why == NULL;
+}
+
 static const char *qname(const struct vside *s, const struct mig_table *t)
 {
+	if (s->engine != ENGINE_POSTGRESQL)
+		return s->target ? my_table(s, t)->qname : t->qname;
 	return s->target ? t->tgt_qname : t->qname;
 }
 
@@ -337,6 +390,21 @@ void vside_close(struct vside *s)
 {
 	pgconn_close(&s->pg);
 	myconn_close(&s->my);
+	for (int i = 0; i < s->ntables; i++) {
+		struct vside_table *sh = &s->tables[i];
+		if (sh->read != NULL) {
+			struct mig_tableset one = {1, sh->read};
+			tableset_free(&one);
+		}
+		for (int c = 0; sh->expr != NULL && c < sh->of->ncols; c++)
+			free(sh->expr[c]);
+		free(sh->expr);
+		free(sh->plain);
+		free(sh->refused);
+	}
+	free(s->tables);
+	s->tables = NULL;
+	s->ntables = 0;
 }
 
 bool vside_is_broken(const struct vside *s)
@@ -414,7 +482,7 @@ static char *pg_record_expr(const struct mig_table *t)
 
 static char *pg_digest_sql(struct vside *s, const struct mig_table *t, const struct vsel *sel)
 {
-	char *row = s->digest == VDIGEST_PGROW ? pg_record_expr(t) : vside_pg_row_expr(t);
+	char *row = s->digest == VDIGEST_PGROW ? pg_record_expr(t) : row_expr(t, shape(s, t));
 	char *pred = pg_pred(t, sel);
 	char *sql;
 	if (s->digest != VDIGEST_MD5)
@@ -460,7 +528,7 @@ static void pq_err(struct vside *s, const char *msg, struct err *err)
 static bool pg_hashes(struct vside *s, const struct mig_table *t, const struct vsel *sel,
 		      void (*fn)(void *, const char *, const char *), void *arg, struct err *err)
 {
-	char *row = vside_pg_row_expr(t), *key = vside_pg_key_expr(t), *pred = pg_pred(t, sel);
+	char *row = row_expr(t, shape(s, t)), *key = vside_pg_key_expr(t), *pred = pg_pred(t, sel);
 	char *sql = xasprintf("SELECT %s, md5(convert_to(%s, 'UTF8')) FROM %s WHERE %s", key, row,
 			      qname(s, t), pred);
 	free(row);
@@ -481,7 +549,8 @@ static bool pg_row(struct vside *s, const struct mig_table *t, const char *key, 
 {
 	struct strbuf b = {0};
 	for (int i = 0; i < t->ncols; i++) {
-		char *e = s->legacy_detail ? legacy_column(&t->cols[i]) : pg_text(&t->cols[i]);
+		char *e =
+		    s->legacy_detail ? legacy_column(&t->cols[i]) : pg_col_text(t, shape(s, t), i);
 		sb_addf(&b, "%s%s", i ? ", " : "", e);
 		free(e);
 	}
@@ -561,6 +630,7 @@ static bool my_each(struct vside *s, const struct mig_table *t, const struct vse
 {
 	if (sel->by_keys && sel->nkeys == 0)
 		return true;
+	t = my_table(s, t);
 	struct mysnap_rows *r;
 	if (!my_open(s, t, sel, &r, err))
 		return false;
@@ -623,6 +693,7 @@ static bool my_row(struct vside *s, const struct mig_table *t, const char *key, 
 {
 	char *keys[] = {(char *)key};
 	struct mysnap_rows *r;
+	t = my_table(s, t);
 	if (!mysnap_rows_open_keys(&s->my, t, keys, 1, &r, err))
 		return false;
 	struct binlog_image im;
@@ -719,6 +790,8 @@ bool vside_digest(struct vside *s, const struct mig_table *t, const struct vsel 
 		  struct vdigest *d, struct err *err)
 {
 	*d = (struct vdigest){0};
+	if (!comparable(s, t, err))
+		return false;
 	if (is_pg(s))
 		return pg_digest(s, t, sel, d, err);
 	struct digest_each de = {d, s->digest};
@@ -729,7 +802,9 @@ bool vside_digest_send(struct vside *s, const struct mig_table *t, const struct 
 		       struct err *err)
 {
 	if (!is_pg(s))
-		return true;
+		return true; /* _recv() reads (and refuses what cannot be compared) */
+	if (!comparable(s, t, err))
+		return false;
 	char *sql = pg_digest_sql(s, t, sel);
 	bool ok = PQsendQuery(s->pg.conn, sql) == 1;
 	free(sql);
@@ -807,6 +882,8 @@ bool vside_hashes(struct vside *s, const struct mig_table *t, const struct vsel 
 		  void (*fn)(void *arg, const char *key, const char *md5), void *arg,
 		  struct err *err)
 {
+	if (!comparable(s, t, err))
+		return false;
 	if (is_pg(s))
 		return pg_hashes(s, t, sel, fn, arg, err);
 	struct hash_each h = {fn, arg};

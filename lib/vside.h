@@ -1,9 +1,9 @@
 /*
- * vside: one side of a validation comparison -- a PostgreSQL database, or a
- * MySQL/MariaDB source -- and the reads validation makes of it, every row
- * in one canonical form, so that the two sides compare whatever their
- * engines.  validate.c decides what to compare and when; this module only
- * reads.
+ * vside: one side of a validation comparison -- a PostgreSQL database, a
+ * MySQL/MariaDB source or a MySQL/MariaDB target -- and the reads
+ * validation makes of it, every row in one canonical form, so that the two
+ * sides compare whatever their engines.  validate.c decides what to
+ * compare and when; this module only reads.
  *
  * Canonical form.  A row's canonical text is its line in PostgreSQL's COPY
  * text format for the table's PostgreSQL types (a MariaDB source's mapped
@@ -42,6 +42,21 @@
  * array_out() quotes it (PostgreSQL: ARRAY[..]::text; MariaDB:
  * mysnap_tuple_key()), the same string on both sides for the same key.
  *
+ * A MySQL/MariaDB target (vside_my.c) is read through mysnap too, as its
+ * own columns' mapped types: its catalog is read once (mymeta) and each
+ * migrated table becomes a table of the source's columns, in the source's
+ * order, with the target's names, types and collations (vside_table.read).
+ * MariaDB -> MariaDB: the columns have the source's types, so both sides
+ * print alike.  PostgreSQL -> MariaDB: the MariaDB column is not always
+ * the PostgreSQL type's own (docs/type-mapping.md, "PostgreSQL ->
+ * MariaDB"), so the PostgreSQL side prints those columns in the shape the
+ * target's column holds them (vside_table.expr): boolean as 1/0 for
+ * TINYINT(1), char(n) without its padding for CHAR(n), an IPv4 inet as
+ * ::ffff:a.b.c.d for INET6, timestamptz as its UTC wall-clock time for
+ * DATETIME, a numeric at the DECIMAL's scale where that is the same
+ * number.  A pair of types without an exact common text is refused by
+ * name (vside_refused()): never a false result.
+ *
  * Snapshots.  Every read is one statement, so it sees one consistent
  * snapshot (PostgreSQL's statement snapshot, InnoDB's consistent read);
  * a source position read after it (vside_position()) is a valid fence: each
@@ -69,6 +84,21 @@ enum vdigest_kind {
 	VDIGEST_PGROW,	/* PostgreSQL on both sides: the same of ROW(columns)::text */
 };
 
+/*
+ * How one side reads one migrated table when the table set's description
+ * alone does not say (vside_my_prepare()).
+ */
+struct vside_table {
+	const struct mig_table *of; /* borrowed: the migrated table (the source's description) */
+	struct mig_table *read;	    /* owned: a MySQL/MariaDB target's table as mysnap reads it:
+				       of's columns in of's order, the target's names and types,
+				       qname `db`.`name`; NULL: of itself */
+	char **expr;   /* owned, of->ncols (a PostgreSQL source): a column's text in the
+			  target's shape, NULL entries: canonical; NULL: all canonical */
+	bool *plain;   /* owned, of->ncols: expr[i]'s text needs no COPY escaping */
+	char *refused; /* owned: why rows of it cannot be compared exactly; NULL: they can */
+};
+
 struct vside {
 	enum migd_engine engine;
 	enum vdigest_kind digest; /* what vside_digest() sums (VDIGEST_MD5 unless set) */
@@ -78,6 +108,8 @@ struct vside {
 	const char *password; /* borrowed, secret: overrides the dsn's; may be NULL */
 	struct pgconn pg;     /* engine PostgreSQL */
 	struct myconn my;     /* engine MySQL/MariaDB */
+	struct vside_table *tables; /* owned (vside_close() frees): per-table reads, ntables */
+	int ntables;
 };
 
 /* Which rows a read covers. */
@@ -100,7 +132,35 @@ struct vdigest {
 
 /* Connects unless connected and healthy (the session set up for canonical text). */
 bool vside_ensure(struct vside *s, struct err *err) __attribute__((warn_unused_result));
+/* Disconnects and frees the per-table reads. */
 void vside_close(struct vside *s);
+
+/*
+ * vside_my.c: prepares src and tgt (connected; tgt a MySQL/MariaDB target)
+ * to compare every table of ts: reads the target's catalog on tgt's
+ * connection and sets tgt->tables (each table's target read) and, for a
+ * PostgreSQL src, src->tables (its columns in the target's shape).  A
+ * table whose rows cannot be compared exactly gets a reason
+ * (vside_refused()); a target table or column that is missing is one too.
+ * False with err when the catalog cannot be read.
+ */
+bool vside_my_prepare(struct vside *src, struct vside *tgt, const struct mig_tableset *ts,
+		      struct err *err) __attribute__((warn_unused_result));
+
+/*
+ * Whether source column s (of a PostgreSQL source when pg_source, else of a
+ * MySQL/MariaDB one) and target column t (as mymeta describes a MariaDB
+ * column) print one value alike: true with *expr NULL when their canonical
+ * texts already agree, or a new PostgreSQL expression printing s in t's
+ * shape (caller frees; *plain: its text needs no COPY escaping).  False
+ * when no exact common text exists.  vside_my_prepare() refuses a key
+ * column that needs an expression.  Exposed for unit tests.
+ */
+bool vside_my_column(const struct mig_column *s, const struct mig_column *t, bool pg_source,
+		     char **expr, bool *plain) __attribute__((warn_unused_result));
+
+/* Why rows of t cannot be compared exactly on s (borrowed), or NULL. */
+const char *vside_refused(const struct vside *s, const struct mig_table *t);
 bool vside_is_broken(const struct vside *s);
 
 /*

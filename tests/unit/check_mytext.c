@@ -405,7 +405,8 @@ START_TEST(test_addresses)
 	struct mytext_col i6 = col("inet6", "inet6", 0, 0, 0, 0, 0);
 	ASSERT_LIT(i6, "::ffff:1.2.3.4", "'::ffff:1.2.3.4'");
 	ASSERT_LIT(i6, "2001:db8::1", "'2001:db8::1'");
-	ASSERT_LIT(i6, "192.0.2.1", "'192.0.2.1'");
+	ASSERT_LIT(i6, "192.0.2.1",
+		   "'::ffff:192.0.2.1'"); /* MariaDB 10.11's INET6 refuses IPv4 text */
 	ASSERT_REFUSED(i6, "10.0.0.0/8", "'10.0.0.0/8' is a network, inet6 holds one address");
 }
 END_TEST

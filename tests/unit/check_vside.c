@@ -3,12 +3,15 @@
  * the row digest against PostgreSQL's first-60-bits rule (values computed
  * with PostgreSQL: ('x' || substr(md5(t), 1, 15))::bit(60)::bigint), and
  * the canonical-text SQL for PostgreSQL (the rules that make it COPY's:
- * backslash escaped first, output functions where ::text is not one).
+ * backslash escaped first, output functions where ::text is not one),
+ * and how a source column compares with a MariaDB target's column
+ * (vside_my_column(): the same text, the target's shape, or refused).
  */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "binlog_rows.h"
 #include "md5.h"
 #include "vside.h"
 
@@ -104,6 +107,87 @@ START_TEST(test_pg_row_expr)
 }
 END_TEST
 
+/* A column as pgmeta (PostgreSQL source) or mymeta (MariaDB) describes it. */
+static struct mig_column mcol(const char *type, uint32_t oid, const char *src_type, uint8_t ext)
+{
+	return (struct mig_column){.name = "c",
+				   .type = (char *)type,
+				   .type_oid = oid,
+				   .src_type = (char *)src_type,
+				   .src_ext = ext};
+}
+
+/* How source column s compares with MariaDB column t: "same", "refused" or the expression. */
+static char *shape(struct mig_column s, struct mig_column t, bool pg_source)
+{
+	char *expr = NULL;
+	bool plain;
+	if (!vside_my_column(&s, &t, pg_source, &expr, &plain))
+		return strdup("refused");
+	return expr ? expr : strdup("same");
+}
+
+#define ASSERT_SHAPE(s, t, pg, want)                                                               \
+	do {                                                                                       \
+		char *got_ = shape(s, t, pg);                                                      \
+		ck_assert_str_eq(got_, want);                                                      \
+		free(got_);                                                                        \
+	} while (0)
+
+START_TEST(test_my_target_shapes)
+{
+	/* the "PostgreSQL -> MariaDB" mapping: the same text ... */
+	ASSERT_SHAPE(mcol("integer", 23, NULL, 0), mcol("bigint", 20, "bigint(20)", 0), true,
+		     "same");
+	ASSERT_SHAPE(mcol("numeric(12,2)", 1700, NULL, 0),
+		     mcol("numeric(12,2)", 1700, "decimal(12,2)", 0), true, "same");
+	ASSERT_SHAPE(mcol("real", 700, NULL, 0), mcol("real", 700, "float", 0), true, "same");
+	ASSERT_SHAPE(mcol("interval", 1186, NULL, 0), mcol("interval", 1186, "time(6)", 0), true,
+		     "same");
+	ASSERT_SHAPE(mcol("timestamp with time zone", 1184, NULL, 0),
+		     mcol("timestamp(6) with time zone", 1184, "timestamp(6)", 0), true, "same");
+	ASSERT_SHAPE(mcol("jsonb", 3802, NULL, 0), mcol("json", 114, "longtext", 0), true, "same");
+	ASSERT_SHAPE(mcol("inet", 869, NULL, 0), mcol("inet", 869, "inet4", BINLOG_EXT_INET4), true,
+		     "same");
+	/* ... or the PostgreSQL side in the MariaDB column's shape */
+	ASSERT_SHAPE(mcol("boolean", 16, NULL, 0), mcol("smallint", 21, "tinyint(1)", 0), true,
+		     "CASE WHEN \"c\" THEN '1' ELSE '0' END");
+	ASSERT_SHAPE(mcol("character(6)", 1042, NULL, 0),
+		     mcol("character varying(6)", 1043, "char(6)", 0), true, "\"c\"::text");
+	ASSERT_SHAPE(mcol("character(6)", 1042, NULL, 0),
+		     mcol("character varying(6)", 1043, "varchar(6)", 0), true, "same");
+	ASSERT_SHAPE(mcol("inet", 869, NULL, 0), mcol("inet", 869, "inet6", BINLOG_EXT_INET6), true,
+		     "CASE WHEN family(\"c\") = 4 THEN '::ffff:' || format('%s', \"c\") ELSE "
+		     "format('%s', \"c\") END");
+	ASSERT_SHAPE(mcol("timestamp with time zone", 1184, NULL, 0),
+		     mcol("timestamp(6) without time zone", 1114, "datetime(6)", 0), true,
+		     "(\"c\" AT TIME ZONE 'UTC')::text");
+	ASSERT_SHAPE(
+	    mcol("numeric(12,2)", 1700, NULL, 0), mcol("numeric(12,3)", 1700, "decimal(12,3)", 0),
+	    true,
+	    "CASE WHEN \"c\"::numeric = round(\"c\"::numeric, 3) THEN round(\"c\"::numeric, "
+	    "3)::text ELSE \"c\"::text END");
+	/* no exact common text: refused */
+	ASSERT_SHAPE(mcol("real", 700, NULL, 0), mcol("double precision", 701, "double", 0), true,
+		     "refused");
+	ASSERT_SHAPE(mcol("bit(8)", 1560, NULL, 0), mcol("bit(10)", 1560, "bit(10)", 0), true,
+		     "refused");
+	ASSERT_SHAPE(mcol("text[]", 1009, NULL, 0), mcol("text", 25, "longtext", 0), true,
+		     "refused");
+	ASSERT_SHAPE(mcol("boolean", 16, NULL, 0), mcol("text", 25, "longtext", 0), true,
+		     "refused");
+	/* a MariaDB source gets no shapes: only the same text */
+	ASSERT_SHAPE(mcol("numeric(12,2)", 1700, "decimal(12,2)", 0),
+		     mcol("numeric(12,3)", 1700, "decimal(12,3)", 0), false, "refused");
+	ASSERT_SHAPE(mcol("inet", 869, "inet4", BINLOG_EXT_INET4),
+		     mcol("inet", 869, "inet6", BINLOG_EXT_INET6), false, "refused");
+	ASSERT_SHAPE(mcol("inet", 869, "inet6", BINLOG_EXT_INET6),
+		     mcol("inet", 869, "inet6", BINLOG_EXT_INET6), false, "same");
+	ASSERT_SHAPE(mcol("smallint", 21, "year(4)", 0), mcol("smallint", 21, "smallint(6)", 0),
+		     false, "same");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vside");
@@ -112,6 +196,7 @@ int main(void)
 	tcase_add_test(tc, test_md5_pieces);
 	tcase_add_test(tc, test_digest_first_60_bits);
 	tcase_add_test(tc, test_pg_row_expr);
+	tcase_add_test(tc, test_my_target_shapes);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
