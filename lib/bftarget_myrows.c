@@ -93,7 +93,8 @@ static bool load_members(struct bfmy *m, struct bfmy_desc *d, const struct mytar
 	MYSQL_ROW row;
 	while ((row = mysql_fetch_row(r)) != NULL)
 		for (int i = 0; i < d->t->ncols; i++)
-			if (strcasecmp(d->t->cols[i].name, row[0]) == 0 && d->members[i] == NULL)
+			if (strcasecmp(col_tgt_name(&d->t->cols[i]), row[0]) == 0 &&
+			    d->members[i] == NULL)
 				d->members[i] = xstrdup(row[1]);
 	mysql_free_result(r);
 	return true;
@@ -115,11 +116,11 @@ static bool describe(struct bfmy *m, struct bfmy_desc *d, const struct mig_table
 	if (!x->found)
 		d->error = xasprintf("table %s does not exist on the target", x->qname);
 	for (int i = 0; i < t->ncols && d->error == NULL; i++) {
-		const struct mytarget_col *tc = mytarget_col(x, t->cols[i].name);
+		const struct mytarget_col *tc = mytarget_col(x, col_tgt_name(&t->cols[i]));
 		if (tc == NULL) {
 			d->error = xasprintf("target table %s has no column %s (the source's %s.%s "
 					     "has it)",
-					     x->qname, t->cols[i].name, t->schema, t->name);
+					     x->qname, col_tgt_name(&t->cols[i]), t->schema, t->name);
 			break;
 		}
 		d->types[i] = tc->type;
@@ -128,7 +129,7 @@ static bool describe(struct bfmy *m, struct bfmy_desc *d, const struct mig_table
 			d->error =
 			    xasprintf("column %s of target table %s is %s, a type migd cannot "
 				      "write",
-				      t->cols[i].name, x->qname, d->types[i].type);
+				      col_tgt_name(&t->cols[i]), x->qname, d->types[i].type);
 	}
 	bool enums = false;
 	for (int i = 0; i < t->ncols && d->error == NULL; i++)
@@ -141,7 +142,7 @@ static bool describe(struct bfmy *m, struct bfmy_desc *d, const struct mig_table
 	mytext_buf_adds(&b, x->qname);
 	mytext_buf_adds(&b, " (");
 	for (int i = 0; i < t->ncols; i++) {
-		char *id = myconn_ident(t->cols[i].name);
+		char *id = myconn_ident(col_tgt_name(&t->cols[i]));
 		mytext_buf_adds(&b, i ? ", " : "");
 		mytext_buf_adds(&b, id);
 		free(id);
@@ -177,16 +178,13 @@ const struct bfmy_desc *bfmy_describe(struct bfmy *m, const struct mig_table *t,
  */
 static char *range_pred(const struct mig_table *t, const char *lo, const char *hi)
 {
-	struct mig_table k = *t;
-	struct mig_column *cols = xcalloc((size_t)t->ncols + 1, sizeof(*cols));
-	memcpy(cols, t->cols, (size_t)t->ncols * sizeof(*cols));
+	struct mig_table k = table_target_view(t);
 	for (int i = 0; i < t->ncols; i++)
-		if (cols[i].src_type == NULL &&
-		    (cols[i].type_oid == MYMETA_OID_TEXT || cols[i].type_oid == MYMETA_OID_VARCHAR))
-			cols[i].src_collation = UTF8MB4_BIN;
-	k.cols = cols;
+		if (k.cols[i].src_type == NULL && (k.cols[i].type_oid == MYMETA_OID_TEXT ||
+						   k.cols[i].type_oid == MYMETA_OID_VARCHAR))
+			k.cols[i].src_collation = UTF8MB4_BIN;
 	char *pred = mysnap_range_pred(&k, lo, hi);
-	free(cols);
+	table_view_free(&k);
 	return pred;
 }
 

@@ -284,18 +284,22 @@ static bool pg_chunk_begin(struct bftarget *t, const struct bftarget_chunk *c, s
 	struct pgtarget *p = P(t);
 	if (!pgconn_exec(p->c, "BEGIN; SET LOCAL synchronous_commit = off", err))
 		return false;
+	struct mig_table tv = table_target_view(c->t);
 	if (!c->target_empty) {
-		char *pred = keyrange_pred(c->t, c->lo, c->hi);
-		char *sql = xasprintf("DELETE FROM %s WHERE %s", c->t->tgt_qname, pred);
+		char *pred = keyrange_pred(&tv, c->lo, c->hi);
+		char *sql = xasprintf("DELETE FROM %s WHERE %s", tv.qname, pred);
 		bool d = pgconn_exec(p->c, sql, err);
 		free(sql);
 		free(pred);
-		if (!d)
+		if (!d) {
+			table_view_free(&tv);
 			return false;
+		}
 	}
-	char *cols = table_column_list(c->t);
-	char *sql = xasprintf("COPY %s (%s) FROM STDIN", c->t->tgt_qname, cols);
+	char *cols = table_column_list(&tv);
+	char *sql = xasprintf("COPY %s (%s) FROM STDIN", tv.qname, cols);
 	free(cols);
+	table_view_free(&tv);
 	PGresult *r = PQexec(p->c->conn, sql);
 	free(sql);
 	if (PQresultStatus(r) != PGRES_COPY_IN) {

@@ -79,6 +79,7 @@ struct migd_conf {
 	char *tables_insert_only; /* owned; keyless tables allowed as insert-only */
 	char *tables_target_schema; /* owned; target schema (database) for every table; NULL: source's */
 	char *tables_rename;        /* owned; schema.table=[schema.]table, ... */
+	char *tables_columns;       /* owned; schema.table.column=column, ... */
 
 	/* [backfill] */
 	int64_t backfill_parallel;

@@ -121,6 +121,33 @@ static const char *valid_rename_list(const void *v)
 	return NULL;
 }
 
+static const char *valid_column_map(const void *v)
+{
+	const char *s = *(char *const *)v;
+	const char *bad = "must be a comma list of schema.table.column=column";
+	while (*s) {
+		while (*s == ' ' || *s == ',')
+			s++;
+		if (*s == '\0')
+			break;
+		size_t n = strcspn(s, ",");
+		const char *eq = memchr(s, '=', n);
+		if (eq == NULL || eq == s || eq + 1 == s + n || eq[1] == ' ')
+			return bad;
+		int dots = 0;
+		for (const char *p = s; p < eq; p++)
+			dots += *p == '.';
+		const char *d1 = memchr(s, '.', (size_t)(eq - s));
+		const char *d2 = d1 ? memchr(d1 + 1, '.', (size_t)(eq - d1 - 1)) : NULL;
+		if (dots != 2 || d1 == s || d2 == d1 + 1 || eq[-1] == '.' ||
+		    memchr(eq + 1, '.', (size_t)(s + n - eq - 1)) != NULL ||
+		    strcspn(s, "*?[") < (size_t)(eq - s))
+			return bad;
+		s += n;
+	}
+	return NULL;
+}
+
 /* The three keys of [source] and [target]. */
 #define ENDPOINT_KEYS(sec, field, who, host)                                               \
 	{sec, "engine", CONF_ENUM, NULL, "postgresql", CONF_F_REQUIRED,                \
@@ -158,6 +185,10 @@ const struct conf_key conf_keys[] = {
 	 0, OFF(tables_rename), 0, 0, NULL, valid_rename_list,
 	 "target names that differ from the source's: comma list of schema.table=[schema.]table "
 	 "(a bare table goes to target_schema or the source schema)"},
+	{"tables", "columns", CONF_STRING, NULL, "public.orders.cust=customer_id", 0,
+	 OFF(tables_columns), 0, 0, NULL, valid_column_map,
+	 "target column names that differ from the source's: comma list of "
+	 "schema.table.column=column (source names on the left)"},
 
 	{"backfill", "parallel", CONF_INT, "2", NULL, 0, OFF(backfill_parallel), 1, 64, NULL,
 	 NULL, "chunks copied at the same time (each uses one source and one target connection)"},

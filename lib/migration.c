@@ -226,7 +226,8 @@ static bool setup(struct migration *m, struct store_migration *row, struct err *
 		   !pgmeta_load_source(&m->src, m->include, m->exclude, m->insert_only, &m->ts, err)) {
 		return false;
 	}
-	if (!tableset_map_targets(&m->ts, m->target_schema, m->renames, err))
+	if (!tableset_map_targets(&m->ts, m->target_schema, m->renames, err) ||
+	    !tableset_map_columns(&m->ts, m->columns, err))
 		return false;
 	/* A PostgreSQL source's freeze keeps the grants it took in its own migd schema then. */
 	if (mig_my_target(m) && !mig_binlog_source(m) && !pgstore_init(&m->src, err))
@@ -592,6 +593,12 @@ static bool reverse_tables_from_my_target(struct migration *m, struct err *err)
 		if (ok) {
 			free(r->tgt_qname);
 			r->tgt_qname = xstrdup(f->qname);
+			/* Mapped columns go back to their source names. */
+			for (int c = 0; c < r->ncols; c++)
+				for (int j = 0; j < f->ncols; j++)
+					if (f->cols[j].tgt_name != NULL &&
+					    strcasecmp(f->cols[j].tgt_name, r->cols[c].name) == 0)
+						r->cols[c].tgt_name = xstrdup(f->cols[j].name);
 		}
 		free(db);
 		free(name);
@@ -623,7 +630,9 @@ bool mig_build_reverse_tables(struct migration *m, struct err *err)
 		r->cols = xcalloc((size_t)f->ncols + 1, sizeof(*r->cols));
 		for (int c = 0; c < f->ncols; c++) {
 			r->cols[c] = f->cols[c];
-			r->cols[c].name = xstrdup(f->cols[c].name);
+			/* The target's column names are the reverse source's too. */
+			r->cols[c].name = xstrdup(col_tgt_name(&f->cols[c]));
+			r->cols[c].tgt_name = f->cols[c].tgt_name ? xstrdup(f->cols[c].name) : NULL;
 			r->cols[c].type = xstrdup(f->cols[c].type);
 			r->cols[c].src_type =
 			    f->cols[c].src_type ? xstrdup(f->cols[c].src_type) : NULL;
@@ -1112,6 +1121,7 @@ struct migration *migration_start(const struct migd_conf *c, struct metrics_regi
 	m->insert_only = c->tables_insert_only ? xstrdup(c->tables_insert_only) : NULL;
 	m->target_schema = c->tables_target_schema ? xstrdup(c->tables_target_schema) : NULL;
 	m->renames = c->tables_rename ? xstrdup(c->tables_rename) : NULL;
+	m->columns = c->tables_columns ? xstrdup(c->tables_columns) : NULL;
 	char *app = xasprintf("migd %s", c->name);
 	m->src_ci = pgconn_conninfo(c->source.dsn, c->source.password, app, false);
 	m->repl_ci = pgconn_conninfo(c->source.dsn, c->source.password, app, true);
@@ -1207,6 +1217,7 @@ void migration_stop(struct migration *m)
 	free(m->insert_only);
 	free(m->target_schema);
 	free(m->renames);
+	free(m->columns);
 	free(m->keylog_path);
 	free(m->freeze_roles);
 	json_decref(m->freeze_report);

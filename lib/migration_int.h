@@ -39,7 +39,7 @@ struct migration {
 	/* settings, copied at start */
 	char *name, *state_dir, *slot, *pub;
 	char *include, *exclude, *insert_only; /* owned; [tables] lists */
-	char *target_schema, *renames;         /* owned; [tables] target names; NULL: unset */
+	char *target_schema, *renames, *columns; /* owned; [tables] target names; NULL: unset */
 	char *keylog_path;                     /* owned; state_dir/touched-<name>.log */
 	char *src_ci, *repl_ci; /* owned; secret: never logged */
 	char *tgt_ci;           /* owned, secret: libpq conninfo, or a MySQL/MariaDB dsn with password */

@@ -102,7 +102,10 @@ static bool pg_sequences_from_my(struct pgconn *pg, struct myconn *my,
 		for (int k = 0; ok && k < PQntuples(r); k++) {
 			const char *seq = PQgetvalue(r, k, 0), *col = PQgetvalue(r, k, 1);
 			uint64_t next = auto_next;
-			if (auto_col == NULL || strcasecmp(auto_col, col) != 0 || auto_next == 0) {
+			/* The same column under the target's name ([tables] columns). */
+			const char *ac = auto_col && pg_is_target ? table_tgt_col(t, auto_col) : auto_col;
+			const char *pc = pg_is_target ? col : table_tgt_col(t, col);
+			if (ac == NULL || strcasecmp(ac, pc) != 0 || auto_next == 0) {
 				char *id = pgconn_ident(col);
 				char *sql = xasprintf("SELECT coalesce(max(%s), 0) + 1 FROM %s", id, pq);
 				char *v = pgconn_query_value(pg, sql, 0, NULL, err);
@@ -181,7 +184,8 @@ bool mig_my_target_counters(struct migration *m, int *n, struct err *err)
 		bool ok = source_next(m, t, &scol, &snext, err) &&
 			  auto_increment(&m->store.my, db, name, &tcol, &tnext, err);
 		/* InnoDB keeps the counter past every explicit value; only the source's gaps matter. */
-		if (ok && scol && tcol && strcasecmp(scol, tcol) == 0 && snext > tnext) {
+		if (ok && scol && tcol && strcasecmp(table_tgt_col(t, scol), tcol) == 0 &&
+		    snext > tnext) {
 			char *id_db = myconn_ident(db), *id_name = myconn_ident(name);
 			char *sql = xasprintf("ALTER TABLE %s.%s AUTO_INCREMENT = %llu", id_db, id_name,
 					      (unsigned long long)snext);

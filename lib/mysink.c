@@ -703,8 +703,10 @@ static bool op_relation(struct sink *b, const struct change_relation *rel, struc
 	r->oids = xcalloc((size_t)rel->ncols + 1, sizeof(uint32_t));
 	r->types = xcalloc((size_t)rel->ncols + 1, sizeof(*r->types));
 	for (int i = 0; i < rel->ncols; i++) {
-		r->colnames[i] = xstrdup(rel->cols[i].name);
-		r->idents[i] = myconn_ident(rel->cols[i].name);
+		/* The target's names ([tables] columns). */
+		const char *name = r->t ? table_tgt_col(r->t, rel->cols[i].name) : rel->cols[i].name;
+		r->colnames[i] = xstrdup(name);
+		r->idents[i] = myconn_ident(name);
 		r->oids[i] = rel->cols[i].type_oid;
 	}
 	if (r->t == NULL)

@@ -221,7 +221,18 @@ static bool key_collation_ok(const struct mytarget_col *tc, uint32_t src_collati
 	return src_collation != 0 && src_collation == tc->collation_id;
 }
 
+static bool check_view(struct myconn *c, const struct mig_tableset *ts, struct err *err);
+
 bool mytarget_check(struct myconn *c, const struct mig_tableset *ts, struct err *err)
+{
+	/* Column names as the target has them ([tables] columns). */
+	struct mig_tableset tv = tableset_target_view(ts);
+	bool ok = check_view(c, &tv, err);
+	tableset_view_free(&tv);
+	return ok;
+}
+
+static bool check_view(struct myconn *c, const struct mig_tableset *ts, struct err *err)
 {
 	struct mytarget_table *tt;
 	if (!mytarget_load(c, ts, &tt, err))

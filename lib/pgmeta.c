@@ -285,8 +285,11 @@ bool pgmeta_check_target(struct pgconn *tgt, const char *name, struct mig_tables
 			 struct err *err)
 {
 	struct problems p = {0};
+	/* Column names as the target has them ([tables] columns). */
+	struct mig_tableset tv = tableset_target_view(ts);
 	for (int i = 0; i < ts->n; i++)
-		check_table(tgt, name, &ts->t[i], &p, err);
+		check_table(tgt, name, &tv.t[i], &p, err);
+	tableset_view_free(&tv);
 	if (p.n > 0) {
 		err_set(err, "target: schema contract broken (%d problem%s):\n%s", p.n,
 			p.n > 1 ? "s" : "", p.text);

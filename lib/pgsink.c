@@ -567,15 +567,17 @@ static bool op_relation(struct sink *b, const struct change_relation *rel, struc
 	struct mig_table *t = tableset_find(s->ts, rel->schema, rel->name);
 	bool same = t != NULL && t == r->t && rel->ncols == r->ncols;
 	for (int i = 0; i < rel->ncols && same; i++)
-		same = strcmp(r->colnames[i], rel->cols[i].name) == 0;
+		same = strcmp(r->colnames[i], table_tgt_col(t, rel->cols[i].name)) == 0;
 	rel_clear(r);
 	if (!same)
 		r->prepared = false;
 	r->t = t;
 	r->ncols = rel->ncols;
+	/* The statements' names: the target's ([tables] columns). */
 	r->colnames = xcalloc((size_t)rel->ncols + 1, sizeof(char *));
 	for (int i = 0; i < rel->ncols; i++)
-		r->colnames[i] = xstrdup(rel->cols[i].name);
+		r->colnames[i] =
+		    xstrdup(t ? table_tgt_col(t, rel->cols[i].name) : rel->cols[i].name);
 	if (r->t == NULL)
 		return true; /* not ours: its changes are ignored */
 	r->key_ev = xcalloc((size_t)r->t->nkey + 1, sizeof(int));

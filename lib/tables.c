@@ -14,6 +14,7 @@ void tableset_free(struct mig_tableset *ts)
 		struct mig_table *t = &ts->t[i];
 		for (int c = 0; c < t->ncols; c++) {
 			free(t->cols[c].name);
+			free(t->cols[c].tgt_name);
 			free(t->cols[c].type);
 			free(t->cols[c].src_type);
 		}
@@ -81,6 +82,50 @@ char *table_column_list(const struct mig_table *t)
 	return join_idents(t, false);
 }
 
+struct mig_table table_target_view(const struct mig_table *t)
+{
+	struct mig_table v = *t;
+	v.qname = t->tgt_qname;
+	v.cols = xcalloc((size_t)t->ncols + 1, sizeof(*v.cols));
+	for (int i = 0; i < t->ncols; i++) {
+		v.cols[i] = t->cols[i];
+		v.cols[i].name = (char *)col_tgt_name(&t->cols[i]);
+		v.cols[i].tgt_name = NULL;
+	}
+	return v;
+}
+
+void table_view_free(struct mig_table *v)
+{
+	free(v->cols);
+	v->cols = NULL;
+}
+
+struct mig_tableset tableset_target_view(const struct mig_tableset *ts)
+{
+	struct mig_tableset v = {.n = ts->n, .t = xcalloc((size_t)ts->n + 1, sizeof(*v.t))};
+	for (int i = 0; i < ts->n; i++)
+		v.t[i] = table_target_view(&ts->t[i]);
+	return v;
+}
+
+void tableset_view_free(struct mig_tableset *v)
+{
+	for (int i = 0; i < v->n; i++)
+		table_view_free(&v->t[i]);
+	free(v->t);
+	v->t = NULL;
+	v->n = 0;
+}
+
+const char *table_tgt_col(const struct mig_table *t, const char *name)
+{
+	for (int i = 0; i < t->ncols; i++)
+		if (strcmp(t->cols[i].name, name) == 0)
+			return col_tgt_name(&t->cols[i]);
+	return name;
+}
+
 /* The next "a.b=c.d" item of a rename list, trimmed; false at the end. */
 static bool next_rename(const char **s, char **from, char **to)
 {
@@ -134,4 +179,46 @@ bool tableset_map_targets(struct mig_tableset *ts, const char *target_schema, co
 		free(to);
 	}
 	return true;
+}
+
+bool tableset_map_columns(struct mig_tableset *ts, const char *columns, struct err *err)
+{
+	const char *s = columns ? columns : "";
+	char *from, *to;
+	bool ok = true;
+	while (ok && next_rename(&s, &from, &to)) {
+		/* schema.table.column: the column is after the last dot. */
+		const char *cdot = strrchr(from, '.'), *dot = strchr(from, '.');
+		char *schema = xasprintf("%.*s", (int)(dot - from), from);
+		char *table = xasprintf("%.*s", (int)(cdot - dot - 1), dot + 1);
+		struct mig_table *t = tableset_find(ts, schema, table);
+		struct mig_column *c = NULL;
+		for (int i = 0; t != NULL && i < t->ncols && c == NULL; i++)
+			if (strcmp(t->cols[i].name, cdot + 1) == 0)
+				c = &t->cols[i];
+		if (t == NULL) {
+			err_set(err, "[tables] columns: %s.%s is not a migrated table", schema, table);
+			ok = false;
+		} else if (c == NULL) {
+			err_set(err, "[tables] columns: %s.%s has no column %s", schema, table,
+				cdot + 1);
+			ok = false;
+		}
+		for (int i = 0; ok && i < t->ncols; i++)
+			if (&t->cols[i] != c && strcmp(col_tgt_name(&t->cols[i]), to) == 0) {
+				err_set(err, "[tables] columns: %s.%s: %s and %s would both be %s on "
+					     "the target",
+					schema, table, t->cols[i].name, c->name, to);
+				ok = false;
+			}
+		if (ok) {
+			free(c->tgt_name);
+			c->tgt_name = strcmp(to, c->name) == 0 ? NULL : xstrdup(to);
+		}
+		free(schema);
+		free(table);
+		free(from);
+		free(to);
+	}
+	return ok;
 }

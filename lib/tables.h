@@ -16,7 +16,8 @@
 #include "util.h"
 
 struct mig_column {
-	char *name;     /* owned */
+	char *name;     /* owned; the source's name */
+	char *tgt_name; /* owned; the target's name when [tables] columns maps it, else NULL */
 	char *type;     /* owned; the engine's display form, e.g. "numeric(12,2)" */
 	uint32_t type_oid;
 	bool not_null;
@@ -63,6 +64,23 @@ struct mig_table *tableset_find(struct mig_tableset *ts, const char *schema, con
 bool tableset_map_targets(struct mig_tableset *ts, const char *target_schema, const char *renames,
 			  struct err *err) __attribute__((warn_unused_result));
 
+/*
+ * Sets the target names of mapped columns from "s.t.col=newcol, ..."
+ * (checked by the config); a table that is not migrated, a column it does
+ * not have, or two columns mapped to one name is an error.
+ */
+bool tableset_map_columns(struct mig_tableset *ts, const char *columns, struct err *err)
+    __attribute__((warn_unused_result));
+
+/* A column's name on the target. */
+static inline const char *col_tgt_name(const struct mig_column *c)
+{
+	return c->tgt_name != NULL ? c->tgt_name : c->name;
+}
+
+/* The target name of t's source column `name` (name itself when t has no such column). */
+const char *table_tgt_col(const struct mig_table *t, const char *name);
+
 /* True if "schema.name" matches a comma list of fnmatch(3) patterns. */
 bool table_list_match(const char *list, const char *schema, const char *name);
 
@@ -70,5 +88,17 @@ bool table_list_match(const char *list, const char *schema, const char *name);
 char *table_key_list(const struct mig_table *t);
 /* Comma-separated quoted list of all columns (caller frees). */
 char *table_column_list(const struct mig_table *t);
+
+/*
+ * t as the target sees it, for code that builds SQL from a mig_table: a
+ * shallow copy whose columns carry their target names and whose qname is
+ * tgt_qname.  Its strings are t's (borrowed); free with table_view_free(),
+ * which frees only the column array.
+ */
+struct mig_table table_target_view(const struct mig_table *t);
+void table_view_free(struct mig_table *v);
+/* The same for every table of ts; free with tableset_view_free(). */
+struct mig_tableset tableset_target_view(const struct mig_tableset *ts);
+void tableset_view_free(struct mig_tableset *v);
 
 #endif

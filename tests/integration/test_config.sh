@@ -33,6 +33,9 @@ bad "bad value" \
 	"[daemon]" "maintenance_interval = 50ms"
 bad "duplicate key" "$T_TMP/bad.conf:19: duplicate key 'level' in [log] (first set on line 18)" \
 	"level = info"
+bad "bad column map" \
+	"$T_TMP/bad.conf:20: [tables] columns = 'public.orders=cust': must be a comma list of schema.table.column=column" \
+	"[tables]" "columns = public.orders=cust"
 
 cat >"$T_TMP/missing.conf" <<EOF
 [source]

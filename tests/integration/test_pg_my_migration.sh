@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # PostgreSQL -> MariaDB on real servers: slot capture, chunked backfill into
 # MariaDB ([tables] target_schema puts public.* into database test, and one
-# table is renamed), pgoutput CDC applied by the MariaDB sink under live
-# writes, kill -9 of migd during backfill and CDC and a crash of the target;
-# a text key column with a case-insensitive collation on the target is
+# table is renamed, one of its columns too), pgoutput CDC applied by the
+# MariaDB sink under live writes, kill -9 of migd during backfill and CDC
+# and a crash of the target; a text key column with a case-insensitive collation on the target is
 # refused by name at start; freeze (grants on the PostgreSQL source,
 # read_only on the target), cutover (AUTO_INCREMENT continues after the
 # source's sequence), the application's writes on MariaDB carried back into
@@ -30,7 +30,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON accounts, tags TO app;
 GRANT USAGE ON SEQUENCE accounts_id_seq TO app;"
 TGT_DDL="CREATE TABLE accounts (id bigint AUTO_INCREMENT PRIMARY KEY, balance decimal(12,2) NOT NULL,
 	note text, flag boolean, data blob, at datetime(6), u uuid, j json);
-CREATE TABLE labels (k varchar(20) COLLATE utf8mb4_nopad_bin NOT NULL, n int NOT NULL, v bigint,
+CREATE TABLE labels (k varchar(20) COLLATE utf8mb4_nopad_bin NOT NULL, n int NOT NULL, val bigint,
 	PRIMARY KEY (k, n));
 CREATE USER app@'%' IDENTIFIED BY 'app';
 GRANT SELECT, INSERT, UPDATE, DELETE ON test.* TO app@'%';"
@@ -39,13 +39,13 @@ harness_sql TGT "$TGT_DDL"
 t_pg_config "$T_TMP/migd.conf" "[freeze]" "roles = app" "drain_timeout = 30s" \
 	"[gate]" "require_validation =" "max_failed_records = 1"
 sed -i '/^\[target\]$/,/^engine/ s/^engine = postgresql$/engine = mariadb/' "$T_TMP/migd.conf"
-sed -i 's/^include = public\.\*$/include = public.*\ntarget_schema = test\nrename = public.tags=labels/' "$T_TMP/migd.conf"
+sed -i 's/^include = public\.\*$/include = public.*\ntarget_schema = test\nrename = public.tags=labels\ncolumns = public.tags.v=val/' "$T_TMP/migd.conf"
 grep -q '^engine = mariadb' "$T_TMP/migd.conf" || fail "config: target engine not set"
 
 ACC_PG="concat_ws('|', id, balance, coalesce(note, 'N'), coalesce(flag::int::text, 'N'), coalesce(encode(data, 'hex'), 'N'), to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), u, j::text)"
 ACC_MY="CONCAT_WS('|', id, balance, COALESCE(note, 'N'), COALESCE(flag, 'N'), COALESCE(LOWER(HEX(data)), 'N'), DATE_FORMAT(at, '%Y-%m-%d %H:%i:%s.%f'), u, j)"
 TAG_PG="concat_ws('|', k, n, v)"
-TAG_MY="CONCAT_WS('|', k, n, v)"
+TAG_MY="CONCAT_WS('|', k, n, val)"
 pg_rows() { harness_sql SRC "SELECT count(*) || ' ' || md5(coalesce(string_agg($2, E'\n' ORDER BY $3), '')) FROM $1"; }
 my_rows() { harness_sql TGT "SET SESSION group_concat_max_len = 1073741824; SELECT CONCAT(COUNT(*), ' ', MD5(COALESCE(GROUP_CONCAT($2 ORDER BY $3 SEPARATOR '\n'), ''))) FROM $1"; }
 same() { # pg-table pg-expr my-table my-expr order-by
@@ -113,7 +113,7 @@ touch "$T_TMP/stop_writer"
 wait "$WRITER" || true
 wait_caught_up 60
 assert_all_same "after CDC"
-ok "after two kill -9 and a target crash, accounts and tags (renamed labels) identical row for row"
+ok "after two kill -9 and a target crash, accounts and tags (renamed labels, its v named val) identical row for row"
 
 # MariaDB's UUID type takes RFC 4122 variants only: another is a failed record, never altered.
 harness_sql SRC "INSERT INTO accounts (id, balance, u) VALUES (900001, 1, '0d8b5e80-4141-b229-7b65-df6ff6c9ce27'), (900002, 2, NULL)"
@@ -136,7 +136,7 @@ expect_rc 0 mctl cutover
 assert_contains "$OUT" "phase      watching" "phase after cutover"
 src_next=$(harness_sql SRC "SELECT last_value FROM accounts_id_seq")
 for i in $(seq 1 20); do
-	APP_TGT "BEGIN; INSERT INTO accounts (balance, note) VALUES ($i, 'tgt $i'); UPDATE labels SET v = -$i WHERE n = $i; COMMIT;" ||
+	APP_TGT "BEGIN; INSERT INTO accounts (balance, note) VALUES ($i, 'tgt $i'); UPDATE labels SET val = -$i WHERE n = $i; COMMIT;" ||
 		fail "the app could not write on the new owner"
 done
 tgt_min=$(harness_sql TGT "SELECT min(id) FROM accounts WHERE note LIKE 'tgt %'")
