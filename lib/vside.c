@@ -480,10 +480,28 @@ static char *pg_record_expr(const struct mig_table *t)
 	return sb_take(&b);
 }
 
+/*
+ * t with the column names of the side s reads: a target's ([tables]
+ * columns) in *view (free with table_view_free(), also when unused).
+ * Shapes stay looked up by t itself.
+ */
+static const struct mig_table *pg_names(const struct vside *s, const struct mig_table *t,
+					struct mig_table *view)
+{
+	view->cols = NULL;
+	if (!s->target)
+		return t;
+	*view = table_target_view(t);
+	return view;
+}
+
 static char *pg_digest_sql(struct vside *s, const struct mig_table *t, const struct vsel *sel)
 {
-	char *row = s->digest == VDIGEST_PGROW ? pg_record_expr(t) : row_expr(t, shape(s, t));
-	char *pred = pg_pred(t, sel);
+	struct mig_table tv;
+	const struct mig_table *n = pg_names(s, t, &tv);
+	char *row = s->digest == VDIGEST_PGROW ? pg_record_expr(n) : row_expr(n, shape(s, t));
+	char *pred = pg_pred(n, sel);
+	table_view_free(&tv);
 	char *sql;
 	if (s->digest != VDIGEST_MD5)
 		sql = xasprintf("SELECT count(*), coalesce(sum(hashtextextended((%s) "
@@ -528,7 +546,10 @@ static void pq_err(struct vside *s, const char *msg, struct err *err)
 static bool pg_hashes(struct vside *s, const struct mig_table *t, const struct vsel *sel,
 		      void (*fn)(void *, const char *, const char *), void *arg, struct err *err)
 {
-	char *row = row_expr(t, shape(s, t)), *key = vside_pg_key_expr(t), *pred = pg_pred(t, sel);
+	struct mig_table tv;
+	const struct mig_table *n = pg_names(s, t, &tv);
+	char *row = row_expr(n, shape(s, t)), *key = vside_pg_key_expr(n), *pred = pg_pred(n, sel);
+	table_view_free(&tv);
 	char *sql = xasprintf("SELECT %s, md5(convert_to(%s, 'UTF8')) FROM %s WHERE %s", key, row,
 			      qname(s, t), pred);
 	free(row);
@@ -548,14 +569,17 @@ static bool pg_row(struct vside *s, const struct mig_table *t, const char *key, 
 		   bool *found, struct err *err)
 {
 	struct strbuf b = {0};
+	struct mig_table tv;
+	const struct mig_table *n = pg_names(s, t, &tv);
 	for (int i = 0; i < t->ncols; i++) {
 		char *e =
-		    s->legacy_detail ? legacy_column(&t->cols[i]) : pg_col_text(t, shape(s, t), i);
+		    s->legacy_detail ? legacy_column(&n->cols[i]) : pg_col_text(n, shape(s, t), i);
 		sb_addf(&b, "%s%s", i ? ", " : "", e);
 		free(e);
 	}
 	char *cols = sb_take(&b);
-	char *where = keyrange_bound(t, key, "=");
+	char *where = keyrange_bound(n, key, "=");
+	table_view_free(&tv);
 	char *sql = xasprintf("SELECT %s FROM %s WHERE %s", cols, qname(s, t), where);
 	free(where);
 	free(cols);

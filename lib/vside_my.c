@@ -257,11 +257,11 @@ static void prepare_table(struct vside_table *ssh, struct vside_table *tsh,
 	}
 	for (int i = 0; i < of->ncols; i++) {
 		const struct mig_column *s = &of->cols[i];
-		const struct mig_column *t = tt ? find_col(tt, s->name) : NULL;
+		const struct mig_column *t = tt ? find_col(tt, col_tgt_name(s)) : NULL;
 		if (t == NULL) {
 			if (tt != NULL)
 				sb_addf(&why, "%scolumn %s is not on the target",
-					why.len ? "; " : "", s->name);
+					why.len ? "; " : "", col_tgt_name(s));
 			/* a stand-in, never read: the table is refused */
 			col_copy(&rd->cols[i], s);
 			continue;

@@ -5,6 +5,8 @@
 # the positions); the application writes on the target; reverse replication
 # carries every target-only write to the source (also across kill -9); the
 # rollback freezes the target, drains, flips back, and loses nothing.
+# accounts.note is named memo on the target ([tables] columns): backfill,
+# apply, validation and reverse replication all map it.
 source "${MIGD_SRCDIR:-$(dirname "$0")/../..}/tests/lib.sh"
 source "$MIGD_SRCDIR/tests/harness/harness.sh"
 harness_pair postgresql postgresql
@@ -15,6 +17,7 @@ CREATE TABLE events (id bigserial PRIMARY KEY, what text);
 GRANT SELECT, INSERT, UPDATE, DELETE ON accounts, events TO app;
 GRANT USAGE ON SEQUENCE events_id_seq TO app;"
 done
+harness_sql TGT "ALTER TABLE accounts RENAME COLUMN note TO memo"
 harness_sql SRC "INSERT INTO accounts SELECT g, g, 'n' || g FROM generate_series(1, 5000) g;
 INSERT INTO events (what) SELECT 'e' || g FROM generate_series(1, 100) g"
 APP_SRC="host=127.0.0.1 port=$SRC_PORT user=app dbname=postgres"
@@ -26,7 +29,7 @@ env | grep '^MIGD_' | sort > "$T_TMP/\$1.env"
 exit 0
 HOOK
 chmod 755 "$T_TMP/hook.sh"
-t_pg_config "$T_TMP/migd.conf" "[freeze]" "roles = app" \
+t_pg_config "$T_TMP/migd.conf" "[tables]" "columns = public.accounts.note=memo" "[freeze]" "roles = app" \
 	"[hooks]" "flip = $T_TMP/hook.sh flip" "rollback = $T_TMP/hook.sh rollback" "timeout = 10s"
 migd_start "$T_TMP/migd.conf"
 wait_phase 60 synced
@@ -78,7 +81,7 @@ ok "sequences copied at the flip; target-only writes are carried to the source b
 kill -KILL "$MIGD_PID"
 wait "$MIGD_PID" 2>/dev/null || true
 MIGD_PID=
-psql -X -q "$APP_TGT" -c "UPDATE accounts SET note = 'while migd was down' WHERE id = 7"
+psql -X -q "$APP_TGT" -c "UPDATE accounts SET memo = 'while migd was down' WHERE id = 7"
 migd_start "$T_TMP/migd.conf"
 assert_eq "$(migd_phase)" watching "phase after kill -9"
 wait_for 30 '[[ $(table_digest SRC accounts id) == "$(table_digest TGT accounts id)" ]]' ||
