@@ -33,7 +33,9 @@
 # The built-in catch-up rate is measured first: with the subscription disabled, a backlog of
 # BACKLOG transactions is written, then the subscription is enabled and timed until the
 # marker (a heartbeat update after the backlog) is visible in the target.  migd's catch-up
-# of the same backlog is timed the same way (migd started), for comparison only.
+# of the same backlog is timed the same way (migd started), for comparison only.  The load
+# ceiling is what pgbench delivers unthrottled for CEIL_SECS with no consumer running (in a
+# third copy of the data that no slot decodes): rates above it cannot be asked for.
 #
 # Design choices:
 #  - One consumer at a time, same load: on 2 cores, two consumers plus the load and two
@@ -78,7 +80,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 source "$ROOT/bench/lib.sh"
 bench_header QUICK SCALE LEVELS MAX_STEPS DURATION WARMUP BACKLOG BUILTIN_RATE CLIENTS JOBS LOAD \
-	LOAD_SYNC SYNC CONSUMERS MIGD_EXTRA TIMEOUT
+	LOAD_SYNC SYNC CONSUMERS MIGD_EXTRA TIMEOUT CEIL_SECS
 
 QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then
@@ -100,6 +102,7 @@ SYNC=${SYNC:-off}
 CONSUMERS=${CONSUMERS:-"migd builtin"}
 MIGD_EXTRA=${MIGD_EXTRA:-}
 TIMEOUT=${TIMEOUT:-300}
+CEIL_SECS=${CEIL_SECS:-$((QUICK == 1 ? 5 : 10))}
 P99_LIMIT=1.0
 echo "# SCALE=$SCALE LEVELS=\"$LEVELS\" MAX_STEPS=\"$MAX_STEPS\" DURATION=$DURATION WARMUP=$WARMUP" \
 	"BACKLOG=$BACKLOG CLIENTS=$CLIENTS JOBS=$JOBS LOAD=$LOAD LOAD_SYNC=$LOAD_SYNC SYNC=$SYNC CONSUMERS=\"$CONSUMERS\""
@@ -115,7 +118,7 @@ mkdir -p "$W"
 chmod 755 "$W"
 
 # ----------------------------------------------------------------------- setup
-echo "# loading pgbench scale $SCALE into source database migd, copying it to builtin"
+echo "# loading pgbench scale $SCALE into source database migd, copying it to builtin and ceiling"
 sql SRC postgres "CREATE DATABASE migd"
 pgbench -q -i -s "$SCALE" "$(pg_dsn SRC migd)" >"$W/pgbench-init.log" 2>&1
 psql -X -q -v ON_ERROR_STOP=1 -d "$(pg_dsn SRC migd)" >/dev/null <<-'SQL'
@@ -136,6 +139,7 @@ psql -X -q -v ON_ERROR_STOP=1 -d "$(pg_dsn SRC migd)" >/dev/null <<-'SQL'
 SQL
 pg_dump --schema-only --no-owner --no-publications --no-subscriptions "$(pg_dsn SRC migd)" >"$W/schema.sql"
 sql SRC postgres "CREATE DATABASE builtin TEMPLATE migd"
+sql SRC postgres "CREATE DATABASE ceiling TEMPLATE migd" # the load ceiling's, no consumer
 sql SRC builtin "CREATE PUBLICATION bench_pub FOR TABLE pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history, heartbeat"
 for db in migd builtin; do
 	sql TGT postgres "CREATE DATABASE $db"
@@ -295,6 +299,15 @@ if has migd; then
 	echo "  migd catch-up rate:     $MIGD_RATE txn/s (the same backlog in $CU_SECS s, from process start; for comparison)"
 fi
 
+# What the load generator does with no consumer running: pgbench unthrottled for
+# CEIL_SECS in the third copy (no slot decodes it, both consumers' walsenders skip it).
+# shellcheck disable=SC2046
+PGOPTIONS="-c synchronous_commit=$LOAD_SYNC" pgbench $(load_args) -T "$CEIL_SECS" "$(pg_dsn SRC ceiling)" >"$W/ceiling.log" 2>&1 ||
+	die "pgbench failed measuring the load ceiling: $(cat "$W/ceiling.log")"
+LOAD_CEIL=$(sed -n 's/^tps = \([0-9]*\).*/\1/p' "$W/ceiling.log")
+echo "  load ceiling:           $LOAD_CEIL txn/s (pgbench $LOAD unthrottled for $CEIL_SECS s, no consumer running;" \
+	"$(ratio "$LOAD_CEIL" "$BUILTIN_RATE") x the built-in catch-up rate)"
+
 # ----------------------------------------------------------------- one run
 : >"$W/results"
 # Source clock and history sequence in one reading: "epoch last_value".
@@ -450,6 +463,7 @@ echo "# uptime after: $(uptime)"
 echo
 echo "== steady-state lag, pgbench TPC-B ($LOAD) at a fixed rate, $DURATION s windows after $WARMUP s warm-up;" \
 	"built-in catch-up rate $BUILTIN_RATE txn/s, migd's $MIGD_RATE txn/s (synchronous_commit = $SYNC)"
+echo "load ceiling (pgbench alone) $LOAD_CEIL txn/s"
 printf '%-6s %-8s %8s %8s %7s %7s %7s %7s %11s %12s\n' run consumer "asked/s" "got/s" "p50 s" "p99 s" "max s" "tail s" "all cpu s/M" "repl cpu s/M"
 sort -k3,3n -k1,1r "$W/results" | awk '{ printf "%-6s %-8s %8d %8d %7.3f %7.3f %7.3f %7.2f %11.1f %12.1f%s\n",
 	$2, $1, $4, $5, $6, $7, $8, $9, $10, $11, ($14 == "no" ? "  short" : "") }'
@@ -475,7 +489,7 @@ echo "highest rate with lag p99 < ${P99_LIMIT} s:"
 best() { # C: "rate pct why"
 	sort -k3,3n "$W/results" | awk -v c="$1" -v lim="$P99_LIMIT" '
 		$1 != c { next }
-		$13 == "no" { why = sprintf("p99 %.3f s at %d txn/s (%s%%)", $7, $5, $3); done = 1; exit }
+		$13 == "no" { why = sprintf("p99 %.3f s at %d txn/s (%s%%%s)", $7, $5, $3, ($14 == "no" ? ", pgbench short of the rate" : "")); done = 1; exit }
 		{ best = $5; pct = $3; if ($14 == "no") { why = sprintf("pgbench short of the rate at %s%%: a lower bound", $3); done = 1; exit } }
 		END { if (!done) why = "every step passed: a lower bound"; if (best == "") { best = "-"; pct = "-" }; printf "%s %s %s\n", best, pct, why }'
 }
