@@ -53,8 +53,8 @@
 #    tellers, UPDATE branches, INSERT history), run with -M prepared: one round trip per
 #    transaction.  The changes the consumers see are the same as pgbench's built-in script.
 #    The built-in script (7 round trips) tops out at 4-6k txn/s on this machine, below 25 %
-#    of the built-in subscription's catch-up rate; the function reaches ~15k.  LOAD=builtin
-#    uses pgbench's own tpcb-like script instead.
+#    of the built-in subscription's catch-up rate; the function reaches 9-16k txn/s alone,
+#    depending on what else runs on the machine.  LOAD=builtin uses pgbench's own script.
 #  - The load sessions commit with synchronous_commit = LOAD_SYNC (off: with on, 4 clients
 #    wait on fsync at ~2.5k txn/s).  The heartbeat commits with synchronous_commit = on, so
 #    its WAL (and all before it) is flushed at once and decodable: async commit on the
