@@ -100,11 +100,15 @@ static const char *valid_ident(const void *v)
 	return NULL;
 }
 
-/* schema.table=[schema.]table, ... (source name: no wildcards). */
-static const char *valid_rename_list(const void *v)
+/*
+ * A comma list of from=to items, each checked by ok(item, its '=', its
+ * end); the source name (left) may hold no wildcard.  NULL when every
+ * item is fine, else bad.
+ */
+static const char *valid_map_list(const void *v, const char *bad,
+				  bool (*ok)(const char *s, const char *eq, const char *end))
 {
 	const char *s = *(char *const *)v;
-	const char *bad = "must be a comma list of schema.table=[schema.]table";
 	while (*s) {
 		while (*s == ' ' || *s == ',')
 			s++;
@@ -112,40 +116,47 @@ static const char *valid_rename_list(const void *v)
 			break;
 		size_t n = strcspn(s, ",");
 		const char *eq = memchr(s, '=', n);
-		if (eq == NULL || memchr(s, '.', (size_t)(eq - s)) == NULL || eq == s ||
-		    eq[-1] == '.' || s[0] == '.' || eq + 1 == s + n || eq[1] == ' ' ||
-		    strcspn(s, "*?[") < (size_t)(eq - s))
+		if (eq == NULL || eq == s || eq + 1 == s + n || eq[1] == ' ' ||
+		    strcspn(s, "*?[") < (size_t)(eq - s) || !ok(s, eq, s + n))
 			return bad;
 		s += n;
 	}
 	return NULL;
 }
 
+static int count_dots(const char *s, const char *end)
+{
+	int n = 0;
+	for (; s < end; s++)
+		n += *s == '.';
+	return n;
+}
+
+/* schema.table=[schema.]table: a dot on the left, never at either end of it. */
+static bool rename_item_ok(const char *s, const char *eq, const char *end)
+{
+	(void)end;
+	return count_dots(s, eq) > 0 && s[0] != '.' && eq[-1] != '.';
+}
+
+static const char *valid_rename_list(const void *v)
+{
+	return valid_map_list(v, "must be a comma list of schema.table=[schema.]table",
+			      rename_item_ok);
+}
+
+/* schema.table.column=column: three non-empty parts on the left, none on the right. */
+static bool column_item_ok(const char *s, const char *eq, const char *end)
+{
+	const char *d1 = memchr(s, '.', (size_t)(eq - s));
+	return count_dots(s, eq) == 2 && d1 != s && d1[1] != '.' && eq[-1] != '.' &&
+	       count_dots(eq + 1, end) == 0;
+}
+
 static const char *valid_column_map(const void *v)
 {
-	const char *s = *(char *const *)v;
-	const char *bad = "must be a comma list of schema.table.column=column";
-	while (*s) {
-		while (*s == ' ' || *s == ',')
-			s++;
-		if (*s == '\0')
-			break;
-		size_t n = strcspn(s, ",");
-		const char *eq = memchr(s, '=', n);
-		if (eq == NULL || eq == s || eq + 1 == s + n || eq[1] == ' ')
-			return bad;
-		int dots = 0;
-		for (const char *p = s; p < eq; p++)
-			dots += *p == '.';
-		const char *d1 = memchr(s, '.', (size_t)(eq - s));
-		const char *d2 = d1 ? memchr(d1 + 1, '.', (size_t)(eq - d1 - 1)) : NULL;
-		if (dots != 2 || d1 == s || d2 == d1 + 1 || eq[-1] == '.' ||
-		    memchr(eq + 1, '.', (size_t)(s + n - eq - 1)) != NULL ||
-		    strcspn(s, "*?[") < (size_t)(eq - s))
-			return bad;
-		s += n;
-	}
-	return NULL;
+	return valid_map_list(v, "must be a comma list of schema.table.column=column",
+			      column_item_ok);
 }
 
 /* The three keys of [source] and [target]. */
