@@ -16,7 +16,8 @@
 #                          target_binlog with binlog_row_image=MINIMAL;
 #                          kill -9 with the probe written, the restart removes
 #                          the target's probe row, the next rehearsal the rest
-#   MariaDB -> MariaDB     binlog into mysink: passes
+#   MariaDB -> MariaDB     binlog into mysink: passes; fails at
+#                          source_read_only_admin without READ_ONLY ADMIN
 source "${MIGD_SRCDIR:-$(dirname "$0")/../..}/tests/lib.sh"
 source "$MIGD_SRCDIR/tests/harness/harness.sh"
 harness_pair mariadb postgresql
@@ -249,3 +250,51 @@ assert_eq "$(harness_sql SRC "SELECT COUNT(*) FROM migd.failed_records")" 0 "no 
 assert_eq "$(migd_phase)" synced "phase"
 migd_stop 0
 ok "PostgreSQL -> MariaDB: after the rehearsals under live writes, items identical row for row"
+
+# --- MariaDB -> MariaDB ------------------------------------------------------------
+harness_start_mariadb M2
+harness_sql M2 "CREATE TABLE accounts (id bigint PRIMARY KEY, v int NOT NULL, note varchar(100))"
+C_STEPS="target_binlog target_binlog_grants target_server_id target_tables source_write_privileges
+source_read_only_admin source_migd_database rehearsal_position probe_write probe_replicated cleanup"
+config c mariadb mariadb 'test.*'
+sed -i "/^\[target\]$/,/^dsn/ s|^dsn = .*|dsn = $M2_DSN|" "$T_TMP/c.conf"
+grep -q "^dsn = $M2_DSN" "$T_TMP/c.conf" || fail "config: target dsn not set"
+m2_digest() { harness_sql M2 "SET SESSION group_concat_max_len = 1073741824; SELECT CONCAT(COUNT(*), ' ', MD5(COALESCE(GROUP_CONCAT(CONCAT_WS('|', id, v, COALESCE(note, 'N')) ORDER BY id SEPARATOR '\n'), ''))) FROM $1"; }
+c_nothing_left() {
+	assert_eq "$(harness_sql M2 "SELECT count(*) FROM migd.rehearse_probe")" 0 "$1: probe rows on the target"
+	assert_eq "$(harness_sql SRC "SELECT count(*) FROM migd.rehearse_probe")" 0 "$1: probe rows on the source"
+	local t
+	for t in progress failed_records parked; do
+		assert_eq "$(harness_sql SRC "SELECT count(*) FROM migd.$t WHERE name = 'c:rehearse'")" 0 "$1: the sink's migd.$t rows"
+	done
+	[[ ! -e $T_TMP/state-c/spool-c-rehearse ]] || fail "$1: the scratch spool is left in state_dir"
+}
+migd_start "$T_TMP/c.conf"
+wait_phase 90 synced
+start_writer MY
+w0=$(writes)
+expect_rc 0 mctl rehearse
+echo "$OUT"
+assert_contains "$OUT" "binlog reader, spool, applier, MySQL/MariaDB sink" "binlog into mysink"
+assert_eq "$(verdicts)" "$(all_passed "$C_STEPS")" "every step, in order, passed"
+(($(writes) > w0)) || fail "no application write during the rehearsal"
+c_nothing_left "after a rehearsal that passed"
+ok "MariaDB -> MariaDB: rehearse passes under live writes (the target's binlog, spool, applier, MariaDB sink), nothing left"
+
+# Without READ_ONLY ADMIN the sink could not write into the source once it stays read_only.
+harness_sql SRC "REVOKE READ_ONLY ADMIN ON *.* FROM $MIGD_GRANTEES"
+expect_rc 5 mctl rehearse
+harness_sql SRC "GRANT READ_ONLY ADMIN ON *.* TO $MIGD_GRANTEES"
+assert_contains "$OUT" "lacks READ_ONLY ADMIN" "reason"
+v=$(verdicts)
+for s in "source_write_privileges passed" "source_read_only_admin failed" "probe_replicated skipped" \
+	"cleanup passed"; do
+	assert_contains "$v" "$s" "steps without READ_ONLY ADMIN"
+done
+c_nothing_left "after a failed check"
+stop_writer
+wait_for 60 '[[ $(my_digest accounts) == $(m2_digest accounts) ]]' ||
+	fail "accounts differ: [$(my_digest accounts)] [$(m2_digest accounts)]"
+assert_eq "$(migd_phase)" synced "phase"
+migd_stop 0
+ok "MariaDB -> MariaDB: without READ_ONLY ADMIN on the source the rehearsal fails at source_read_only_admin; rows identical after"
