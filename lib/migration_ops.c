@@ -775,15 +775,15 @@ void mig_rehearse_leftovers(struct migration *m)
 	if (!store_ensure(&m->store, "target", &err) ||
 	    !rehearse_drop_leftovers(&m->store, m->name, m->rehearse_slot, m->rehearse_slot, dir,
 				     &found, &err))
-		log_warn("rehearse: removing what a rehearsal cut off by a crash left: %s (%s)",
+		log_warn("rehearse: removing what a rehearsal cut off by a crash left: %s (%s%s)",
 			 err.msg,
 			 mig_my_target(m) ? "the next rehearsal tries again"
-					  : "drop the rehearsal slot and publication on the target by "
-					    "hand");
+					  : "drop slot and publication on the target by hand: ",
+			 mig_my_target(m) ? "" : m->rehearse_slot);
 	else if (found)
 		log_event(LOG_LVL_NOTICE, "rehearse",
 			  "status=leftovers_removed slot=%s (a rehearsal was cut off by a crash)",
-			  m->rehearse_slot);
+			  mig_my_target(m) ? "(binlog)" : m->rehearse_slot);
 	free(dir);
 }
 
