@@ -8,7 +8,8 @@
 #   MariaDB -> PostgreSQL  the PostgreSQL target's slot (pgoutput) into the
 #                          MariaDB source through mysink: passes; fails at
 #                          source_write_privileges once migd's DELETE is
-#                          revoked there; kill -9 with the probe written, the
+#                          revoked there, at probe_replicated when the source
+#                          refuses the row; kill -9 with the probe written, the
 #                          restart drops the slot; passes again while frozen
 #                          (the sink writes through read_only)
 #   PostgreSQL -> MariaDB  the MariaDB target's binlog (mystream) into the
@@ -170,6 +171,20 @@ assert_eq "$(crit reverse_path_ready ok)" false "a failed rehearsal closes the g
 assert_contains "$(crit reverse_path_ready detail)" "failed at source_write_privileges: the reverse sink could not write: DELETE command denied" "gate reason"
 nothing_left a "after a failed check"
 ok "MariaDB -> PostgreSQL: without DELETE on the source, the rehearsal fails at source_write_privileges with the server's reason; the gate closes"
+
+# The MariaDB source refuses the probe row: the failure shows after the slot existed; the
+# sink's failed record and everything else are cleaned up.
+harness_sql SRC "ALTER TABLE migd.rehearse_probe ADD CONSTRAINT probe_refused CHECK (token = 'never')"
+expect_rc 5 mctl rehearse
+harness_sql SRC "ALTER TABLE migd.rehearse_probe DROP CONSTRAINT probe_refused"
+assert_contains "$OUT" "applying to the source" "the sink's refusal"
+assert_contains "$OUT" "probe_refused" "the constraint named"
+v=$(verdicts)
+for s in "rehearsal_slot passed" "probe_write passed" "probe_replicated failed" "cleanup passed"; do
+	assert_contains "$v" "$s" "steps when the source refuses"
+done
+nothing_left a "after a failure mid-way"
+ok "MariaDB -> PostgreSQL: the source refuses the probe: fails at probe_replicated with the reason; slot, rows and the sink's failed record removed"
 
 crash_in_rehearsal "$T_TMP/a.conf" rehearse-probe
 assert_eq "$(harness_sql TGT "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'migd_a_rehearse'")" 1 "the crash left the slot"
