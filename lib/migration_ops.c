@@ -686,13 +686,20 @@ static void *rehearse_thread(void *arg)
 	struct migration *m = arg;
 	enum phase ph = migration_phase(m);
 	char *dir = rehearse_spool_dir(m);
+	/* A MySQL/MariaDB source's sink connects with the dsn and its password, as the reverse's. */
+	char *src_dsn = mig_binlog_source(m) ? myconn_dsn_with_password(m->src_dsn, m->src_password)
+					     : NULL;
 	struct rehearse_opts o = {
 		.name = m->name,
-		.src_ci = m->src_ci,
+		.src_my = mig_binlog_source(m),
+		.tgt_my = mig_my_target(m),
+		.src_ci = src_dsn ? src_dsn : m->src_ci,
 		.tgt_ci = m->tgt_ci,
 		.tgt_repl_ci = m->tgt_repl_ci,
 		.slot = m->rehearse_slot,
 		.publication = m->rehearse_slot,
+		/* The reverse stream's own replica id: the one the rehearsal proves free. */
+		.server_id = mycapture_server_id(m->rev_slot),
 		.spool_dir = dir,
 		.ts = &m->ts,
 		.batch_txns = m->batch_txns,
@@ -704,6 +711,7 @@ static void *rehearse_thread(void *arg)
 	};
 	json_t *rep = rehearse_run(&o);
 	free(dir);
+	free(src_dsn);
 	json_object_set_new(rep, "phase", json_string(phase_name(ph)));
 	/* Kept on the target too, so the gate still has it after a restart. */
 	struct store c = {.engine = m->tgt_engine, .conninfo = m->tgt_ci};
@@ -735,15 +743,7 @@ bool migration_rehearse(struct migration *m, void (*done)(void *, json_t *), voi
 {
 	enum phase ph = migration_phase(m);
 	*err = NULL;
-	if (mig_my_target(m))
-		*err = "a rehearsal of the reverse path out of a MySQL/MariaDB target is not built "
-		       "yet (the gate checks its preconditions at freeze: the target's binlog "
-		       "settings and grants)";
-	else if (mig_binlog_source(m))
-		*err = "a rehearsal of the reverse path into a MySQL/MariaDB source is not built "
-		       "yet (the gate checks its preconditions at freeze: the reverse slot on the "
-		       "target, migd's READ_ONLY ADMIN on the source)";
-	else if (ph == PHASE_INIT)
+	if (ph == PHASE_INIT)
 		*err = "nothing is captured yet: a rehearsal needs phase captured or later";
 	else if (ph == PHASE_ABORTED)
 		*err = "the migration is aborted";
@@ -777,19 +777,18 @@ void mig_rehearse_leftovers(struct migration *m)
 	struct err err;
 	bool found = false;
 	char *dir = rehearse_spool_dir(m);
-	if (mig_my_target(m)) {
-		free(dir); /* rehearsals need a PostgreSQL target (refused for this pair) */
-		return;
-	}
-	if (!rehearse_drop_leftovers(&m->store.pg, m->name, m->rehearse_slot, m->rehearse_slot, dir,
+	if (!store_ensure(&m->store, "target", &err) ||
+	    !rehearse_drop_leftovers(&m->store, m->name, m->rehearse_slot, m->rehearse_slot, dir,
 				     &found, &err))
-		log_warn("rehearse: removing what a rehearsal cut off by a crash left: %s (drop "
-			 "slot and publication %s on the target by hand)",
-			 err.msg, m->rehearse_slot);
+		log_warn("rehearse: removing what a rehearsal cut off by a crash left: %s (%s%s)",
+			 err.msg,
+			 mig_my_target(m) ? "the next rehearsal tries again"
+					  : "drop slot and publication on the target by hand: ",
+			 mig_my_target(m) ? "" : m->rehearse_slot);
 	else if (found)
 		log_event(LOG_LVL_NOTICE, "rehearse",
 			  "status=leftovers_removed slot=%s (a rehearsal was cut off by a crash)",
-			  m->rehearse_slot);
+			  mig_my_target(m) ? "(binlog)" : m->rehearse_slot);
 	free(dir);
 }
 

@@ -40,22 +40,25 @@ static bool has_grant(const char *grants, const char *priv)
 	return strstr(grants, "ALL PRIVILEGES ON *.*") != NULL || strstr(grants, priv) != NULL;
 }
 
-bool mycapture_check(struct myconn *c, uint32_t server_id, json_t **info, struct err *err)
+/* Each check adds its problems to *problems as "\n  what is wrong (the fix)" lines. */
+static void check_settings(struct strbuf *problems, struct myconn *c)
 {
-	struct strbuf problems = {0};
-	struct err e;
-	want(&problems, c, "log_bin", "1", "start the server with log_bin");
-	want(&problems, c, "binlog_format", "ROW", "SET GLOBAL binlog_format = ROW");
-	want(&problems, c, "binlog_row_image", "FULL", "SET GLOBAL binlog_row_image = FULL");
-	want(&problems, c, "binlog_row_metadata", "FULL",
+	want(problems, c, "log_bin", "1", "start the server with log_bin");
+	want(problems, c, "binlog_format", "ROW", "SET GLOBAL binlog_format = ROW");
+	want(problems, c, "binlog_row_image", "FULL", "SET GLOBAL binlog_row_image = FULL");
+	want(problems, c, "binlog_row_metadata", "FULL",
 	     "SET GLOBAL binlog_row_metadata = FULL: migd reads column names, keys and ENUM/SET "
 	     "values from it; there is no fallback");
-	want(&problems, c, "log_bin_compress", "0", "compressed row events are not supported");
+	want(problems, c, "log_bin_compress", "0", "compressed row events are not supported");
+}
 
+static void check_grants(struct strbuf *problems, struct myconn *c)
+{
+	struct err e;
 	/* Privileges: the grants text is the one thing every version shows the same way. */
 	MYSQL_RES *r = myconn_query(c, "SHOW GRANTS", &e);
 	if (r == NULL) {
-		sb_addf(&problems, "\n  cannot read the grants: %s", e.msg);
+		sb_addf(problems, "\n  cannot read the grants: %s", e.msg);
 	} else {
 		struct strbuf g = {0};
 		MYSQL_ROW row;
@@ -64,34 +67,91 @@ bool mycapture_check(struct myconn *c, uint32_t server_id, json_t **info, struct
 		mysql_free_result(r);
 		char *grants = sb_take(&g);
 		if (!has_grant(grants, "REPLICATION SLAVE"))
-			sb_addf(&problems,
+			sb_addf(problems,
 				"\n  the migd user lacks REPLICATION SLAVE (GRANT REPLICATION "
 				"SLAVE ON *.* TO ...)");
 		if (!has_grant(grants, "BINLOG MONITOR") &&
 		    !has_grant(grants, "REPLICATION CLIENT") && !has_grant(grants, "SUPER"))
-			sb_addf(&problems,
-				"\n  the migd user lacks BINLOG MONITOR (needed for SHOW "
-				"MASTER STATUS and SHOW BINARY LOGS)");
+			sb_addf(problems, "\n  the migd user lacks BINLOG MONITOR (needed for SHOW "
+					  "MASTER STATUS and SHOW BINARY LOGS)");
 		free(grants);
 	}
+}
 
+static void check_server_id(struct strbuf *problems, struct myconn *c, uint32_t server_id)
+{
+	struct err e;
 	char *sid = var(c, "server_id", &e);
-	if (sid != NULL && strtoul(sid, NULL, 10) == server_id)
-		sb_addf(&problems,
-			"\n  the source's server_id is %s, the id migd uses as a replica: "
+	if (sid == NULL)
+		sb_addf(problems, "\n  server_id: cannot read it: %s", e.msg);
+	else if (strtoul(sid, NULL, 10) == server_id)
+		sb_addf(problems,
+			"\n  the server's server_id is %s, the id migd uses as a replica: "
 			"they must differ",
 			sid);
-	r = myconn_query(c, "SHOW SLAVE HOSTS", &e);
+	free(sid);
+	MYSQL_RES *r = myconn_query(c, "SHOW SLAVE HOSTS", &e);
 	if (r != NULL) {
 		MYSQL_ROW row;
 		while ((row = mysql_fetch_row(r)) != NULL)
 			if (row[0] && strtoul(row[0], NULL, 10) == server_id)
-				sb_addf(&problems,
+				sb_addf(problems,
 					"\n  a replica with server_id %u is connected (%s): "
 					"it and migd would cut each other off",
 					server_id, row[1] ? row[1] : "?");
 		mysql_free_result(r);
 	}
+}
+
+/* err from one check's problems, joined by "; "; true when there are none. */
+static bool problems_err(struct strbuf *problems, struct myconn *c, struct err *err)
+{
+	char *p = sb_take(problems);
+	bool ok = p == NULL || *p == '\0';
+	if (!ok) {
+		struct strbuf j = {0};
+		char *save = NULL;
+		for (char *line = strtok_r(p, "\n", &save); line;
+		     line = strtok_r(NULL, "\n", &save))
+			sb_addf(&j, "%s%s", j.len ? "; " : "", line + strspn(line, " "));
+		char *t = sb_take(&j);
+		err_set(err, "%s: %s", c->label, t);
+		free(t);
+	}
+	free(p);
+	return ok;
+}
+
+bool mycapture_check_settings(struct myconn *c, struct err *err)
+{
+	struct strbuf p = {0};
+	check_settings(&p, c);
+	return problems_err(&p, c, err);
+}
+
+bool mycapture_check_grants(struct myconn *c, struct err *err)
+{
+	struct strbuf p = {0};
+	check_grants(&p, c);
+	return problems_err(&p, c, err);
+}
+
+bool mycapture_check_server_id(struct myconn *c, uint32_t server_id, struct err *err)
+{
+	struct strbuf p = {0};
+	check_server_id(&p, c, server_id);
+	return problems_err(&p, c, err);
+}
+
+bool mycapture_check(struct myconn *c, uint32_t server_id, json_t **info, struct err *err)
+{
+	struct strbuf problems = {0};
+	struct err e;
+	check_settings(&problems, c);
+	check_grants(&problems, c);
+	check_server_id(&problems, c, server_id);
+	char *sid = var(c, "server_id", &e);
+	MYSQL_RES *r;
 
 	char *ver = var(c, "version", &e);
 	char *expire = var(c, "binlog_expire_logs_seconds", &e);

@@ -27,6 +27,19 @@ bool mycapture_check(struct myconn *c, uint32_t server_id, json_t **info, struct
     __attribute__((warn_unused_result));
 
 /*
+ * mycapture_check()'s parts on their own, for a rehearsal's steps: the
+ * binlog settings (log_bin, ROW, FULL row image and metadata, no
+ * compression), the replication privileges, a server_id that clashes with
+ * neither the server's nor a connected replica's.  False with err naming
+ * every problem ("label: problem; problem").
+ */
+bool mycapture_check_settings(struct myconn *c, struct err *err)
+    __attribute__((warn_unused_result));
+bool mycapture_check_grants(struct myconn *c, struct err *err) __attribute__((warn_unused_result));
+bool mycapture_check_server_id(struct myconn *c, uint32_t server_id, struct err *err)
+    __attribute__((warn_unused_result));
+
+/*
  * Starts a consistent-snapshot transaction on c and returns the position
  * it stands at: the GTID position with its binlog coordinate
  * ("gtid:0-1-281@mariadb-bin.000003:1234"), or just the coordinate when the

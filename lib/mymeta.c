@@ -298,6 +298,27 @@ static bool load_key(struct myconn *c, struct mig_table *t, struct err *err)
 	return true;
 }
 
+/*
+ * Fills t for schema.name (est: TABLE_ROWS text).  False with err on a
+ * query failure; an unmappable column is a problem in p (*unmappable set).
+ */
+static bool fill_table(struct myconn *c, struct mig_table *t, const char *schema, const char *name,
+		       const char *est, bool insert_only, struct problems *p, bool *unmappable,
+		       struct err *err)
+{
+	t->schema = xstrdup(schema);
+	t->name = xstrdup(name);
+	char *qs = myconn_ident(schema), *qn = myconn_ident(name);
+	t->qname = xasprintf("%s.%s", qs, qn);
+	free(qs);
+	free(qn);
+	t->tgt_qname = pgconn_qualified(schema, name);
+	t->replident = 'f';
+	t->est_rows = strtod(est, NULL);
+	t->insert_only = insert_only;
+	return load_columns(c, t, p, unmappable, err) && load_key(c, t, err);
+}
+
 bool mymeta_load_source(struct myconn *c, const char *include, const char *exclude,
 			const char *insert_only, struct mig_tableset *out, struct err *err)
 {
@@ -319,19 +340,11 @@ bool mymeta_load_source(struct myconn *c, const char *include, const char *exclu
 			continue;
 		}
 		struct mig_table *t = &out->t[out->n++];
-		t->schema = xstrdup(schema);
-		t->name = xstrdup(name);
-		char *qs = myconn_ident(schema), *qn = myconn_ident(name);
-		t->qname = xasprintf("%s.%s", qs, qn);
-		free(qs);
-		free(qn);
-		t->tgt_qname = pgconn_qualified(schema, name);
 		t->src_relid = (uint32_t)out->n;
-		t->replident = 'f';
-		t->est_rows = strtod(row[2], NULL);
-		t->insert_only = table_list_match(insert_only, schema, name);
 		bool unmappable = false;
-		if (!load_columns(c, t, &p, &unmappable, err) || !load_key(c, t, err)) {
+		if (!fill_table(c, t, schema, name, row[2],
+				table_list_match(insert_only, schema, name), &p, &unmappable,
+				err)) {
 			mysql_free_result(r);
 			tableset_free(out);
 			return false;
@@ -359,4 +372,29 @@ bool mymeta_load_source(struct myconn *c, const char *include, const char *exclu
 		return false;
 	}
 	return true;
+}
+
+bool mymeta_load_table(struct myconn *c, const char *schema, const char *name,
+		       struct mig_tableset *out, struct err *err)
+{
+	struct problems p = {0};
+	bool unmappable = false;
+	memset(out, 0, sizeof(*out));
+	out->t = xcalloc(2, sizeof(*out->t));
+	out->n = 1;
+	out->t[0].src_relid = 1;
+	bool ok = fill_table(c, &out->t[0], schema, name, "0", false, &p, &unmappable, err);
+	if (ok && out->t[0].ncols == 0 && !unmappable) {
+		err_set(err, "%s: table %s.%s does not exist", c->label, schema, name);
+		ok = false;
+	} else if (ok && p.n > 0) {
+		err_set(err, "%s: %s", c->label, p.text);
+		ok = false;
+	} else if (ok && out->t[0].nkey == 0) {
+		err_set(err, "%s: table %s.%s has no primary key", c->label, schema, name);
+		ok = false;
+	}
+	if (!ok)
+		tableset_free(out);
+	return ok;
 }

@@ -67,6 +67,16 @@ bool mymeta_load_source(struct myconn *c, const char *include, const char *exclu
     __attribute__((warn_unused_result));
 
 /*
+ * One table, db.name, read the same way whatever the lists say (also in
+ * migd's own database, which mymeta_load_source() leaves out): the
+ * rehearsal's probe table.  False with err if it is missing, keyless or
+ * unmappable.
+ */
+bool mymeta_load_table(struct myconn *c, const char *schema, const char *name,
+		       struct mig_tableset *out, struct err *err)
+    __attribute__((warn_unused_result));
+
+/*
  * One column's information_schema.COLUMNS facts, the input of the type
  * mapping (exposed for unit tests).  Numbers are -1 when NULL.
  */
