@@ -21,6 +21,15 @@ struct bfmy_desc {
 	char *ins_head;		   /* owned: "INSERT INTO `db`.`t` (`c`, ...) VALUES " */
 };
 
+/* One multi-row INSERT and what it holds, to resend its rows one by one. */
+struct bfmy_batch {
+	struct mytext_buf sql; /* the INSERT */
+	int rows, cap;
+	size_t *row_at;		 /* owned: where each row starts in sql */
+	struct mytext_buf lines; /* the rows' COPY lines */
+	size_t *line_at;	 /* owned: where each starts in lines */
+};
+
 struct bfmy {
 	struct bftarget base;
 	const char *dsn; /* borrowed, secret */
@@ -33,11 +42,9 @@ struct bfmy {
 	struct bftarget_chunk chunk;
 	const struct bfmy_desc *d; /* borrowed from descs */
 	size_t stmt_max;	   /* bound of one INSERT statement */
-	struct mytext_buf sql;	   /* the pending INSERT */
-	int pend_rows, pend_cap;
-	size_t *row_at;		 /* owned: where each pending row starts in sql */
-	struct mytext_buf lines; /* the pending rows' COPY lines, to resend them one by one */
-	size_t *line_at;	 /* owned: where each starts in lines */
+	struct bfmy_batch pend;	   /* the INSERT being built */
+	struct bfmy_batch sent;	   /* the INSERT the server is running (when in_flight) */
+	bool in_flight;
 	struct mytext_buf row, scratch;
 	struct change_value *vals; /* owned: one line's values */
 	int nvals;
@@ -59,7 +66,7 @@ void bfmy_forget(struct bfmy *m);
 bool bfmy_chunk_begin(struct bftarget *t, const struct bftarget_chunk *c, struct err *err);
 bool bfmy_chunk_put(struct bftarget *t, const char *line, size_t len, struct err *err);
 bool bfmy_chunk_end(struct bftarget *t, struct err *err);
-/* Drops the pending statement; frees its memory. */
+/* Drops the pending INSERT and waits out one in flight (reset); frees their memory (free). */
 void bfmy_rows_reset(struct bfmy *m);
 void bfmy_rows_free(struct bfmy *m);
 

@@ -190,29 +190,48 @@ static char *range_pred(const struct mig_table *t, const char *lo, const char *h
 
 /* --- a chunk -------------------------------------------------------------------------- */
 
+static void batch_reset(struct bfmy_batch *b)
+{
+	b->rows = 0;
+	mytext_buf_reset(&b->sql);
+	mytext_buf_reset(&b->lines);
+	if (b->sql.cap > 4 * (size_t)STMT_MAX_BYTES) { /* one huge row: give the memory back */
+		mytext_buf_free(&b->sql);
+		mytext_buf_free(&b->lines);
+	}
+}
+
+static void batch_free(struct bfmy_batch *b)
+{
+	mytext_buf_free(&b->sql);
+	mytext_buf_free(&b->lines);
+	free(b->row_at);
+	free(b->line_at);
+	*b = (struct bfmy_batch){0};
+}
+
+/* Drops the pending INSERT, and the answer to one in flight (an abort). */
 void bfmy_rows_reset(struct bfmy *m)
 {
-	m->pend_rows = 0;
-	mytext_buf_reset(&m->sql);
-	mytext_buf_reset(&m->lines);
-	if (m->sql.cap > 4 * (size_t)STMT_MAX_BYTES) { /* one huge row: give the memory back */
-		mytext_buf_free(&m->sql);
-		mytext_buf_free(&m->lines);
+	if (m->in_flight && !myconn_is_broken(m->c)) {
+		struct err e;
+		if (!myconn_wait(m->c, &e))
+			log_debug("backfill: %s", e.msg);
 	}
+	m->in_flight = false;
+	batch_reset(&m->pend);
+	batch_reset(&m->sent);
 }
 
 void bfmy_rows_free(struct bfmy *m)
 {
-	mytext_buf_free(&m->sql);
-	mytext_buf_free(&m->lines);
+	batch_free(&m->pend);
+	batch_free(&m->sent);
 	mytext_buf_free(&m->row);
 	mytext_buf_free(&m->scratch);
-	free(m->row_at);
-	free(m->line_at);
 	free(m->vals);
-	m->row_at = m->line_at = NULL;
 	m->vals = NULL;
-	m->pend_cap = m->nvals = 0;
+	m->nvals = 0;
 }
 
 static struct bfmy *M(struct bftarget *t)
@@ -313,18 +332,18 @@ static bool split(struct bfmy *m, const char *line, size_t len, struct err *err)
 	return false;
 }
 
-/* The pending statement refused for a row's values: its rows one by one. */
-static bool send_one_by_one(struct bfmy *m, struct err *err)
+/* An INSERT refused for a row's values: its rows one by one. */
+static bool send_one_by_one(struct bfmy *m, const struct bfmy_batch *b, struct err *err)
 {
 	const char *head = m->d->ins_head;
 	struct mytext_buf one = {0};
 	bool ok = true;
-	for (int k = 0; k < m->pend_rows && ok; k++) {
-		size_t from = m->row_at[k];
-		size_t to = k + 1 < m->pend_rows ? m->row_at[k + 1] - 1 : m->sql.len; /* no ',' */
+	for (int k = 0; k < b->rows && ok; k++) {
+		size_t from = b->row_at[k];
+		size_t to = k + 1 < b->rows ? b->row_at[k + 1] - 1 : b->sql.len; /* no ',' */
 		mytext_buf_reset(&one);
 		mytext_buf_adds(&one, head);
-		mytext_buf_add(&one, m->sql.data + from, to - from);
+		mytext_buf_add(&one, b->sql.data + from, to - from);
 		struct err e;
 		if (myconn_exec(m->c, one.data, &e))
 			continue;
@@ -333,29 +352,56 @@ static bool send_one_by_one(struct bfmy *m, struct err *err)
 			ok = false;
 			break;
 		}
-		size_t l0 = m->line_at[k];
-		size_t l1 = k + 1 < m->pend_rows ? m->line_at[k + 1] : m->lines.len;
+		size_t l0 = b->line_at[k];
+		size_t l1 = k + 1 < b->rows ? b->line_at[k + 1] : b->lines.len;
 		char *why = xasprintf("the target refused the row: %s", e.msg);
-		ok = split(m, m->lines.data + l0, l1 - l0, err) && refuse(m, -1, why, err);
+		ok = split(m, b->lines.data + l0, l1 - l0, err) && refuse(m, -1, why, err);
 		free(why);
 	}
 	mytext_buf_free(&one);
 	return ok;
 }
 
-/* Sends the pending statement, if any. */
-static bool flush(struct bfmy *m, struct err *err)
+/*
+ * A statement that fails for a row's values is undone whole (InnoDB's
+ * statement atomicity) and the transaction goes on: its rows are sent
+ * again one by one, so only the refused ones become failed records.
+ */
+static bool wait_sent(struct bfmy *m, struct err *err)
 {
-	if (m->pend_rows == 0)
+	if (!m->in_flight)
 		return true;
+	m->in_flight = false;
 	struct err e;
-	bool ok = myconn_exec(m->c, m->sql.data, &e);
+	bool ok = myconn_wait(m->c, &e);
 	if (!ok && !myconn_is_broken(m->c) && is_data_error(mysql_errno(m->c->db)))
-		ok = send_one_by_one(m, err);
+		ok = send_one_by_one(m, &m->sent, err);
 	else if (!ok)
 		*err = e;
-	bfmy_rows_reset(m);
+	batch_reset(&m->sent);
 	return ok;
+}
+
+/*
+ * Sends the pending INSERT without waiting for it: the next rows are read
+ * from the source and turned into SQL while the target runs it.  The one
+ * before is answered first (one in flight at most), so a refusal is still
+ * handled with its own rows.
+ */
+static bool flush(struct bfmy *m, struct err *err)
+{
+	if (m->pend.rows == 0)
+		return true;
+	if (!wait_sent(m, err))
+		return false;
+	struct bfmy_batch t = m->sent;
+	m->sent = m->pend;
+	m->pend = t;
+	batch_reset(&m->pend);
+	if (!myconn_send(m->c, m->sent.sql.data, m->sent.sql.len, err))
+		return false;
+	m->in_flight = true;
+	return true;
 }
 
 bool bfmy_chunk_put(struct bftarget *bt, const char *line, size_t len, struct err *err)
@@ -388,26 +434,28 @@ bool bfmy_chunk_put(struct bftarget *bt, const char *line, size_t len, struct er
 		    head + m->row.len, m->max_packet);
 		return refuse(m, -1, why, err);
 	}
-	if (m->pend_rows > 0 && m->sql.len + 1 + m->row.len > m->stmt_max && !flush(m, err))
+	if (m->pend.rows > 0 && m->pend.sql.len + 1 + m->row.len > m->stmt_max && !flush(m, err))
 		return false;
-	if (m->pend_rows == m->pend_cap) {
-		m->pend_cap = m->pend_cap ? 2 * m->pend_cap : 256;
-		m->row_at = xrealloc(m->row_at, (size_t)m->pend_cap * sizeof(size_t));
-		m->line_at = xrealloc(m->line_at, (size_t)m->pend_cap * sizeof(size_t));
+	struct bfmy_batch *b = &m->pend;
+	if (b->rows == b->cap) {
+		b->cap = b->cap ? 2 * b->cap : 256;
+		b->row_at = xrealloc(b->row_at, (size_t)b->cap * sizeof(size_t));
+		b->line_at = xrealloc(b->line_at, (size_t)b->cap * sizeof(size_t));
 	}
-	if (m->pend_rows == 0)
-		mytext_buf_adds(&m->sql, d->ins_head);
+	if (b->rows == 0)
+		mytext_buf_adds(&b->sql, d->ins_head);
 	else
-		mytext_buf_addc(&m->sql, ',');
-	m->row_at[m->pend_rows] = m->sql.len;
-	mytext_buf_add(&m->sql, m->row.data, m->row.len);
-	m->line_at[m->pend_rows] = m->lines.len;
-	mytext_buf_add(&m->lines, line, len);
-	m->pend_rows++;
+		mytext_buf_addc(&b->sql, ',');
+	b->row_at[b->rows] = b->sql.len;
+	mytext_buf_add(&b->sql, m->row.data, m->row.len);
+	b->line_at[b->rows] = b->lines.len;
+	mytext_buf_add(&b->lines, line, len);
+	b->rows++;
 	return true;
 }
 
 bool bfmy_chunk_end(struct bftarget *bt, struct err *err)
 {
-	return flush(M(bt), err);
+	struct bfmy *m = M(bt);
+	return flush(m, err) && wait_sent(m, err);
 }

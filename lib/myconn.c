@@ -222,6 +222,28 @@ static bool drain(struct myconn *c, struct err *err)
 	return true;
 }
 
+bool myconn_send(struct myconn *c, const char *sql, size_t len, struct err *err)
+{
+	if (c->db == NULL) {
+		err_set(err, "%s: not connected", c->label);
+		return false;
+	}
+	if (mysql_send_query(c->db, sql, (unsigned long)len) != 0) {
+		myconn_set_error(c, "", err);
+		return false;
+	}
+	return true;
+}
+
+bool myconn_wait(struct myconn *c, struct err *err)
+{
+	if (mysql_read_query_result(c->db) != 0) {
+		myconn_set_error(c, "", err);
+		return false;
+	}
+	return drain(c, err);
+}
+
 bool myconn_exec(struct myconn *c, const char *sql, struct err *err)
 {
 	if (c->db == NULL) {

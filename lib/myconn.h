@@ -54,6 +54,14 @@ void myconn_close(struct myconn *c);
 bool myconn_is_broken(const struct myconn *c);
 
 /* Runs a statement whose result is not needed (results are drained). */
+/*
+ * A statement in two halves, so the caller works while the server runs it:
+ * _send() sends it, _wait() reads its result (and any that follow).  One
+ * statement at most in flight; nothing else may use c in between.
+ */
+bool myconn_send(struct myconn *c, const char *sql, size_t len, struct err *err)
+    __attribute__((warn_unused_result));
+bool myconn_wait(struct myconn *c, struct err *err) __attribute__((warn_unused_result));
 bool myconn_exec(struct myconn *c, const char *sql, struct err *err)
     __attribute__((warn_unused_result));
 
