@@ -58,7 +58,15 @@
  *   SET           members in definition order joined by ',' [text]
  *   BIT(n)        n characters '0'/'1' [bit(n)]
  *   JSON          MariaDB: a LONGTEXT, rendered as text like any other;
- *                 MySQL binary JSON (type 245): UNSUPPORTED
+ *                 MySQL binary JSON (type 245): the JSON text MySQL prints
+ *                 for it, `{"a": [1, 2.5, "x"]}` (myjson.h) [json]; a
+ *                 string not in UTF-8: BAD_TEXT (bytea hex of the binary
+ *                 value); an opaque value myjson does not reproduce (types
+ *                 other than DECIMAL, DATE, TIME, DATETIME, TIMESTAMP):
+ *                 UNSUPPORTED; a malformed document fails the row.  Not
+ *                 tested against a MySQL server, only against the format
+ *                 as MySQL's sources document it.  PARTIAL_UPDATE_ROWS
+ *                 (binlog_row_value_options=PARTIAL_JSON) stays refused.
  *   UUID INET6 INET4  (MariaDB) look exactly like BINARY(16)/BINARY(4) in
  *                 the binlog (same type, metadata and charset), so the
  *                 caller marks them from the schema (binlog_column.ext):
@@ -123,7 +131,7 @@ enum binlog_col_type {
 	BINLOG_T_TIME2 = 19,
 	BINLOG_T_BLOB_COMPRESSED = 140,	   /* MariaDB COMPRESSED columns: unsupported */
 	BINLOG_T_VARCHAR_COMPRESSED = 141, /* (10.11: 141 + 2 meta bytes, 140 + 1) */
-	BINLOG_T_JSON = 245,		   /* MySQL binary JSON: unsupported */
+	BINLOG_T_JSON = 245,		   /* MySQL binary JSON: myjson.h */
 	BINLOG_T_NEWDECIMAL = 246,
 	BINLOG_T_ENUM = 247,
 	BINLOG_T_SET = 248,
@@ -279,10 +287,10 @@ enum binlog_value_status {
 				   hold: text is bytea hex of the bytes */
 	BINLOG_VAL_BAD_ENUM,	/* ENUM index or SET bits beyond the member list:
 				   text is the stored number */
-	BINLOG_VAL_UNSUPPORTED, /* cannot be rendered (MySQL binary JSON, COMPRESSED
-				   column, other character set, no ENUM/SET members or
-				   signedness in the metadata): CHV_NULL, see
-				   binlog_value_unsupported() */
+	BINLOG_VAL_UNSUPPORTED, /* cannot be rendered (COMPRESSED column, other
+				   character set, no ENUM/SET members or signedness in
+				   the metadata: see binlog_value_unsupported(); a MySQL
+				   JSON opaque value of another type): CHV_NULL */
 	BINLOG_VAL__MAX,
 };
 
@@ -299,9 +307,11 @@ const char *binlog_value_unsupported(const struct binlog_column *c);
  * Decodes one non-NULL value of column c from p[0..left) and appends its
  * text to out (without resetting it).  Returns true with *used the bytes
  * the value took and *status set; for BINLOG_VAL_UNSUPPORTED nothing is
- * appended (the bytes are still skipped).  Returns false with *err a static
- * message when the bytes cannot be a value of c (truncated, a length past
- * left, an impossible DECIMAL digit group, ...).
+ * appended (the bytes are still skipped) and *err is the static reason
+ * (a MySQL JSON value can be unsupported while its column is not).
+ * Returns false with *err a static message when the bytes cannot be a
+ * value of c (truncated, a length past left, an impossible DECIMAL digit
+ * group, a malformed MySQL binary JSON document, ...).
  */
 bool binlog_value_decode(const struct binlog_column *c, const uint8_t *p, size_t left, size_t *used,
 			 struct change_buf *out, enum binlog_value_status *status, const char **err)

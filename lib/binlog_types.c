@@ -32,9 +32,10 @@
  *               trailing pad stripped (spaces, or 0x00 for binary)
  *   VARCHAR     1 byte length (2 LE when max_len > 255) + bytes
  *   BLOB GEOMETRY JSON  len_bytes LE length + bytes (GEOMETRY: SRID (4 LE)
- *               + WKB)
+ *               + WKB; JSON: MySQL's binary JSON, rendered by myjson.c)
  */
 #include "binlog_rows.h"
+#include "myjson.h"
 #include "mytypes.h"
 
 #include "util.h"
@@ -365,12 +366,20 @@ static void split_sci(const char *s, char digits[32], int *exp10)
 	*exp10 = atoi(strchr(s, 'e') + 1);
 }
 
-static bool acceptable(const char *s, double v, bool is_float)
+/*
+ * Whether s reads back to v; with pg_bounds also that it is not one of
+ * the bounds of v's rounding interval (PostgreSQL's rule).  Without it,
+ * a bound counts when round-half-even reads it back to v -- David Gay's
+ * dtoa mode 0 (MySQL's my_gcvt): '1e23' for 1e23.
+ */
+static bool acceptable(const char *s, double v, bool is_float, bool pg_bounds)
 {
 	char d[32];
 	int e;
 	if (!reads_back(s, v, is_float))
 		return false;
+	if (!pg_bounds)
+		return true;
 	split_sci(s, d, &e);
 	return !at_bound(v, is_float, d, e);
 }
@@ -380,10 +389,10 @@ static bool acceptable(const char *s, double v, bool is_float)
  * the correctly rounded one, or its neighbour one unit in the last place
  * towards v.  False when neither is.
  */
-static bool candidate(double v, bool is_float, int p, char out[48])
+static bool candidate(double v, bool is_float, bool pg_bounds, int p, char out[48])
 {
 	snprintf(out, 48, "%.*e", p - 1, v); /* v > 0 */
-	if (acceptable(out, v, is_float))
+	if (acceptable(out, v, is_float, pg_bounds))
 		return true;
 	/* only a power of two's interval is lopsided enough for the neighbour */
 	int e2;
@@ -415,7 +424,7 @@ static bool candidate(double v, bool is_float, int p, char out[48])
 	if (d[0] == '0') /* fewer digits: that length was tried already */
 		return false;
 	snprintf(out, 48, "%c.%.*se%d", d[0], n - 1, d + 1, e);
-	return acceptable(out, v, is_float);
+	return acceptable(out, v, is_float, pg_bounds);
 }
 
 /*
@@ -423,14 +432,14 @@ static bool candidate(double v, bool is_float, int p, char out[48])
  * correctly rounded candidate is closer to v), so the shortest length is
  * found by bisection; 9 (FLOAT) or 17 (DOUBLE) digits always do.
  */
-static void shortest_digits(double v, bool is_float, char digits[32], int *exp10)
+static void shortest_digits(double v, bool is_float, bool pg_bounds, char digits[32], int *exp10)
 {
 	char best[48], tmp[48];
 	int lo = 1, hi = is_float ? 9 : 17;
 	snprintf(best, sizeof(best), "%.*e", hi - 1, v);
 	while (lo < hi) {
 		int mid = (lo + hi) / 2;
-		if (candidate(v, is_float, mid, tmp)) {
+		if (candidate(v, is_float, pg_bounds, mid, tmp)) {
 			hi = mid;
 			memcpy(best, tmp, sizeof(best));
 		} else {
@@ -460,7 +469,7 @@ static void out_float(struct change_buf *b, double v, bool is_float)
 	v = fabs(v);
 	char d[32];
 	int e;
-	shortest_digits(v, is_float, d, &e);
+	shortest_digits(v, is_float, true, d, &e);
 	int n = (int)strlen(d);
 	if (e >= -4 && e < (is_float ? 6 : 15)) {
 		if (e < 0) {
@@ -747,8 +756,6 @@ const char *binlog_value_unsupported(const struct binlog_column *c)
 {
 	if (c->unsupported != NULL)
 		return c->unsupported;
-	if (c->type == BINLOG_T_JSON)
-		return "MySQL binary JSON not supported yet";
 	if (c->type == BINLOG_T_VARCHAR_COMPRESSED || c->type == BINLOG_T_BLOB_COMPRESSED)
 		return "MariaDB COMPRESSED columns not supported";
 	if (is_int_type(c->type) && !c->sign_known)
@@ -1130,6 +1137,8 @@ bool binlog_value_decode(const struct binlog_column *c, const uint8_t *p, size_t
 	}
 	const char *unsup = binlog_value_unsupported(c);
 	*status = unsup ? BINLOG_VAL_UNSUPPORTED : BINLOG_VAL_OK;
+	if (unsup)
+		*err = unsup;
 
 	size_t n = fixed_size(c);
 	if (n > 0) {
@@ -1171,6 +1180,8 @@ bool binlog_value_decode(const struct binlog_column *c, const uint8_t *p, size_t
 		return false;
 	if (unsup)
 		return true;
+	if (c->type == BINLOG_T_JSON) /* MySQL's binary JSON (MariaDB's JSON is a LONGBLOB) */
+		return myjson_render(s, sn, out, status, err);
 	if (c->type == BINLOG_T_GEOMETRY) {
 		out_bytea(out, s, sn, 0);
 		return true;
@@ -1225,6 +1236,16 @@ enum binlog_value_status mytypes_year(struct change_buf *b, unsigned year)
 void mytypes_float(struct change_buf *b, double v, bool is_float)
 {
 	out_float(b, v, is_float);
+}
+
+void mytypes_shortest_digits(double v, char digits[32], int *exp10)
+{
+	shortest_digits(v, false, false, digits, exp10);
+}
+
+bool mytypes_utf8_valid(const uint8_t *s, size_t n)
+{
+	return utf8_valid(s, n);
 }
 
 static bool all_digits(const char *s, size_t n)

@@ -13,9 +13,9 @@
  * target computes its own.
  *
  * Refused, every problem reported together, one per line:
- *   - a column whose type cannot be mapped (MySQL binary JSON, COMPRESSED,
- *     a character set other than utf8mb4/utf8mb3/latin1/ascii/binary, an
- *     unknown type), naming table, column and type;
+ *   - a column whose type cannot be mapped (COMPRESSED, a character set
+ *     other than utf8mb4/utf8mb3/latin1/ascii/binary, an unknown type),
+ *     naming table, column and type;
  *   - a table without a primary key or a unique key on NOT NULL columns,
  *     unless listed in insert_only;
  *   - system-versioned tables.
@@ -30,7 +30,7 @@
  *
  * Blocking (worker threads only).  MariaDB 10.11 tested; MySQL 8's
  * information_schema differs (CHECK_CONSTRAINTS has no TABLE_NAME, JSON
- * is a type): untested there.
+ * is a type, mapped to json like MariaDB's): untested there.
  */
 #ifndef MIGD_MYMETA_H
 #define MIGD_MYMETA_H

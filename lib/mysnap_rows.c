@@ -146,6 +146,7 @@ static const char *slot_kind(struct slot *s, const MYSQL_FIELD *f, const struct 
 	case MYSQL_TYPE_MEDIUM_BLOB:
 	case MYSQL_TYPE_LONG_BLOB:
 	case MYSQL_TYPE_GEOMETRY:
+	case MYSQL_TYPE_JSON: /* MySQL 8 sends its JSON text (untested: no MySQL here) */
 		if (c->src_ext == BINLOG_EXT_UUID) {
 			s->kind = K_UUID;
 			return oid == MYMETA_OID_UUID ? NULL : "a UUID";
@@ -411,8 +412,8 @@ bool mysnap_rows_open(struct myconn *c, const struct mig_table *t, const char *l
 	return rows_where(c, t, pred, out, err);
 }
 
-bool mysnap_rows_open_keys(struct myconn *c, const struct mig_table *t, char *const *keys,
-			   size_t n, struct mysnap_rows **out, struct err *err)
+bool mysnap_rows_open_keys(struct myconn *c, const struct mig_table *t, char *const *keys, size_t n,
+			   struct mysnap_rows **out, struct err *err)
 {
 	*out = NULL;
 	char *pred = t->nkey > 0 ? mysnap_keys_pred(t, keys, n) : NULL;

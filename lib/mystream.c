@@ -256,6 +256,8 @@ static bool binlog_fits(const struct binlog_column *c, uint32_t oid)
 		return oid == OID_BIT || oid == OID_VARBIT;
 	case BINLOG_T_GEOMETRY:
 		return oid == OID_BYTEA;
+	case BINLOG_T_JSON: /* MySQL's binary JSON */
+		return oid == OID_JSON;
 	case BINLOG_T_VARCHAR:
 	case BINLOG_T_VAR_STRING:
 	case BINLOG_T_STRING:
@@ -365,6 +367,8 @@ static uint32_t default_oid(const struct binlog_column *c)
 		return OID_BIT;
 	case BINLOG_T_GEOMETRY:
 		return OID_BYTEA;
+	case BINLOG_T_JSON:
+		return OID_JSON;
 	default:
 		if (c->real_type == BINLOG_T_ENUM || c->real_type == BINLOG_T_SET)
 			return OID_TEXT;

@@ -36,6 +36,16 @@ enum binlog_value_status mytypes_year(struct change_buf *b, unsigned year);
 void mytypes_float(struct change_buf *b, double v, bool is_float);
 
 /*
+ * The shortest decimal digits of the finite double v > 0 that read back to
+ * v under round-half-even -- what David Gay's dtoa() returns in mode 0 (and
+ * in MySQL's my_gcvt(), mode 4 with 34 digits, which gives the same): into
+ * digits ('1'-'9' first, no trailing zeros) and *exp10, the decimal
+ * exponent of the first digit.  Unlike mytypes_float() a bound of v's
+ * rounding interval is taken (1e23 is "1", 23).  For myjson.
+ */
+void mytypes_shortest_digits(double v, char digits[32], int *exp10);
+
+/*
  * DECIMAL [numeric(p,s)] from its digits: int_digits[0..nint) and
  * frac_digits[0..nfrac) ('0'-'9' only, either may be empty).  Leading
  * zeros of the integer part are dropped ("0" when none is left), the
@@ -64,6 +74,9 @@ enum binlog_value_status mytypes_timestamp(struct change_buf *b, uint32_t secs, 
 /* Bytes of character set cs as UTF-8 text [text/varchar/json]; BAD_TEXT / NUL_IN_TEXT. */
 enum binlog_value_status mytypes_text(struct change_buf *b, enum binlog_charset cs,
 				      const uint8_t *s, size_t n);
+
+/* Well-formed UTF-8 as PostgreSQL takes it (no overlongs, surrogates or > U+10FFFF). */
+bool mytypes_utf8_valid(const uint8_t *s, size_t n);
 
 /* bytea hex "\x..." of p[0..n), zero-padded to pad_to bytes [bytea]. */
 void mytypes_bytea(struct change_buf *b, const uint8_t *p, size_t n, size_t pad_to);
