@@ -73,6 +73,7 @@ struct run {
 	 */
 	struct bftarget **building; /* owned array; entries borrowed from their worker */
 	int workers_left;
+	int64_t thr_start_usec, thr_rows; /* the throttle: rows copied since its start */
 };
 
 struct worker_arg {
@@ -279,6 +280,31 @@ struct copy_ctx {
 
 #define MAX_BAD_ROWS 1000 /* per chunk; more means the data needs fixing, not records */
 
+/*
+ * Keeps the copy at rows_per_second, every worker's rows together: a
+ * worker that is ahead sleeps (its chunk's transactions stay open, which
+ * costs nothing but time).  Credit for time spent paused or waiting on a
+ * server is capped at one second, so a resume does not burst.
+ */
+#define THROTTLE_EVERY 1024
+static void throttle(struct run *run, int64_t rows)
+{
+	int64_t rate = run->o->rows_per_second;
+	if (rate <= 0)
+		return;
+	int64_t now = now_mono_usec();
+	pthread_mutex_lock(&run->lock);
+	run->thr_rows += rows;
+	int64_t due = run->thr_start_usec + run->thr_rows * 1000000 / rate;
+	if (now - due > 1000000) {
+		run->thr_start_usec += now - due - 1000000;
+		due = now - 1000000;
+	}
+	pthread_mutex_unlock(&run->lock);
+	if (due > now)
+		sleep_interruptible((int)((due - now + 999) / 1000), run->o->stop);
+}
+
 static bool put_line(void *arg, const char *buf, size_t len)
 {
 	struct copy_ctx *x = arg;
@@ -287,6 +313,8 @@ static bool put_line(void *arg, const char *buf, size_t len)
 		return false;
 	if (++x->lines % 8192 == 0)
 		add_rows(x->run, 8192);
+	if (x->lines % THROTTLE_EVERY == 0)
+		throttle(x->run, THROTTLE_EVERY);
 	return true;
 }
 
@@ -407,6 +435,7 @@ out:
 		tgt->ops->chunk_abort(tgt);
 		add_rows(run, -(x.lines - x.lines % 8192));
 	}
+	throttle(run, x.lines % THROTTLE_EVERY); /* the rows put_line() did not count yet */
 	free_bad(&x);
 	return ok;
 }
@@ -780,7 +809,7 @@ static void free_run(struct run *run)
 /* One pass over the pending work with the workers; false on stop or failures. */
 static bool run_pass(const struct backfill_opts *o, struct backfill_progress *prog, struct err *err)
 {
-	struct run run = {.o = o, .prog = prog};
+	struct run run = {.o = o, .prog = prog, .thr_start_usec = now_mono_usec()};
 	if (!load_work(&run, err)) {
 		free_run(&run);
 		return false;

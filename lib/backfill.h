@@ -96,6 +96,7 @@ struct backfill_opts {
 	const char *repl_conninfo;
 	int parallel;
 	int64_t chunk_rows;
+	int64_t rows_per_second; /* the copy's rate at most, all workers together; 0: unlimited */
 	struct mig_tableset *ts;     /* borrowed */
 	const volatile bool *stop;   /* borrowed: raise to stop */
 	const volatile bool *paused; /* borrowed: no new chunks while true */

@@ -94,6 +94,7 @@ struct migd_conf {
 
 	/* [validation] */
 	int64_t validation_rows_per_second; /* 0: unthrottled */
+	int64_t backfill_rows_per_second;   /* 0: unthrottled */
 	int64_t validation_rechecks;
 	int64_t validation_recheck_wait_ms;
 	int64_t validation_max_keys;

@@ -205,6 +205,10 @@ const struct conf_key conf_keys[] = {
 	 NULL, "chunks copied at the same time (each uses one source and one target connection)"},
 	{"backfill", "chunk_rows", CONF_INT, "100000", NULL, 0, OFF(backfill_chunk_rows), 1000,
 	 100000000, NULL, NULL, "rows per backfill chunk (one target transaction each)"},
+	{"backfill", "rows_per_second", CONF_INT, "0", NULL, 0, OFF(backfill_rows_per_second), 0,
+	 100000000, NULL, NULL,
+	 "throttle for the copy, all workers together, to spare the source (0 = as fast as the "
+	 "servers go)"},
 	{"backfill", "defer_indexes", CONF_BOOL, "true", NULL, 0, OFF(backfill_defer_indexes), 0, 0,
 	 NULL, NULL,
 	 "build the indexes of a target table that is empty at plan time after its copy, not during it"},

@@ -778,6 +778,7 @@ static bool run_backfill(struct migration *m, struct err *err)
 		.repl_conninfo = dsn ? NULL : m->repl_ci,
 		.parallel = m->parallel,
 		.chunk_rows = m->chunk_rows,
+		.rows_per_second = m->bf_rows_per_sec,
 		.ts = &m->ts,
 		.stop = &m->stop,
 		.paused = &m->bf_paused,
@@ -1141,6 +1142,7 @@ struct migration *migration_start(const struct migd_conf *c, struct metrics_regi
 	m->server_id = mycapture_server_id(c->name);
 	m->parallel = (int)c->backfill_parallel;
 	m->chunk_rows = c->backfill_chunk_rows;
+	m->bf_rows_per_sec = c->backfill_rows_per_second;
 	m->defer_indexes = c->backfill_defer_indexes;
 	m->batch_txns = c->apply_batch_txns;
 	m->batch_bytes = c->apply_batch_bytes;

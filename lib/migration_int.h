@@ -49,6 +49,7 @@ struct migration {
 	int parallel;
 	bool defer_indexes;
 	int64_t chunk_rows, batch_txns, batch_bytes, batch_delay_ms, spool_segment;
+	int64_t bf_rows_per_sec; /* [backfill] rows_per_second */
 
 	pthread_t coord;
 	volatile bool stop;     /* everything stops (migd is stopping) */

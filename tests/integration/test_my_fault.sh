@@ -21,7 +21,10 @@ CREATE TABLE test.accounts (id bigint PRIMARY KEY, owner varchar(40) NOT NULL, b
 CREATE TABLE test.orders (region varchar(8) COLLATE \"C\" NOT NULL, id integer NOT NULL, qty integer,
 	PRIMARY KEY (region, id));
 CREATE TABLE test.docs (id bytea PRIMARY KEY, title varchar(40), body text);"
-t_pg_config "$T_TMP/migd.conf"
+# The copy is throttled so that it spans about the first half of the kills
+# (each life lasts ~0.8 s there): without it the backfill is done within
+# the first life and every later kill lands in CDC.
+t_pg_config "$T_TMP/migd.conf" "[backfill]" "rows_per_second = $((210000 * 10 / (4 * KILLS)))"
 sed -i '0,/^engine = postgresql$/s//engine = mariadb/; s/^include = public\.\*$/include = test.*/' "$T_TMP/migd.conf"
 
 writer() {
@@ -61,6 +64,8 @@ for ((k = 1; k <= KILLS; k++)); do
 	esac
 	echo "# kill $k/$KILLS in phase ${phases[-1]}"
 done
+nbf=$(grep -cE '^(init|captured|backfilling)$' < <(printf '%s\n' "${phases[@]}") || true)
+((nbf > 0)) || fail "no kill landed before the backfill finished (phases: ${phases[*]})"
 ok "$KILLS kills of migd (phases: ${phases[*]}), $((KILLS / 2)) server crashes, writer running"
 
 migd_start "$T_TMP/migd.conf"
