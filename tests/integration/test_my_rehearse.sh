@@ -87,7 +87,7 @@ INSERT INTO accounts VALUES ($((100000 + i)), $i, 'w$i'); DELETE FROM accounts W
 		else
 			harness_sql TGT "BEGIN; UPDATE items SET v = v + 1 WHERE id = $((RANDOM % 2000 + 1));
 INSERT INTO items VALUES ($((100000 + i)), $i, 'w$i'); DELETE FROM items WHERE id = $((RANDOM % 2000 + 1)); COMMIT;"
-		fi >/dev/null 2>&1 && echo "$i" >"$T_TMP/writes"
+		fi >/dev/null 2>&1 && echo "$i" >"$T_TMP/writes.new" && mv -f "$T_TMP/writes.new" "$T_TMP/writes" # never read half-written
 		sleep 0.02
 	done
 }
