@@ -705,6 +705,7 @@ bool mig_start_reverse(struct migration *m, struct err *err)
 	};
 	/* A MySQL/MariaDB target: its binlog from the position taken at the flip. */
 	m->rmyopts = (struct mystream_opts){
+		.side = "target",
 		.dsn = m->tgt_ci,
 		.server_id = mycapture_server_id(m->rev_slot),
 		.start = m->rev_pos,

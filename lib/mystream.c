@@ -656,7 +656,9 @@ static bool connect_source(struct stream *s, struct err *err)
 	struct myconn_params p;
 	if (!myconn_parse_dsn(o->dsn, o->password, &p, err))
 		return false;
-	bool ok = myconn_open(&s->c, "source (binlog)", &p, err);
+	char label[32];
+	snprintf(label, sizeof(label), "%s (binlog)", o->side ? o->side : "source");
+	bool ok = myconn_open(&s->c, label, &p, err);
 	myconn_params_free(&p);
 	if (!ok)
 		return false;
@@ -828,12 +830,12 @@ static bool stream_once(struct stream *s, struct err *err)
 				msg = mysql_error(s->c.db);
 			if (no == 1236)
 				err_set(err,
-					"source: the binlog no longer has position %s (purged?): "
+					"%s: the binlog no longer has position %s (purged?): "
 					"changes since then cannot be recovered; abort and start "
 					"again: %s",
-					pos_format(&s->state, buf, sizeof(buf)), msg);
+					s->c.label, pos_format(&s->state, buf, sizeof(buf)), msg);
 			else
-				err_set(err, "source (binlog): %s (errno %u)",
+				err_set(err, "%s: %s (errno %u)", s->c.label,
 					msg && *msg ? msg : "connection lost", no);
 			return false;
 		}

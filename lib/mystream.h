@@ -44,6 +44,9 @@ struct mystream_opts {
 	 */
 	struct stream_progress *prog;
 	int heartbeat_ms; /* server heartbeat period while idle (default 100) */
+	/* which server this reads, for messages: "source" (default), or "target" for reverse
+	   replication and its rehearsal */
+	const char *side;
 };
 
 /* Thread body: runs until *opts->stop; arg is a struct mystream_opts *. */

@@ -270,6 +270,7 @@ static bool pipeline_start(struct rehearsal *r, struct pipeline *p, const struct
 	    .feedback_ms = 100,
 	};
 	p->mo = (struct mystream_opts){
+	    .side = "target",
 	    .dsn = o->tgt_ci,
 	    .server_id = o->server_id,
 	    .start = *from,
