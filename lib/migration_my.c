@@ -13,6 +13,7 @@
 #include "log.h"
 #include "migration_int.h"
 #include "myfreeze.h"
+#include "pgmeta.h"
 #include "mytarget.h"
 #include "util.h"
 
@@ -54,19 +55,6 @@ static bool set_next(struct pgconn *pg, const char *seq, uint64_t next, struct e
 				  err);
 }
 
-/* The sequences owned by PostgreSQL table qname, with their columns (NULL on failure). */
-static PGresult *owned_sequences(struct pgconn *pg, const char *qname, struct err *err)
-{
-	const char *p[] = {qname};
-	return pgconn_query(pg,
-			    "SELECT d.objid::regclass::text, a.attname FROM pg_depend d "
-			    "JOIN pg_class c ON c.oid = d.objid AND c.relkind = 'S' "
-			    "JOIN pg_attribute a ON a.attrelid = d.refobjid "
-			    "  AND a.attnum = d.refobjsubid "
-			    "WHERE d.refobjid = $1::regclass AND d.deptype IN ('a', 'i')",
-			    1, p, err);
-}
-
 /*
  * Sequences are not carried by replication: before a PostgreSQL side takes
  * writes, every sequence owned by one of its migrated tables (serial or
@@ -92,7 +80,7 @@ static bool pg_sequences_from_my(struct pgconn *pg, struct myconn *my,
 		} else {
 			mytarget_names(t, &db, &name);
 		}
-		PGresult *r = owned_sequences(pg, pq, err);
+		PGresult *r = pgmeta_owned_sequences(pg, pq, err);
 		char *auto_col = NULL;
 		uint64_t auto_next = 0;
 		bool ok = r != NULL &&
@@ -152,7 +140,7 @@ static bool source_next(struct migration *m, const struct mig_table *t, char **c
 	*next = 0;
 	if (mig_binlog_source(m))
 		return auto_increment(&m->mysrc, t->schema, t->name, col, next, err);
-	PGresult *r = owned_sequences(&m->src, t->qname, err);
+	PGresult *r = pgmeta_owned_sequences(&m->src, t->qname, err);
 	if (r == NULL)
 		return false;
 	bool ok = true;

@@ -22,6 +22,7 @@
 #include "myfreeze.h"
 #include "pgcapture.h"
 #include "pgfreeze.h"
+#include "pgmeta.h"
 #include "rehearse.h"
 #include "util.h"
 
@@ -304,45 +305,70 @@ static bool drop_publication(struct pgconn *c, const char *pub, struct err *err)
 	return ok;
 }
 
+/* The column on the other side: a source column's target name, or back. */
+static const char *other_col(const struct mig_table *t, const char *col, bool to_target)
+{
+	if (to_target)
+		return table_tgt_col(t, col);
+	for (int c = 0; c < t->ncols; c++)
+		if (strcmp(col_tgt_name(&t->cols[c]), col) == 0)
+			return t->cols[c].name;
+	return col;
+}
+
 /*
  * Sequences are not carried by logical replication: before the new owner
  * takes writes, every sequence owned by a migrated table gets the frozen
- * side's position (same name on both sides), or its next insert collides.
+ * side's position, or its next insert collides.  They are matched by the
+ * column that owns them, not by name: a renamed table's sequence usually
+ * has a name of its own on the target.  A sequence with no counterpart
+ * there is logged, not guessed at.
  */
 static bool sync_sequences(struct pgconn *from, struct pgconn *to, const struct mig_tableset *ts,
 			   bool to_target, int *n, struct err *err)
 {
 	*n = 0;
 	for (int i = 0; i < ts->n; i++) {
-		const char *qn = to_target ? ts->t[i].qname : ts->t[i].tgt_qname;
-		const char *p[] = {qn};
-		PGresult *r = pgconn_query(from,
-					   "SELECT d.objid::regclass::text FROM pg_depend d "
-					   "JOIN pg_class c ON c.oid = d.objid AND c.relkind = 'S' "
-					   "WHERE d.refobjid = $1::regclass AND d.deptype IN ('a', 'i')",
-					   1, p, err);
-		if (r == NULL)
+		const struct mig_table *t = &ts->t[i];
+		const char *qf = to_target ? t->qname : t->tgt_qname;
+		const char *qt = to_target ? t->tgt_qname : t->qname;
+		PGresult *rf = pgmeta_owned_sequences(from, qf, err);
+		if (rf == NULL)
 			return false;
-		for (int k = 0; k < PQntuples(r); k++) {
-			const char *seq = PQgetvalue(r, k, 0);
+		PGresult *rt = PQntuples(rf) > 0 ? pgmeta_owned_sequences(to, qt, err) : NULL;
+		bool ok = PQntuples(rf) == 0 || rt != NULL;
+		for (int k = 0; ok && k < PQntuples(rf); k++) {
+			const char *seq = PQgetvalue(rf, k, 0);
+			const char *col = other_col(t, PQgetvalue(rf, k, 1), to_target);
+			const char *tseq = NULL;
+			for (int j = 0; j < PQntuples(rt) && tseq == NULL; j++)
+				if (strcmp(PQgetvalue(rt, j, 1), col) == 0)
+					tseq = PQgetvalue(rt, j, 0);
+			if (tseq == NULL) {
+				log_warn("sequences: %s owns %s (column %s), which has no sequence on %s "
+					 "%s: not copied",
+					 qf, seq, PQgetvalue(rf, k, 1), to_target ? "the target's" : "the source's",
+					 qt);
+				continue;
+			}
 			char *sql = xasprintf("SELECT last_value, is_called FROM %s", seq);
 			PGresult *v = pgconn_query(from, sql, 0, NULL, err);
 			free(sql);
-			if (v == NULL) {
-				PQclear(r);
-				return false;
+			ok = v != NULL;
+			if (ok) {
+				const char *q[] = {tseq, PQgetvalue(v, 0, 0), PQgetvalue(v, 0, 1)};
+				ok = pgconn_exec_params(
+				    to, "SELECT setval($1::regclass, $2::bigint, $3::bool)", 3, q, err);
+				PQclear(v);
 			}
-			const char *q[] = {seq, PQgetvalue(v, 0, 0), PQgetvalue(v, 0, 1)};
-			bool ok = pgconn_exec_params(to, "SELECT setval($1::regclass, $2::bigint, $3::bool)",
-						     3, q, err);
-			PQclear(v);
-			if (!ok) {
-				PQclear(r);
-				return false;
-			}
-			(*n)++;
+			if (ok)
+				(*n)++;
 		}
-		PQclear(r);
+		PQclear(rf);
+		if (rt != NULL)
+			PQclear(rt);
+		if (!ok)
+			return false;
 	}
 	return true;
 }

@@ -35,8 +35,8 @@ static char *roles_array(const char *roles)
 
 /* Records then revokes one role's write grants on one table. */
 static bool freeze_table(struct pgconn *db, const char *side, struct pgconn *store,
-			 const char *name, const char *role, const char *qname, const char *tname,
-			 int *revoked, struct err *err)
+			 const char *name, const char *role, const char *qname, int *revoked,
+			 struct err *err)
 {
 	const char *p[] = {qname, role};
 	PGresult *r = pgconn_query(
@@ -49,7 +49,7 @@ static bool freeze_table(struct pgconn *db, const char *side, struct pgconn *sto
 		return false;
 	bool ok = true;
 	for (int i = 0; ok && i < PQntuples(r); i++) {
-		const char *q[] = {name, side, role, tname, PQgetvalue(r, i, 0)};
+		const char *q[] = {name, side, role, qname, PQgetvalue(r, i, 0)};
 		ok = pgconn_exec_params(store,
 				 "INSERT INTO migd.freeze_grants (name, side, role, table_name, privilege) "
 				 "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
@@ -113,8 +113,9 @@ bool pgfreeze_enforce(struct pgconn *db, const char *side, bool on_target, struc
 		for (int i = 0; ok && i < ts->n; i++) {
 			const struct mig_table *t = &ts->t[i];
 			const char *qname = on_target ? t->tgt_qname : t->qname;
-			char *tname = xasprintf("%s.%s", t->schema, t->name);
-			ok = freeze_table(db, side, store, name, role, qname, tname, &revoked, err);
+			char *tname = xasprintf("%s.%s", t->schema, t->name); /* as reports name it */
+			/* Recorded under this side's own name: a target table may be renamed. */
+			ok = freeze_table(db, side, store, name, role, qname, &revoked, err);
 			if (ok) {
 				const char *q[] = {role, qname};
 				r = pgconn_query(db,
@@ -175,11 +176,17 @@ bool pgfreeze_lift(struct pgconn *db, const char *side, struct pgconn *store, co
 		return false;
 	bool ok = true;
 	for (int i = 0; ok && i < PQntuples(r); i++) {
-		char *dot = strchr(PQgetvalue(r, i, 1), '.');
-		if (dot == NULL)
+		/* The side's quoted "schema"."name"; an older migd wrote the source's schema.name. */
+		char *tn = PQgetvalue(r, i, 1), *dot = strchr(tn, '.');
+		if (tn[0] != '"' && dot == NULL)
 			continue;
-		*dot = '\0';
-		char *q = pgconn_qualified(PQgetvalue(r, i, 1), dot + 1);
+		char *q;
+		if (tn[0] == '"') {
+			q = xstrdup(tn);
+		} else {
+			*dot = '\0';
+			q = pgconn_qualified(tn, dot + 1);
+		}
 		char *rid = pgconn_ident(PQgetvalue(r, i, 0));
 		char *sql = xasprintf("GRANT %s ON %s TO %s", PQgetvalue(r, i, 2), q, rid);
 		ok = pgconn_exec(db, sql, err);

@@ -281,6 +281,18 @@ static void check_table(struct pgconn *tgt, const char *name, struct mig_table *
 	PQclear(r);
 }
 
+PGresult *pgmeta_owned_sequences(struct pgconn *pg, const char *qname, struct err *err)
+{
+	const char *p[] = {qname};
+	return pgconn_query(pg,
+			    "SELECT d.objid::regclass::text, a.attname FROM pg_depend d "
+			    "JOIN pg_class c ON c.oid = d.objid AND c.relkind = 'S' "
+			    "JOIN pg_attribute a ON a.attrelid = d.refobjid "
+			    "  AND a.attnum = d.refobjsubid "
+			    "WHERE d.refobjid = $1::regclass AND d.deptype IN ('a', 'i')",
+			    1, p, err);
+}
+
 bool pgmeta_check_target(struct pgconn *tgt, const char *name, struct mig_tableset *ts,
 			 struct err *err)
 {

@@ -50,6 +50,13 @@ bool pgmeta_load_table(struct pgconn *c, const char *schema, const char *name,
 		       struct mig_tableset *out, struct err *err)
 	__attribute__((warn_unused_result));
 
+/*
+ * The sequences owned by table qname (serial or identity columns): rows of
+ * (sequence as regclass text, column name); NULL with err on failure.
+ * Caller PQclear()s.
+ */
+PGresult *pgmeta_owned_sequences(struct pgconn *pg, const char *qname, struct err *err);
+
 /* name: the migration, whose deferred key indexes count as present. */
 bool pgmeta_check_target(struct pgconn *tgt, const char *name, struct mig_tableset *ts,
 			 struct err *err) __attribute__((warn_unused_result));
