@@ -41,6 +41,7 @@ expect_rc 1 mctl cutover
 assert_contains "$OUT" "cutover needs phase frozen" "cutover before freeze"
 expect_rc 0 mctl freeze
 expect_rc 0 mctl validate --wait
+expect_rc 0 mctl rehearse # the reverse path with the renamed table and column
 expect_rc 0 mctl cutover --dry-run
 assert_contains "$(mctl --json cutover --dry-run)" '"would_flip":true' "dry run"
 assert_eq "$(migd_phase)" frozen "dry run changes nothing"
