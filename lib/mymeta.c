@@ -376,7 +376,9 @@ bool mymeta_load_source(struct myconn *c, const char *include, const char *exclu
 	if (out->n == 0 && p.n == 0)
 		problem(&p, "no table on the source matches [tables] include = %s", include);
 	if (p.n > 0) {
-		err_set(err, "source: %d table problem%s:\n%s", p.n, p.n > 1 ? "s" : "", p.text);
+		/* the connection says which server: the source, or a target read as one */
+		err_set(err, "%s: %d table problem%s:\n%s", c->label, p.n, p.n > 1 ? "s" : "",
+			p.text);
 		tableset_free(out);
 		return false;
 	}
