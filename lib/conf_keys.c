@@ -217,7 +217,7 @@ const struct conf_key conf_keys[] = {
 	 100000, NULL, NULL, "source transactions applied per target transaction, at most"},
 	{"apply", "batch_bytes", CONF_SIZE, "16MB", NULL, 0, OFF(apply_batch_bytes),
 	 65536, 1073741824, NULL, NULL, "change bytes per target transaction, at most"},
-	{"apply", "batch_delay", CONF_DURATION, "200ms", NULL, 0,
+	{"apply", "batch_delay", CONF_DURATION, "50ms", NULL, 0,
 	 OFF(apply_batch_delay_ms), 0, 60000, NULL, NULL,
 	 "how long a batch may wait for more source transactions before it commits"},
 	{"apply", "spool_segment_size", CONF_SIZE, "64MB", NULL, 0, OFF(spool_segment_bytes),
