@@ -76,6 +76,11 @@ TIMEOUT=${TIMEOUT:-900}
 bench_prepare
 make -s -C "$ROOT" tests/tools/vbench tests/tools/myrender >/dev/null
 VBENCH=$ROOT/tests/tools/vbench
+if [[ " $ENGINES " == *" pg "* && " $PG_TOOLS " == *" pgcopydb "* ]] && ! command -v pgcopydb >/dev/null; then
+	echo "# installing pgcopydb (apt-get)"
+	apt-get install -y pgcopydb >/dev/null 2>&1 ||
+		{ apt-get update >/dev/null && apt-get install -y pgcopydb >/dev/null; }
+fi
 if [[ " $ENGINES " == *" my "* && " $MY_TOOLS " == *" pt-table-checksum "* ]] &&
 	! command -v pt-table-checksum >/dev/null; then
 	echo "# installing percona-toolkit (apt-get)"
