@@ -200,8 +200,11 @@ static void bind_target(struct mysink *s, struct rel *r)
 		if (tc == NULL)
 			snprintf(why, sizeof(why), "column %s does not exist in target table %s",
 				 r->colnames[i], x->qname);
-		else
+		else {
 			r->types[i] = tc->type;
+			/* bytea into geometry: the server checks the bytes; a refusal is a failed record */
+			mytext_col_geometry(&r->types[i]);
+		}
 	}
 	if (!why[0] && r->t->nkey > 0) {
 		char **keys = xcalloc((size_t)r->t->nkey, sizeof(char *));

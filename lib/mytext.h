@@ -120,7 +120,8 @@ void mytext_col_init(struct mytext_col *c, const char *data_type, const char *co
  * SRID + WKB, as a MariaDB source renders it) is written as its bytes,
  * X'...', which MariaDB takes as they are and checks (a value that is not
  * a geometry, or not the column's kind, is refused by the server).  For a
- * writer that can turn such a refusal into a failed record (the backfill).
+ * writer that turns such a refusal into a failed record (the backfill and
+ * the sink, both isolating the refused row).
  * True if c is such a column.
  */
 bool mytext_col_geometry(struct mytext_col *c);

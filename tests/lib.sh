@@ -190,10 +190,10 @@ wait_phase() {
 # Waits until everything the source has written so far is applied: migd has
 # confirmed past the source's current WAL position (read here, so the check
 # does not depend on how fresh migd's own view is) and its lag is 0.
-wait_caught_up() {
-	local secs=${1:-60} want
-	want=$(harness_sql SRC "SELECT pg_current_wal_lsn()")
-	if ! wait_for "$secs" 'caught_up_to "$want"'; then
+wait_caught_up() { # [SECONDS [SERVER]]: SERVER the PostgreSQL source (SRC)
+	local secs=${1:-60} srv=${2:-SRC} want
+	want=$(harness_sql "$srv" "SELECT pg_current_wal_lsn()")
+	if ! wait_for "$secs" 'caught_up_to "$want" "$srv"'; then
 		mctl lag >&2 || true
 		fail "target did not catch up to $want within $secs s"
 	fi
@@ -205,7 +205,7 @@ caught_up_to() {
 	confirmed=$(jfield .stream.confirmed_pos <<<"$st")
 	bytes=$(jfield .lag.bytes <<<"$st")
 	[[ $bytes == 0 ]] &&
-		[[ $(harness_sql SRC "SELECT '$confirmed'::pg_lsn >= '$1'::pg_lsn") == t ]]
+		[[ $(harness_sql "${2:-SRC}" "SELECT '$confirmed'::pg_lsn >= '$1'::pg_lsn") == t ]]
 }
 
 # Row-for-row comparison of one table: an ordered digest of every row.
