@@ -202,7 +202,8 @@ static void bind_target(struct mysink *s, struct rel *r)
 				 r->colnames[i], x->qname);
 		else {
 			r->types[i] = tc->type;
-			/* bytea into geometry: the server checks the bytes; a refusal is a failed record */
+			/* bytea into geometry: the server checks the bytes; a refusal is a failed
+			 * record */
 			mytext_col_geometry(&r->types[i]);
 		}
 	}
@@ -707,7 +708,8 @@ static bool op_relation(struct sink *b, const struct change_relation *rel, struc
 	r->types = xcalloc((size_t)rel->ncols + 1, sizeof(*r->types));
 	for (int i = 0; i < rel->ncols; i++) {
 		/* The target's names ([tables] columns). */
-		const char *name = r->t ? table_tgt_col(r->t, rel->cols[i].name) : rel->cols[i].name;
+		const char *name =
+		    r->t ? table_tgt_col(r->t, rel->cols[i].name) : rel->cols[i].name;
 		r->colnames[i] = xstrdup(name);
 		r->idents[i] = myconn_ident(name);
 		r->oids[i] = rel->cols[i].type_oid;
