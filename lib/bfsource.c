@@ -236,7 +236,7 @@ static bool my_copy(struct bfsource *s, const struct mig_table *t, const char *l
 			break;
 		}
 		if (img.nbad > 0) {
-			char *key = mysnap_tuple_key(t, &img.tuple);
+			char *key = mysnap_tuple_key_json(t, &img.tuple);
 			char *why = bad_reason(t, &img);
 			ok = bad(arg, key, why);
 			if (!ok)

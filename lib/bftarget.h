@@ -130,7 +130,7 @@ struct bftarget_ops {
 	bool (*chunk_begin)(struct bftarget *t, const struct bftarget_chunk *c, struct err *err);
 	bool (*chunk_put)(struct bftarget *t, const char *line, size_t len, struct err *err);
 	bool (*chunk_end)(struct bftarget *t, struct err *err);
-	/* key: text[] literal; source_pos: the captured position ("none" if unknown). */
+	/* key: JSON (mysnap_tuple_key_json()); source_pos: the captured position ("none" if unknown). */
 	bool (*failed_record)(struct bftarget *t, const char *name, const char *table_name,
 			      const char *source_pos, const char *key, const char *why,
 			      struct err *err);

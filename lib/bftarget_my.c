@@ -51,7 +51,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "keyrange.h"
 #include "log.h"
 #include "mystore.h"
 
@@ -361,17 +360,6 @@ static bool my_failed_record(struct bftarget *t, const char *name, const char *t
 			     const char *source_pos, const char *key, const char *why,
 			     struct err *err)
 {
-	char **vals;
-	int n = keyrange_parse_array(key, &vals);
-	json_t *arr = json_array();
-	for (int i = 0; i < n; i++) {
-		json_t *v = json_string(vals[i]); /* NULL: not UTF-8 (a bytea key is hex) */
-		json_array_append_new(arr, v ? v : json_null());
-		free(vals[i]);
-	}
-	free(vals);
-	char *kj = json_dumps(arr, JSON_COMPACT);
-	json_decref(arr);
 	struct mytext_buf b = {0};
 	mytext_buf_adds(&b, "INSERT INTO migd.failed_records (name, table_name, source_pos, "
 			    "`key`, `change`, error) VALUES (");
@@ -381,13 +369,12 @@ static bool my_failed_record(struct bftarget *t, const char *name, const char *t
 	mytext_buf_addc(&b, ',');
 	bfmy_quote(&b, source_pos);
 	mytext_buf_addc(&b, ',');
-	bfmy_quote(&b, kj);
+	bfmy_quote(&b, key);
 	mytext_buf_adds(&b, ", '{\"op\":\"backfill\"}', ");
 	bfmy_quote(&b, why);
 	mytext_buf_addc(&b, ')');
 	bool ok = myconn_exec(M(t)->c, b.data, err);
 	mytext_buf_free(&b);
-	free(kj);
 	return ok;
 }
 

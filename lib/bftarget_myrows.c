@@ -308,7 +308,7 @@ static bool refuse(struct bfmy *m, int col, const char *why, struct err *err)
 {
 	const struct mig_table *t = m->chunk.t;
 	struct change_tuple tup = {.ncols = (uint16_t)t->ncols, .vals = m->vals};
-	char *key = mysnap_tuple_key(t, &tup);
+	char *key = mysnap_tuple_key_json(t, &tup);
 	char *msg = col >= 0
 			? xasprintf("unmappable value for column %s: %s", t->cols[col].name, why)
 			: xstrdup(why);

@@ -347,7 +347,7 @@ static bool pg_failed_record(struct bftarget *t, const char *name, const char *t
 	return pgconn_exec_params(
 	    P(t)->c,
 	    "INSERT INTO migd.failed_records (name, table_name, source_pos, key, change, "
-	    "  error) VALUES ($1, $2, $3, to_jsonb($4::text[]), "
+	    "  error) VALUES ($1, $2, $3, $4::jsonb, "
 	    "  jsonb_build_object('op', 'backfill'), $5)",
 	    5, p, err);
 }

@@ -158,6 +158,14 @@ enum mysnap_next mysnap_rows_next(struct mysnap_rows *r, struct binlog_image *ro
  */
 char *mysnap_tuple_key(const struct mig_table *t, const struct change_tuple *row);
 
+/*
+ * The same key as a failed record's `key`: a JSON object of the key
+ * columns under t's (source) names, {"id":"26"}, as the sinks write it;
+ * NULL is null, text that is not UTF-8 {"invalid_utf8":"\\x.."}.  Caller
+ * frees.
+ */
+char *mysnap_tuple_key_json(const struct mig_table *t, const struct change_tuple *row);
+
 /* Ends the statement (reading and dropping rows not fetched) and frees r; NULL-safe. */
 void mysnap_rows_close(struct mysnap_rows *r);
 

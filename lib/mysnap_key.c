@@ -5,6 +5,7 @@
  * order argument).  Pure string work: no connection.
  */
 #include <arpa/inet.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,4 +341,29 @@ char *mysnap_tuple_key(const struct mig_table *t, const struct change_tuple *row
 		if (t->key_idx[k] >= row->ncols)
 			return xstrdup("{}");
 	return mysnap_key_array(row->vals, t->key_idx, t->nkey);
+}
+
+char *mysnap_tuple_key_json(const struct mig_table *t, const struct change_tuple *row)
+{
+	json_t *o = json_object();
+	for (int k = 0; k < t->nkey; k++) {
+		int i = t->key_idx[k];
+		if (i >= row->ncols)
+			continue;
+		const struct change_value *v = &row->vals[i];
+		json_t *j = v->kind == CHV_TEXT ? json_stringn(v->data, v->len) : json_null();
+		if (j == NULL) { /* not UTF-8 */
+			struct strbuf b = {0};
+			sb_addf(&b, "\\x");
+			for (uint32_t n = 0; n < v->len; n++)
+				sb_addf(&b, "%02x", (unsigned char)v->data[n]);
+			char *hex = sb_take(&b);
+			j = json_pack("{s:s}", "invalid_utf8", hex);
+			free(hex);
+		}
+		json_object_set_new(o, t->cols[i].name, j);
+	}
+	char *s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
 }

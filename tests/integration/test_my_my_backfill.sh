@@ -107,9 +107,9 @@ assert_same_my kmix "d, dt, ts, tm"
 assert_same_my kmix2 "vb, bt, i6, i4, f, dbl, y"
 assert_same_my zd id "id <> 2"
 expected=$(printf '%s\n' \
-	$'test.types\t["7"]\tunmappable value for column e: \'\' (ENUM\'s error value) has no literal in strict mode' \
-	$'test.types\t["8"]\tunmappable value for column da: 0001-01-01: year 1 is outside date\'s 1000-9999' \
-	$'test.zd\t["2"]\tunmappable value from the source: column d: zero_date \'0000-00-00\'')
+	$'test.types\t{"id":"7"}\tunmappable value for column e: \'\' (ENUM\'s error value) has no literal in strict mode' \
+	$'test.types\t{"id":"8"}\tunmappable value for column da: 0001-01-01: year 1 is outside date\'s 1000-9999' \
+	$'test.zd\t{"id":"2"}\tunmappable value from the source: column d: zero_date \'0000-00-00\'')
 assert_eq "$(failed_records bf)" "$expected" "MariaDB -> MariaDB: failed records"
 ok "MariaDB -> MariaDB: type matrix and integer, composite, text, latin1/ENUM, UUID and binary keys identical; refused values are failed records"
 
@@ -161,9 +161,9 @@ assert_same_copy pt "SELECT id, s, i, b, n, r, d, da, ts, tz, iv, vc, tx, by, bt
 assert_same_copy pk "SELECT k, b, n FROM test.pk ORDER BY k, b"
 assert_same_copy pbad "SELECT id, n::numeric(10,2), ts, u FROM test.pbad WHERE id IN (1, 5) ORDER BY id"
 got=$(failed_records pg)
-assert_contains "$got" $'test.pbad\t["2"]\tunmappable value for column n: NaN has no decimal(10,2) value' "pbad: NaN"
-assert_contains "$got" $'test.pbad\t["3"]\tunmappable value for column ts: infinity has no MariaDB value' "pbad: infinity"
-assert_contains "$got" $'test.pbad\t["4"]\tthe target refused the row: target: Incorrect uuid value' "pbad: a UUID MariaDB refuses"
+assert_contains "$got" $'test.pbad\t{"id":"2"}\tunmappable value for column n: NaN has no decimal(10,2) value' "pbad: NaN"
+assert_contains "$got" $'test.pbad\t{"id":"3"}\tunmappable value for column ts: infinity has no MariaDB value' "pbad: infinity"
+assert_contains "$got" $'test.pbad\t{"id":"4"}\tthe target refused the row: target: Incorrect uuid value' "pbad: a UUID MariaDB refuses"
 assert_eq "$(wc -l <<<"$got")" 3 "PostgreSQL -> MariaDB: failed records"
 ok "PostgreSQL -> MariaDB: integer, text + bytea keys and 20 types identical as canonical text; NaN, infinity and a refused UUID are failed records"
 
