@@ -54,8 +54,9 @@ types_rows() { # id offset
 }
 harness_sql SRC "$(types_rows 0)"
 
+# The copy is throttled (about 4 s) so that the first kill lands in it on a loaded machine.
 t_pg_config "$T_TMP/migd.conf" "[freeze]" "roles = app" "drain_timeout = 30s" \
-	"[gate]" "require_validation =" "max_failed_records = 1"
+	"[gate]" "require_validation =" "max_failed_records = 1" "[backfill]" "rows_per_second = 40000"
 sed -i 's/^engine = postgresql$/engine = mariadb/; s/^include = public\.\*$/include = test.*/' "$T_TMP/migd.conf"
 
 # Whole tables on both sides, every column as the client prints it: identical data, identical text.

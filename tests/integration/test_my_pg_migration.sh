@@ -35,7 +35,8 @@ harness_sql SRC "INSERT INTO items
 	FROM seq_1_to_20000;
 INSERT INTO tags SELECT CONCAT('k', seq % 300), seq, seq * 1000003 FROM seq_1_to_3000;"
 
-t_pg_config "$T_TMP/migd.conf" "[tables]" "insert_only = test.zev"
+# The copy is throttled (about 5 s) so that the first kill lands in it on a loaded machine.
+t_pg_config "$T_TMP/migd.conf" "[tables]" "insert_only = test.zev" "[backfill]" "rows_per_second = 5000"
 sed -i '0,/^engine = postgresql$/s//engine = mariadb/; s/^include = public\.\*$/include = test.*/' "$T_TMP/migd.conf"
 
 writer() {
@@ -67,6 +68,7 @@ wait_for 60 '[[ $(mctl --json backfill 2>/dev/null | jfield .backfill.chunks_don
 st=$(mctl --json status)
 assert_contains "$(jfield .migration_state.capture.consistent_pos <<<"$st")" "@mariadb-bin." "consistent position is GTID@binlog"
 assert_eq "$(jfield .migration_state.capture.source <<<"$st")" binlog "capture kind"
+assert_eq "$(migd_phase)" backfilling "phase at the first kill"
 kill -KILL "$MIGD_PID"
 wait "$MIGD_PID" 2>/dev/null || true
 ok "kill -9 during backfill (the consistent snapshot goes with the process)"

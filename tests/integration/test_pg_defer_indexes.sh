@@ -69,7 +69,8 @@ SELECT string_agg(x, E'\n' ORDER BY x) FROM (
 before=$(catalog TGT)
 assert_eq "$(catalog SRC)" "$before" "source and target schemas before the migration"
 
-t_pg_config "$T_TMP/migd.conf"
+# The copy is throttled (about 5 s) so that the kills land in it on a loaded machine.
+t_pg_config "$T_TMP/migd.conf" "[backfill]" "rows_per_second = 60000"
 
 writer() {
 	local i=0

@@ -36,8 +36,9 @@ CREATE USER app@'%' IDENTIFIED BY 'app';
 GRANT SELECT, INSERT, UPDATE, DELETE ON test.* TO app@'%';"
 harness_sql TGT "$TGT_DDL"
 
+# The copy is throttled (about 5 s) so that the first kill lands in it on a loaded machine.
 t_pg_config "$T_TMP/migd.conf" "[freeze]" "roles = app" "drain_timeout = 30s" \
-	"[gate]" "require_validation =" "max_failed_records = 1"
+	"[gate]" "require_validation =" "max_failed_records = 1" "[backfill]" "rows_per_second = 5000"
 sed -i '/^\[target\]$/,/^engine/ s/^engine = postgresql$/engine = mariadb/' "$T_TMP/migd.conf"
 sed -i 's/^include = public\.\*$/include = public.*\ntarget_schema = test\nrename = public.tags=labels\ncolumns = public.tags.v=val/' "$T_TMP/migd.conf"
 grep -q '^engine = mariadb' "$T_TMP/migd.conf" || fail "config: target engine not set"
@@ -96,6 +97,7 @@ t_on_exit "touch $T_TMP/stop_writer; kill $WRITER 2>/dev/null; wait $WRITER 2>/d
 migd_start "$T_TMP/migd.conf"
 wait_for 60 '[[ $(mctl --json backfill 2>/dev/null | jfield .backfill.chunks_done) -ge 3 ]]' ||
 	fail "backfill did not get going: $(mctl status)"
+assert_eq "$(migd_phase)" backfilling "phase at the first kill"
 kill -KILL "$MIGD_PID"
 wait "$MIGD_PID" 2>/dev/null || true
 ok "kill -9 during backfill into MariaDB"

@@ -15,7 +15,8 @@ harness_sql TGT "$SCHEMA"
 harness_sql SRC "INSERT INTO accounts SELECT g, 'o' || g, g % 977 FROM generate_series(1, 150000) g;
 INSERT INTO zlog (what) SELECT 'pre ' || g FROM generate_series(1, 500) g"
 # zlog sorts after accounts: its one chunk is still to do when the kill comes.
-t_pg_config "$T_TMP/migd.conf" "[tables]" "insert_only = public.zlog" "[backfill]" "parallel = 1"
+# The copy is throttled (about 7 s) so that the pause and the kill land in it on a loaded machine.
+t_pg_config "$T_TMP/migd.conf" "[tables]" "insert_only = public.zlog" "[backfill]" "parallel = 1" "rows_per_second = 20000"
 sed -i '0,/^parallel = 2$/{/^parallel = 2$/d}' "$T_TMP/migd.conf"
 
 writer() {
