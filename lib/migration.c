@@ -805,11 +805,14 @@ static bool run_backfill(struct migration *m, struct err *err)
  * decoding a backlog sends no keepalives) minus what is applied, which is
  * at least where the pipeline started and, when the applier is idle, what
  * the stream confirmed (the rest decodes to nothing for us).  Positions are
- * pos_scalar() values; across binlog files the older file's remainder is
- * unknown here, so the lag counts the newer file's bytes only (never 0).
+ * pos_scalar() values.  Across binlog files the scalars do not subtract:
+ * files_behind is the bytes from the applied position to the end as the
+ * monitor last summed them from SHOW BINARY LOGS (at most a poll old), or
+ * -1; without it the lag counts the newer file's bytes (never 0).
  */
 static int64_t pipeline_lag_bytes(uint64_t heard_end, uint64_t polled_end, uint64_t start,
-				  const struct pos *applied, bool idle, uint64_t confirmed)
+				  const struct pos *applied, bool idle, uint64_t confirmed,
+				  int64_t files_behind)
 {
 	uint64_t end = heard_end > polled_end ? heard_end : polled_end;
 	uint64_t a = pos_scalar(applied);
@@ -819,8 +822,10 @@ static int64_t pipeline_lag_bytes(uint64_t heard_end, uint64_t polled_end, uint6
 		a = confirmed;
 	if (end <= a)
 		return 0;
-	if (applied->kind != POS_PG_LSN && end >> 32 != a >> 32)
-		return (int64_t)(end & 0xffffffffu) + 1;
+	if (applied->kind != POS_PG_LSN && end >> 32 != a >> 32) {
+		int64_t newer = (int64_t)(end & 0xffffffffu) + 1;
+		return files_behind > newer ? files_behind : newer;
+	}
 	return (int64_t)(end - a);
 }
 
@@ -828,7 +833,7 @@ int64_t mig_lag_bytes_locked(struct migration *m, bool *idle)
 {
 	*idle = m->ap.idle && m->apply_started;
 	return pipeline_lag_bytes(m->sp.server_wal_end, m->source_lsn, pos_scalar(&m->consistent),
-				  &m->ap.applied, *idle, m->sp.flushed_lsn);
+				  &m->ap.applied, *idle, m->sp.flushed_lsn, m->binlog_behind);
 }
 
 /*
@@ -853,6 +858,7 @@ static void poll_binlog(struct migration *m, struct myconn *mc)
 	pthread_mutex_lock(&m->lock);
 	m->source_lsn = pos_scalar(&end);
 	m->slot_retained = present ? bytes : -1;
+	m->binlog_behind = present && bytes >= (int64_t)from.offset ? bytes - (int64_t)from.offset : -1;
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -1170,6 +1176,7 @@ struct migration *migration_start(const struct migd_conf *c, struct metrics_regi
 	m->consistent = pos_none();
 	m->ap.applied = pos_none();
 	m->slot_retained = -1;
+	m->binlog_behind = -1;
 	register_metrics(m, reg);
 	snprintf(m->activity, sizeof(m->activity), "starting");
 	pthread_create(&m->coord, NULL, coordinator, m);
@@ -1311,7 +1318,7 @@ static int64_t reverse_lag_bytes(struct migration *m, bool *idle)
 	struct pos applied = m->rap.applied;
 	*idle = m->rap.idle && m->rev_started;
 	pthread_mutex_unlock(&m->rap.lock);
-	return pipeline_lag_bytes(heard, polled, m->rev_consistent, &applied, *idle, confirmed);
+	return pipeline_lag_bytes(heard, polled, m->rev_consistent, &applied, *idle, confirmed, -1);
 }
 
 static json_t *reverse_status(struct migration *m)

@@ -64,6 +64,8 @@ struct migration {
 	int ntables;
 	struct pos consistent;
 	int64_t slot_retained; /* bytes of WAL the slot holds back; -1 unknown */
+	/* a binlog source: bytes from the applied position to the end at the last poll; -1 unknown */
+	int64_t binlog_behind;
 	uint64_t source_lsn;   /* pg_current_wal_lsn() at the last poll */
 	int64_t slot_polled_usec;
 
