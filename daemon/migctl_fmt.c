@@ -518,7 +518,8 @@ void migctl_print(FILE *out, const char *cmd, const json_t *reply)
 {
 	if (!json_is_true(json_object_get(reply, "ok"))) {
 		json_t *e = json_object_get(reply, "error");
-		fprintf(out, "error: %s (%s)\n",
+		/* "code failed" reads as the operation's code, not as "the backfill failed" */
+		fprintf(out, "error: %s (code %s)\n",
 			json_string_value(json_object_get(e, "message")),
 			json_string_value(json_object_get(e, "code")));
 		return;
