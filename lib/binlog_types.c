@@ -48,20 +48,9 @@
 
 /* --- output helpers ------------------------------------------------------------ */
 
-static void out_reserve(struct change_buf *b, size_t extra)
-{
-	if (b->len + extra <= b->cap)
-		return;
-	size_t cap = b->cap ? b->cap : 256;
-	while (cap < b->len + extra)
-		cap *= 2;
-	b->data = xrealloc(b->data, cap);
-	b->cap = cap;
-}
-
 static void out_bytes(struct change_buf *b, const void *p, size_t n)
 {
-	out_reserve(b, n);
+	change_buf_reserve(b, n);
 	if (n)
 		memcpy(b->data + b->len, p, n);
 	b->len += n;
@@ -74,7 +63,7 @@ static void out_str(struct change_buf *b, const char *s)
 
 static void out_char(struct change_buf *b, char c)
 {
-	out_reserve(b, 1);
+	change_buf_reserve(b, 1);
 	b->data[b->len++] = (uint8_t)c;
 }
 
@@ -95,7 +84,7 @@ static void out_bytea(struct change_buf *b, const uint8_t *p, size_t n, size_t p
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t total = n > pad_to ? n : pad_to;
-	out_reserve(b, 2 + 2 * total);
+	change_buf_reserve(b, 2 + 2 * total);
 	b->data[b->len++] = '\\';
 	b->data[b->len++] = 'x';
 	for (size_t i = 0; i < total; i++) {
@@ -261,7 +250,7 @@ static enum binlog_value_status out_text(struct change_buf *b, enum binlog_chars
 		out_bytes(b, s, n);
 		return BINLOG_VAL_OK;
 	}
-	out_reserve(b, n * 3);
+	change_buf_reserve(b, n * 3);
 	for (size_t i = 0; i < n; i++) {
 		uint8_t c = s[i];
 		if (c >= 0x80 && c <= 0x9F)
@@ -1325,7 +1314,7 @@ void mytypes_bytea(struct change_buf *b, const uint8_t *p, size_t n, size_t pad_
 
 void mytypes_bits(struct change_buf *b, const uint8_t *p, size_t n, unsigned bits)
 {
-	out_reserve(b, bits);
+	change_buf_reserve(b, bits);
 	for (int i = (int)bits - 1; i >= 0; i--) {
 		size_t back = (size_t)i / 8;
 		uint8_t byte = back < n ? p[n - 1 - back] : 0;

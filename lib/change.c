@@ -77,7 +77,7 @@ void change_buf_free(struct change_buf *b)
 	b->len = b->cap = 0;
 }
 
-static void buf_reserve(struct change_buf *b, size_t extra)
+void change_buf_reserve(struct change_buf *b, size_t extra)
 {
 	if (b->cap - b->len >= extra)
 		return;
@@ -90,13 +90,13 @@ static void buf_reserve(struct change_buf *b, size_t extra)
 
 static void put_u8(struct change_buf *b, uint8_t v)
 {
-	buf_reserve(b, 1);
+	change_buf_reserve(b, 1);
 	b->data[b->len++] = v;
 }
 
 static void put_uv(struct change_buf *b, uint64_t v)
 {
-	buf_reserve(b, 10);
+	change_buf_reserve(b, 10);
 	while (v >= 0x80) {
 		b->data[b->len++] = (uint8_t)(v | 0x80);
 		v >>= 7;
@@ -111,7 +111,7 @@ static void put_sv(struct change_buf *b, int64_t v)
 
 static void put_bytes(struct change_buf *b, const void *p, size_t n)
 {
-	buf_reserve(b, n);
+	change_buf_reserve(b, n);
 	if (n > 0)
 		memcpy(b->data + b->len, p, n);
 	b->len += n;

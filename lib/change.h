@@ -135,6 +135,8 @@ struct change_buf {
 	size_t len, cap;
 };
 void change_buf_reset(struct change_buf *b);
+/* Room for extra more bytes after len (capacity doubles). */
+void change_buf_reserve(struct change_buf *b, size_t extra);
 void change_buf_free(struct change_buf *b);
 
 /* Appends the encoded form of ev to out (does not reset it first). */

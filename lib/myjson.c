@@ -117,13 +117,7 @@ static bool put(struct jw *w, const void *p, size_t n)
 	struct change_buf *b = w->out;
 	if (b->len - w->start + n > w->limit)
 		return fail(w, "JSON text too large for its binary size (values share offsets)");
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n)
-			cap *= 2;
-		b->data = xrealloc(b->data, cap);
-		b->cap = cap;
-	}
+	change_buf_reserve(b, n);
 	if (n)
 		memcpy(b->data + b->len, p, n);
 	b->len += n;

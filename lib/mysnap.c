@@ -95,13 +95,7 @@ bool mysnap_copy_line(struct change_buf *out, const struct change_tuple *tuple)
 	for (int i = 0; i < tuple->ncols; i++) {
 		const struct change_value *v = &tuple->vals[i];
 		size_t need = v->kind == CHV_TEXT ? 2 * (size_t)v->len + 2 : 3;
-		if (b->len + need > b->cap) {
-			size_t cap = b->cap ? b->cap : 256;
-			while (cap < b->len + need)
-				cap *= 2;
-			b->data = xrealloc(b->data, cap);
-			b->cap = cap;
-		}
+		change_buf_reserve(b, need);
 		uint8_t *p = b->data + b->len;
 		if (i > 0)
 			*p++ = '\t';
