@@ -941,6 +941,14 @@ bool vside_digest_recv(struct vside *s, const struct mig_table *t, const struct 
 	return ok;
 }
 
+bool vside_digest_ready(struct vside *s)
+{
+	if (!is_pg(s))
+		return true;
+	/* a failed read is _recv()'s to report */
+	return PQconsumeInput(s->pg.conn) == 0 || PQisBusy(s->pg.conn) == 0;
+}
+
 bool vside_probe_pghash(struct vside *s, bool *ok, struct err *err)
 {
 	*ok = true;

@@ -213,6 +213,12 @@ bool vside_digest_send(struct vside *s, const struct mig_table *t, const struct 
 		       struct err *err) __attribute__((warn_unused_result));
 bool vside_digest_recv(struct vside *s, const struct mig_table *t, const struct vsel *sel,
 		       struct vdigest *d, struct err *err) __attribute__((warn_unused_result));
+/*
+ * Between the two: whether _recv() would return without waiting for the
+ * server (PostgreSQL: its answer is in, or the link failed; MySQL/MariaDB:
+ * always, _recv() does the read).
+ */
+bool vside_digest_ready(struct vside *s);
 
 /*
  * Whether s can digest with VDIGEST_PGHASH: a MariaDB side always (vside
