@@ -90,7 +90,8 @@ _stat_ticks() { # PID [all]: utime+stime (+ cutime+cstime with "all") in clock t
 	fi
 }
 
-proc_cpu() { awk -v t="$(_stat_ticks "$1")" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t / hz }'; }
+# (one line each: validate.sh sums several servers' lines with awk)
+proc_cpu() { awk -v t="$(_stat_ticks "$1")" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f\n", t / hz }'; }
 
 server_cpu() { # NAME
 	local pm kid total
@@ -99,7 +100,7 @@ server_cpu() { # NAME
 	for kid in $(ps -o pid= --ppid "$pm" 2>/dev/null || true); do
 		total=$((total + $(_stat_ticks "$kid" all)))
 	done
-	awk -v t="$total" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t / hz }'
+	awk -v t="$total" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f\n", t / hz }'
 }
 
 median() {

@@ -79,6 +79,17 @@ static void out_fmt(struct change_buf *b, const char *fmt, ...)
 	out_bytes(b, tmp, n < 0 ? 0 : (size_t)n);
 }
 
+/* v in decimal, as "%llu" prints it (snprintf was a fifth of a snapshot read's client time) */
+static void out_udec(struct change_buf *b, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+	do
+		tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	out_bytes(b, tmp + sizeof(tmp) - n, n);
+}
+
 /* bytea hex output: \x then two lowercase digits per byte */
 static void out_bytea(struct change_buf *b, const uint8_t *p, size_t n, size_t pad_to)
 {
@@ -184,6 +195,11 @@ static bool utf8_valid(const uint8_t *s, size_t n)
 {
 	size_t i = 0;
 	while (i < n) {
+		uint64_t w; /* ASCII runs eight bytes at a time */
+		if (n - i >= 8 && (memcpy(&w, s + i, 8), (w & 0x8080808080808080u) == 0)) {
+			i += 8;
+			continue;
+		}
 		uint8_t c = s[i];
 		if (c < 0x80) {
 			i++;
@@ -1204,12 +1220,14 @@ bool binlog_value_decode(const struct binlog_column *c, const uint8_t *p, size_t
 
 void mytypes_int(struct change_buf *b, int64_t v)
 {
-	out_fmt(b, "%lld", (long long)v);
+	if (v < 0)
+		out_char(b, '-');
+	out_udec(b, v < 0 ? 0 - (uint64_t)v : (uint64_t)v); /* INT64_MIN too */
 }
 
 void mytypes_uint(struct change_buf *b, uint64_t v)
 {
-	out_fmt(b, "%llu", (unsigned long long)v);
+	out_udec(b, v);
 }
 
 enum binlog_value_status mytypes_year(struct change_buf *b, unsigned year)

@@ -1,8 +1,9 @@
 /*
- * validate: the run, fenced comparisons, counts and chunk checksums (see
- * validate.h).  The sides' reads in canonical form are vside's; narrowing
- * a differing chunk to its keys is in validate_narrow.c; the
- * [invariant]/[query] checks and recent writes are in validate_checks.c.
+ * validate: the run, fenced comparisons and counts (see validate.h).  The
+ * sides' reads in canonical form are vside's; chunk checksums are in
+ * validate_sums.c, narrowing a differing chunk to its keys in
+ * validate_narrow.c; the [invariant]/[query] checks and recent writes are
+ * in validate_checks.c.
  */
 #include "validate.h"
 
@@ -165,12 +166,12 @@ bool vctx_compare(struct vctx *v, const struct mig_table *t, const struct vsel *
 
 /* --- per table --------------------------------------------------------------- */
 
-static const char *digest_name(enum vdigest_kind k)
+bool vctx_in_scope(const struct validate_opts *o, const struct mig_table *t)
 {
-	static const char *const names[] = {[VDIGEST_MD5] = "md5",
-					    [VDIGEST_PGHASH] = "hashtextextended",
-					    [VDIGEST_PGROW] = "hashtextextended(record)"};
-	return names[k];
+	char full[160];
+	snprintf(full, sizeof(full), "%s.%s", t->schema, t->name);
+	return !o->table || !o->table[0] || strcmp(o->table, full) == 0 ||
+	       strcmp(o->table, t->name) == 0;
 }
 
 static bool check_counts(struct vctx *v, const struct mig_table *t, struct err *err)
@@ -191,147 +192,6 @@ static bool check_counts(struct vctx *v, const struct mig_table *t, struct err *
 				     "position", vctx_pos_text(v, &fence, f, sizeof(f))));
 	vctx_progress(v, 0, 1, same ? 0 : 1);
 	vctx_throttle(v, s.rows + d.rows);
-	return true;
-}
-
-/*
- * The chunks of a keyed table, pipelined: while the target digests chunk
- * i, the source digests chunk i+1 and reads its fence, so both servers
- * (or the MariaDB read and the target) work at once.  Each comparison is
- * still fenced: the target's read of chunk i starts only once the applier
- * has passed the fence read after the source's read of chunk i.
- */
-struct chunk_read {
-	struct vsel sel;
-	struct vdigest s, d;
-	struct pos fence;
-};
-
-static bool source_chunk(struct vctx *v, const struct mig_table *t, struct chunk_read *c,
-			 struct err *err)
-{
-	return vside_digest(&v->src, t, &c->sel, &c->s, err) &&
-	       vside_position(&v->src, &c->fence, err);
-}
-
-static void chunk_sel(const struct vranges *r, int i, const struct mig_table *t, struct vsel *sel)
-{
-	*sel = (struct vsel){0};
-	if (t->nkey > 0 && r->n > 0) {
-		sel->lo = r->lo[i];
-		sel->hi = r->hi[i];
-	}
-}
-
-/*
- * A table whose rows cannot be compared exactly between the two engines
- * (vside_refused()): a failed result that says why, never a false pass.
- */
-static bool refuse(struct vctx *v, const struct mig_table *t, const char *kind, const char *why)
-{
-	vctx_add_result(v, json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:s}", "schema", t->schema,
-				     "table", t->name, "kind", kind, "ok", 0, "source_rows",
-				     (json_int_t)0, "target_rows", (json_int_t)0, "error", why));
-	vctx_progress(v, 0, 0, 1);
-	log_event(LOG_LVL_WARN, "validation_refused", "table=%s.%s kind=%s reason=\"%s\"",
-		  t->schema, t->name, kind, why);
-	return true;
-}
-
-static bool check_checksums(struct vctx *v, const struct mig_table *t, struct err *err)
-{
-	const char *why = vside_refused(&v->tgt, t);
-	if (why != NULL)
-		return refuse(v, t, "checksums", why);
-	/* The backfill's ranges; one open range when the ledger has none. */
-	struct vranges r;
-	if (!vstore_ranges(&v->tgt, v->o->name, t, &r, err))
-		return false;
-	int nchunks = r.n > 0 ? r.n : 1;
-	vctx_progress(v, nchunks, 0, 0);
-	json_t *keys = json_array();
-	int64_t src_rows = 0, tgt_rows = 0, ndiff = 0, bad_chunks = 0;
-	struct pos fmin = pos_none(), fmax = pos_none();
-	bool ok = true;
-	struct chunk_read cur = {0}, next = {0};
-	if (t->nkey > 0) {
-		chunk_sel(&r, 0, t, &cur.sel);
-		ok = source_chunk(v, t, &cur, err);
-	}
-	for (int i = 0; i < nchunks && ok && !*v->o->stop; i++) {
-		struct vdigest s, d;
-		struct pos fence;
-		bool same = false;
-		if (t->nkey > 0) {
-			/* One fenced digest; a difference is then settled key by key (narrow). */
-			if (!vctx_wait_applied(v, &cur.fence)) {
-				if (*v->o->stop)
-					break;
-				vctx_not_reached(v, &cur.fence, err);
-				ok = false;
-				break;
-			}
-			ok = vside_digest_send(&v->tgt, t, &cur.sel, err);
-			if (ok && i + 1 < nchunks) {
-				chunk_sel(&r, i + 1, t, &next.sel);
-				ok = source_chunk(v, t, &next, err);
-			}
-			/* Read even after a source error: the target must not stay busy. */
-			struct err ignored;
-			ok = vside_digest_recv(&v->tgt, t, &cur.sel, &cur.d, ok ? err : &ignored) &&
-			     ok;
-			if (!ok)
-				break;
-			s = cur.s, d = cur.d, fence = cur.fence;
-			same = s.rows == d.rows && s.sum == d.sum;
-		} else {
-			ok = vctx_compare(v, t, &cur.sel, false, v->o->rechecks, &same, &s, &d,
-					  &fence, err);
-			if (!ok || *v->o->stop)
-				break;
-		}
-		struct vsel sel = cur.sel;
-		if (!same) {
-			int64_t before = ndiff;
-			if (t->nkey > 0)
-				ok = vctx_narrow(v, t, &sel, keys, &ndiff, err);
-			else
-				ndiff++; /* keyless: the chunk itself is the difference */
-			if (ndiff > before)
-				bad_chunks++;
-		}
-		if (ok) {
-			src_rows += s.rows;
-			tgt_rows += d.rows;
-			uint64_t f = pos_scalar(&fence);
-			if (fmin.kind == POS_NONE || f < pos_scalar(&fmin))
-				fmin = fence;
-			if (f > pos_scalar(&fmax))
-				fmax = fence;
-			vctx_note_fence(v, &fence);
-			vctx_progress(v, 0, 1, 0);
-			vctx_throttle(v, s.rows + d.rows);
-		}
-		cur = next;
-	}
-	vranges_free(&r);
-	if (!ok || *v->o->stop) {
-		json_decref(keys);
-		return ok;
-	}
-	char a[POS_TEXT_MAX], b[POS_TEXT_MAX];
-	vctx_add_result(
-	    v, json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:i, s:I, s:I, s:o, s:s, s:s, s:s}",
-			 "schema", t->schema, "table", t->name, "kind", "checksums", "ok",
-			 ndiff == 0, "source_rows", (json_int_t)src_rows, "target_rows",
-			 (json_int_t)tgt_rows, "chunks", nchunks, "mismatched_chunks",
-			 (json_int_t)bad_chunks, "differing_keys", (json_int_t)ndiff, "keys", keys,
-			 "position_min", vctx_pos_text(v, &fmin, a, sizeof(a)), "position_max",
-			 vctx_pos_text(v, &fmax, b, sizeof(b)), "digest", digest_name(v->src.digest)));
-	vctx_progress(v, 0, 0, ndiff);
-	if (ndiff > 0)
-		log_event(LOG_LVL_WARN, "validation_mismatch", "table=%s.%s kind=checksums keys=%lld",
-			  t->schema, t->name, (long long)ndiff);
 	return true;
 }
 
@@ -418,10 +278,7 @@ void *validate_thread(void *arg)
 	int tables = 0, checks = 0;
 	for (int i = 0; ok && by_table && i < o->ts->n && !*o->stop; i++) {
 		const struct mig_table *t = &o->ts->t[i];
-		char full[160];
-		snprintf(full, sizeof(full), "%s.%s", t->schema, t->name);
-		if (o->table && o->table[0] && strcmp(o->table, full) != 0 &&
-		    strcmp(o->table, t->name) != 0)
+		if (!vctx_in_scope(o, t))
 			continue;
 		tables++;
 		if (o->kinds & VK_COUNTS) {
@@ -429,7 +286,7 @@ void *validate_thread(void *arg)
 			ok = check_counts(&v, t, &err);
 		}
 		if (ok && (o->kinds & VK_CHECKSUMS))
-			ok = check_checksums(&v, t, &err);
+			ok = validate_checksums(&v, t, &err);
 	}
 	/* Checks span tables: a run scoped to one table leaves them out. */
 	bool scoped = o->table && o->table[0];
@@ -462,6 +319,7 @@ void *validate_thread(void *arg)
 	log_event(LOG_LVL_NOTICE, "validation", "status=%s mismatches=%lld", v.run->status,
 		  (long long)v.run->mismatches);
 	pthread_mutex_unlock(&v.run->lock);
+	validate_ahead_free(&v);
 	vside_close(&v.src);
 	vside_close(&v.tgt);
 	if (o->done)

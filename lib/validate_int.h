@@ -1,8 +1,8 @@
 /*
- * validate internals, shared by validate.c (the run, fencing, counts,
- * checksums), validate_narrow.c (narrowing to keys, rechecks) and
- * validate_checks.c ([invariant] and [query] checks, recent writes).  Not
- * for other modules.
+ * validate internals, shared by validate.c (the run, fencing, counts),
+ * validate_sums.c (checksums), validate_narrow.c (narrowing to keys,
+ * rechecks) and validate_checks.c ([invariant] and [query] checks, recent
+ * writes).  Not for other modules.
  */
 #ifndef MIGD_VALIDATE_INT_H
 #define MIGD_VALIDATE_INT_H
@@ -18,6 +18,7 @@ struct vctx {
 	bool binlog; /* the source is MySQL/MariaDB: positions are binlog ones */
 	int64_t throttle_rows;
 	int64_t throttle_start;
+	struct vahead *ahead; /* owned: validate_sums.c's read-ahead of the next table, or NULL */
 };
 
 /* A position as results show it (PostgreSQL: its LSN text, as always; else pos_format()). */
@@ -50,6 +51,14 @@ bool vctx_compare(struct vctx *v, const struct mig_table *t, const struct vsel *
  */
 bool vctx_narrow(struct vctx *v, const struct mig_table *t, const struct vsel *sel, json_t *keys,
 		 int64_t *ndiff, struct err *err);
+
+/* Whether the run compares t's rows (its --table scope). */
+bool vctx_in_scope(const struct validate_opts *o, const struct mig_table *t);
+
+/* validate_sums.c: t's chunk checksums, one result; false with err when the run fails. */
+bool validate_checksums(struct vctx *v, const struct mig_table *t, struct err *err);
+/* Frees v->ahead (NULL-safe). */
+void validate_ahead_free(struct vctx *v);
 
 /* validate_checks.c */
 bool validate_run_check(struct vctx *v, const struct conf_check *ck, struct err *err);

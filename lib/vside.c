@@ -102,7 +102,7 @@ void vdigest_add_kind(struct vdigest *d, enum vdigest_kind kind, const void *tex
 		vdigest_add(d, text, len);
 		return;
 	}
-	/* VDIGEST_PGROW is never asked of a client-hashed side: it hashes COPY lines. */
+	/* VDIGEST_PGROW is never asked of a client-hashed side: it hashes digest texts. */
 	/* sign-extended, then summed modulo 2^128 */
 	d->rows++;
 	d->sum += (unsigned __int128)(__int128)(int64_t)vside_pghash(text, len);
@@ -175,8 +175,7 @@ static bool text_cast_is_output(uint32_t oid)
 	}
 }
 
-/* Types whose text never holds a backslash or a control character: COPY leaves it as is. */
-static bool text_is_plain(uint32_t oid)
+bool vside_text_is_plain(uint32_t oid)
 {
 	switch (oid) {
 	case 16:
@@ -223,11 +222,16 @@ static char *pg_col_text(const struct mig_table *t, const struct vside_table *sh
 	return pg_text(&t->cols[i]);
 }
 
-static bool pg_col_plain(const struct mig_table *t, const struct vside_table *sh, int i)
+/*
+ * Whether column i's text on this side is plain (needs no COPY escaping):
+ * sh's word where it has one (vside_my_prepare() gives a pair with a
+ * MySQL/MariaDB target the source's on both sides), else by t's type.
+ */
+static bool col_plain(const struct mig_table *t, const struct vside_table *sh, int i)
 {
-	if (sh != NULL && sh->expr != NULL && sh->expr[i] != NULL)
+	if (sh != NULL && sh->plain != NULL)
 		return sh->plain[i];
-	return text_is_plain(t->cols[i].type_oid);
+	return vside_text_is_plain(t->cols[i].type_oid);
 }
 
 static char *row_expr(const struct mig_table *t, const struct vside_table *sh)
@@ -242,7 +246,7 @@ static char *row_expr(const struct mig_table *t, const struct vside_table *sh)
 	for (int i = 0; i < t->ncols; i++) {
 		char *id = pgconn_ident(t->cols[i].name);
 		char *v = pg_col_text(t, sh, i);
-		if (!pg_col_plain(t, sh, i)) {
+		if (!col_plain(t, sh, i)) {
 			for (size_t k = 0; k < ARRAY_LEN(esc); k++) {
 				char *w = xasprintf("replace(%s, chr(%d), chr(92) || %s)", v,
 						    esc[k].ch, esc[k].esc);
@@ -261,6 +265,73 @@ static char *row_expr(const struct mig_table *t, const struct vside_table *sh)
 char *vside_pg_row_expr(const struct mig_table *t)
 {
 	return row_expr(t, NULL);
+}
+
+/* A row's digest text (vside.h) in SQL: row_expr() without its replace() chains. */
+static char *digest_expr(const struct mig_table *t, const struct vside_table *sh)
+{
+	struct strbuf b = {0};
+	for (int i = 0; i < t->ncols; i++) {
+		char *id = pgconn_ident(t->cols[i].name);
+		char *v = pg_col_text(t, sh, i);
+		if (!col_plain(t, sh, i)) {
+			char *w = xasprintf("octet_length(%s) || ':' || (%s)", v, v);
+			free(v);
+			v = w;
+		}
+		sb_addf(&b, "%s(CASE WHEN %s IS NULL THEN chr(92) || 'N' ELSE %s END)",
+			i ? " || chr(9) || " : "", id, v);
+		free(v);
+		free(id);
+	}
+	return sb_take(&b);
+}
+
+char *vside_pg_digest_expr(const struct mig_table *t)
+{
+	return digest_expr(t, NULL);
+}
+
+/* Appends n bytes to b. */
+static void buf_put(struct change_buf *b, const void *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n)
+			cap *= 2;
+		b->data = xrealloc(b->data, cap);
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
+
+bool vside_digest_text(struct change_buf *out, const struct change_tuple *row, const bool *plain)
+{
+	for (int i = 0; i < row->ncols; i++)
+		if (row->vals[i].kind != CHV_TEXT && row->vals[i].kind != CHV_NULL)
+			return false;
+	for (int i = 0; i < row->ncols; i++) {
+		const struct change_value *v = &row->vals[i];
+		if (i > 0)
+			buf_put(out, "\t", 1);
+		if (v->kind == CHV_NULL) {
+			buf_put(out, "\\N", 2);
+			continue;
+		}
+		if (!plain[i]) {
+			char len[16];
+			int n = 0;
+			uint32_t x = v->len;
+			do
+				len[sizeof(len) - 1 - n++] = (char)('0' + x % 10);
+			while ((x /= 10) > 0);
+			buf_put(out, len + sizeof(len) - n, (size_t)n);
+			buf_put(out, ":", 1);
+		}
+		buf_put(out, v->data, v->len);
+	}
+	return true;
 }
 
 char *vside_pg_key_expr(const struct mig_table *t)
@@ -499,7 +570,7 @@ static char *pg_digest_sql(struct vside *s, const struct mig_table *t, const str
 {
 	struct mig_table tv;
 	const struct mig_table *n = pg_names(s, t, &tv);
-	char *row = s->digest == VDIGEST_PGROW ? pg_record_expr(n) : row_expr(n, shape(s, t));
+	char *row = s->digest == VDIGEST_PGROW ? pg_record_expr(n) : digest_expr(n, shape(s, t));
 	char *pred = pg_pred(n, sel);
 	table_view_free(&tv);
 	char *sql;
@@ -644,20 +715,27 @@ static bool my_open(struct vside *s, const struct mig_table *t, const struct vse
 }
 
 /*
- * Each row of sel as its COPY line (newline dropped) and its tuple, to
- * each(); false with err when reading fails.
+ * Each row of sel as its COPY line (newline dropped), or with digest_form
+ * its digest text, and its tuple, to each(); false with err when reading
+ * fails.
  */
 static bool my_each(struct vside *s, const struct mig_table *t, const struct vsel *sel,
+		    bool digest_form,
 		    void (*each)(void *arg, const struct mig_table *t,
 				 const struct change_tuple *row, const char *line, size_t len),
 		    void *arg, struct err *err)
 {
 	if (sel->by_keys && sel->nkeys == 0)
 		return true;
+	bool *plain = xcalloc((size_t)t->ncols + 1, sizeof(bool));
+	for (int i = 0; i < t->ncols; i++)
+		plain[i] = col_plain(t, shape(s, t), i);
 	t = my_table(s, t);
 	struct mysnap_rows *r;
-	if (!my_open(s, t, sel, &r, err))
+	if (!my_open(s, t, sel, &r, err)) {
+		free(plain);
 		return false;
+	}
 	struct change_buf b = {0};
 	bool ok = false;
 	for (;;) {
@@ -670,15 +748,17 @@ static bool my_each(struct vside *s, const struct mig_table *t, const struct vse
 		if (nx != MYSNAP_ROW)
 			break;
 		b.len = 0;
-		if (!mysnap_copy_line(&b, &im.tuple)) {
+		if (digest_form ? !vside_digest_text(&b, &im.tuple, plain)
+				: !mysnap_copy_line(&b, &im.tuple)) {
 			err_set(err, "BUG: %s.%s: a snapshot row with an absent value", t->schema,
 				t->name);
 			break;
 		}
-		each(arg, t, &im.tuple, (const char *)b.data, b.len - 1);
+		each(arg, t, &im.tuple, (const char *)b.data, b.len - !digest_form);
 	}
 	change_buf_free(&b);
 	mysnap_rows_close(r);
+	free(plain);
 	return ok;
 }
 
@@ -819,7 +899,7 @@ bool vside_digest(struct vside *s, const struct mig_table *t, const struct vsel 
 	if (is_pg(s))
 		return pg_digest(s, t, sel, d, err);
 	struct digest_each de = {d, s->digest};
-	return my_each(s, t, sel, digest_each, &de, err);
+	return my_each(s, t, sel, true, digest_each, &de, err);
 }
 
 bool vside_digest_send(struct vside *s, const struct mig_table *t, const struct vsel *sel,
@@ -859,6 +939,14 @@ bool vside_digest_recv(struct vside *s, const struct mig_table *t, const struct 
 	if (!got)
 		pq_err(s, PQerrorMessage(s->pg.conn), err);
 	return ok;
+}
+
+bool vside_digest_ready(struct vside *s)
+{
+	if (!is_pg(s))
+		return true;
+	/* a failed read is _recv()'s to report */
+	return PQconsumeInput(s->pg.conn) == 0 || PQisBusy(s->pg.conn) == 0;
 }
 
 bool vside_probe_pghash(struct vside *s, bool *ok, struct err *err)
@@ -911,7 +999,7 @@ bool vside_hashes(struct vside *s, const struct mig_table *t, const struct vsel 
 	if (is_pg(s))
 		return pg_hashes(s, t, sel, fn, arg, err);
 	struct hash_each h = {fn, arg};
-	return my_each(s, t, sel, hash_each, &h, err);
+	return my_each(s, t, sel, false, hash_each, &h, err);
 }
 
 bool vside_row(struct vside *s, const struct mig_table *t, const char *key, struct vrow *out,

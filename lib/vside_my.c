@@ -251,12 +251,17 @@ static void prepare_table(struct vside_table *ssh, struct vside_table *tsh,
 	rd->est_rows = of->est_rows;
 	if (tt == NULL)
 		sb_addf(&why, "the target has no table %s.%s", db, name);
+	/* both sides' plain columns are the source's: one digest text for one row */
+	tsh->plain = xcalloc((size_t)of->ncols + 1, sizeof(bool));
 	if (pg_source) {
 		ssh->expr = xcalloc((size_t)of->ncols + 1, sizeof(char *));
 		ssh->plain = xcalloc((size_t)of->ncols + 1, sizeof(bool));
 	}
 	for (int i = 0; i < of->ncols; i++) {
 		const struct mig_column *s = &of->cols[i];
+		tsh->plain[i] = vside_text_is_plain(s->type_oid);
+		if (pg_source)
+			ssh->plain[i] = tsh->plain[i];
 		const struct mig_column *t = tt ? find_col(tt, col_tgt_name(s)) : NULL;
 		if (t == NULL) {
 			if (tt != NULL)
@@ -275,7 +280,7 @@ static void prepare_table(struct vside_table *ssh, struct vside_table *tsh,
 		    (expr == NULL || s->key_pos == 0)) {
 			if (expr != NULL) {
 				ssh->expr[i] = expr;
-				ssh->plain[i] = plain;
+				ssh->plain[i] = tsh->plain[i] = plain;
 			}
 			continue;
 		}

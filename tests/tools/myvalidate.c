@@ -26,7 +26,8 @@
  *   myvalidate pgdigest CONNINFO SCHEMA.TABLE
  *       A PostgreSQL table's canonical digest two ways: "server R/S"
  *       (vside: md5 in SQL) and "copy R/S" (COPY (SELECT ...) TO STDOUT
- *       read here and each line hashed client-side).  Exit 1 when they
+ *       read here, each line taken back to its values and their digest
+ *       text hashed client-side).  Exit 1 when they
  *       differ, with "row <line>" for each COPY line whose md5 the server
  *       did not produce.
  *   myvalidate mydigest DSN DB.TABLE
@@ -306,6 +307,50 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/*
+ * A COPY TO line's digest text (vside.h): its fields split at tabs, \N as
+ * NULL, COPY's escapes undone (COPY TO writes \\ and \b \f \n \r \t \v
+ * only), then vside_digest_text() with t's plain columns.
+ */
+static void copy_digest_text(const struct mig_table *t, const char *line, size_t len,
+			     struct change_buf *out)
+{
+	struct change_value *v = xcalloc((size_t)t->ncols + 1, sizeof(*v));
+	bool *plain = xcalloc((size_t)t->ncols + 1, sizeof(bool));
+	char *un = xmalloc(len + 1); /* the unescaped fields, one after another */
+	size_t at = 0, o = 0;
+	for (int i = 0; i < t->ncols; i++) {
+		plain[i] = vside_text_is_plain(t->cols[i].type_oid);
+		size_t end = at;
+		while (end < len && line[end] != '\t')
+			end++;
+		if (end - at == 2 && line[at] == '\\' && line[at + 1] == 'N') {
+			v[i].kind = CHV_NULL;
+		} else {
+			size_t start = o;
+			for (size_t k = at; k < end; k++) {
+				char c = line[k];
+				if (c == '\\' && k + 1 < end) {
+					static const char from[] = "bfnrtv", to[] = "\b\f\n\r\t\v";
+					const char *e = strchr(from, line[++k]);
+					c = e ? to[e - from] : line[k];
+				}
+				un[o++] = c;
+			}
+			v[i] = (struct change_value){
+			    .kind = CHV_TEXT, .data = un + start, .len = (uint32_t)(o - start)};
+		}
+		at = end + 1;
+	}
+	struct change_tuple tu = {(uint16_t)t->ncols, v};
+	out->len = 0;
+	if (!vside_digest_text(out, &tu, plain))
+		die("BUG: a COPY field that is not text");
+	free(un);
+	free(plain);
+	free(v);
+}
+
 static int cmd_pgdigest(const char *ci, const char *qualified)
 {
 	struct vside s = {.engine = ENGINE_POSTGRESQL, .conninfo = ci};
@@ -334,9 +379,11 @@ static int cmd_pgdigest(const char *ci, const char *qualified)
 	PQclear(r);
 	char *line;
 	int n, bad = 0;
+	struct change_buf text = {0};
 	while ((n = PQgetCopyData(s.pg.conn, &line, 0)) > 0) {
 		size_t len = (size_t)n - (n > 0 && line[n - 1] == '\n');
-		vdigest_add(&copy, line, len);
+		copy_digest_text(t, line, len, &text);
+		vdigest_add(&copy, text.data, text.len);
 		uint8_t d[16];
 		char hex[33], *key = hex;
 		md5_buf(line, len, d);
@@ -347,6 +394,7 @@ static int cmd_pgdigest(const char *ci, const char *qualified)
 		}
 		PQfreemem(line);
 	}
+	change_buf_free(&text);
 	if (n == -2)
 		die("COPY: %s", PQerrorMessage(s.pg.conn));
 	while ((r = PQgetResult(s.pg.conn)) != NULL)

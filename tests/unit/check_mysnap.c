@@ -2,7 +2,8 @@
  * Unit tests for the pure parts of the MariaDB source readers: mymeta's
  * type mapping (mymeta_map_column), mysnap's key range predicates (the
  * MariaDB literals of PostgreSQL key texts, and what they refuse), COPY
- * lines and key literals, and the shared DECIMAL renderer (mytypes.h).
+ * lines and key literals, and the shared DECIMAL, integer and text
+ * renderers (mytypes.h).
  * Everything that needs a server is in tests/integration/test_my_types.sh.
  */
 #include <check.h>
@@ -366,6 +367,64 @@ START_TEST(test_decimal_text)
 }
 END_TEST
 
+/* --- integers and text (mytypes_int/uint, mytypes_text) ------------------------------- */
+
+static void expect_int(int64_t v, const char *want)
+{
+	struct change_buf b = {0};
+	mytypes_int(&b, v);
+	ck_assert_int_eq((int)b.len, (int)strlen(want));
+	ck_assert(memcmp(b.data, want, b.len) == 0);
+	change_buf_free(&b);
+}
+
+START_TEST(test_int_text)
+{
+	expect_int(0, "0");
+	expect_int(7, "7");
+	expect_int(-1, "-1");
+	expect_int(1000000, "1000000");
+	expect_int(INT64_MAX, "9223372036854775807");
+	expect_int(INT64_MIN, "-9223372036854775808");
+	struct change_buf b = {0};
+	mytypes_uint(&b, UINT64_MAX);
+	mytypes_uint(&b, 0);
+	ck_assert_int_eq((int)b.len, 21);
+	ck_assert(memcmp(b.data, "184467440737095516150", 21) == 0);
+	change_buf_free(&b);
+}
+END_TEST
+
+/* UTF-8 checked eight ASCII bytes at a time: a bad byte anywhere in a run is still found. */
+START_TEST(test_utf8_runs)
+{
+	char s[40];
+	memset(s, 'a', sizeof(s));
+	ck_assert(mytypes_utf8_valid((const uint8_t *)s, sizeof(s)));
+	for (size_t at = 0; at < sizeof(s); at++) {
+		memset(s, 'a', sizeof(s));
+		s[at] = (char)0xff;
+		ck_assert_msg(!mytypes_utf8_valid((const uint8_t *)s, sizeof(s)), "0xff at %zu",
+			      at);
+		if (at + 1 < sizeof(s)) {
+			s[at] = (char)0xc3, s[at + 1] = (char)0xa9; /* é */
+			ck_assert_msg(mytypes_utf8_valid((const uint8_t *)s, sizeof(s)), "é at %zu",
+				      at);
+			s[at + 1] = 'a'; /* a lead byte without its continuation */
+			ck_assert_msg(!mytypes_utf8_valid((const uint8_t *)s, sizeof(s)),
+				      "c3 at %zu", at);
+		}
+	}
+	/* a NUL in text: its own status, in any position */
+	memset(s, 'a', sizeof(s));
+	s[13] = '\0';
+	struct change_buf b = {0};
+	ck_assert_int_eq(mytypes_text(&b, BINLOG_CS_UTF8MB4, (const uint8_t *)s, sizeof(s)),
+			 BINLOG_VAL_NUL_IN_TEXT);
+	change_buf_free(&b);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("mysnap");
@@ -382,6 +441,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_copy_line);
 	tcase_add_test(tc, test_tuple_key);
 	tcase_add_test(tc, test_decimal_text);
+	tcase_add_test(tc, test_int_text);
+	tcase_add_test(tc, test_utf8_runs);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -3,7 +3,8 @@
  * the row digest against PostgreSQL's first-60-bits rule (values computed
  * with PostgreSQL: ('x' || substr(md5(t), 1, 15))::bit(60)::bigint), and
  * the canonical-text SQL for PostgreSQL (the rules that make it COPY's:
- * backslash escaped first, output functions where ::text is not one),
+ * backslash escaped first, output functions where ::text is not one), the
+ * digest text (SQL and C),
  * and how a source column compares with a MariaDB target's column
  * (vside_my_column(): the same text, the target's shape, or refused).
  */
@@ -107,6 +108,64 @@ START_TEST(test_pg_row_expr)
 }
 END_TEST
 
+/*
+ * The digest text: plain columns as they are, others behind their length,
+ * in SQL and in C alike; rows whose COPY lines differ keep different texts.
+ */
+START_TEST(test_digest_text)
+{
+	struct mig_column cols[] = {
+	    {.name = "id", .type = "integer", .type_oid = 23, .key_pos = 1},
+	    {.name = "b", .type = "boolean", .type_oid = 16},
+	    {.name = "t", .type = "text", .type_oid = 25},
+	};
+	int key[] = {0};
+	struct mig_table t = {.ncols = 3, .cols = cols, .nkey = 1, .key_idx = key};
+	char *e = vside_pg_digest_expr(&t);
+	ck_assert_str_eq(
+	    e, "(CASE WHEN \"id\" IS NULL THEN chr(92) || 'N' ELSE \"id\"::text END) || chr(9) || "
+	       "(CASE WHEN \"b\" IS NULL THEN chr(92) || 'N' ELSE format('%s', \"b\") END) || "
+	       "chr(9) || (CASE WHEN \"t\" IS NULL THEN chr(92) || 'N' ELSE "
+	       "octet_length(\"t\"::text) || ':' || (\"t\"::text) END)");
+	free(e);
+	ck_assert(vside_text_is_plain(23) && vside_text_is_plain(16) && !vside_text_is_plain(25));
+
+	bool plain[] = {true, false, false};
+	struct {
+		const char *v[3]; /* NULL: SQL NULL */
+		const char *want;
+	} rows[] = {
+	    {{"1", "a\tb", "c"}, "1\t3:a\tb\t1:c"},
+	    {{"1", "a", "b\tc"}, "1\t1:a\t3:b\tc"}, /* COPY: 1 a\tb c vs 1 a b\tc */
+	    {{"1", NULL, ""}, "1\t\\N\t0:"},
+	    {{"1", "\\N", "\\"}, "1\t2:\\N\t1:\\"}, /* the text \N is not NULL */
+	    {{"12", "", "3:x"}, "12\t0:\t3:3:x"},
+	};
+	for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+		struct change_value v[3];
+		for (int i = 0; i < 3; i++)
+			v[i] = rows[r].v[i]
+				   ? (struct change_value){.kind = CHV_TEXT,
+							   .data = rows[r].v[i],
+							   .len = (uint32_t)strlen(rows[r].v[i])}
+				   : (struct change_value){.kind = CHV_NULL};
+		struct change_tuple tu = {3, v};
+		struct change_buf b = {0};
+		ck_assert(vside_digest_text(&b, &tu, plain));
+		ck_assert_msg(b.len == strlen(rows[r].want) &&
+				  memcmp(b.data, rows[r].want, b.len) == 0,
+			      "row %zu: %.*s", r, (int)b.len, (const char *)b.data);
+		change_buf_free(&b);
+	}
+	struct change_value absent[] = {{.kind = CHV_TEXT, .data = "1", .len = 1},
+					{.kind = CHV_UNCHANGED}};
+	struct change_buf b = {0};
+	ck_assert(!vside_digest_text(&b, &(struct change_tuple){2, absent}, plain));
+	ck_assert_int_eq((int)b.len, 0);
+	change_buf_free(&b);
+}
+END_TEST
+
 /* A column as pgmeta (PostgreSQL source) or mymeta (MariaDB) describes it. */
 static struct mig_column mcol(const char *type, uint32_t oid, const char *src_type, uint8_t ext)
 {
@@ -196,6 +255,7 @@ int main(void)
 	tcase_add_test(tc, test_md5_pieces);
 	tcase_add_test(tc, test_digest_first_60_bits);
 	tcase_add_test(tc, test_pg_row_expr);
+	tcase_add_test(tc, test_digest_text);
 	tcase_add_test(tc, test_my_target_shapes);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
