@@ -267,15 +267,24 @@ char *vside_pg_row_expr(const struct mig_table *t)
 	return row_expr(t, NULL);
 }
 
-/* A row's digest text (vside.h) in SQL: row_expr() without its replace() chains. */
-static char *digest_expr(const struct mig_table *t, const struct vside_table *sh)
+/*
+ * A row's digest text (vside.h) in SQL: row_expr() without its replace()
+ * chains.  Lengths are of the UTF-8 text: with utf8_db the database's own
+ * (hashtextextended is used only there), else of convert_to(.., 'UTF8')
+ * as md5 hashes it.
+ */
+static char *digest_expr(const struct mig_table *t, const struct vside_table *sh, bool utf8_db)
 {
 	struct strbuf b = {0};
 	for (int i = 0; i < t->ncols; i++) {
 		char *id = pgconn_ident(t->cols[i].name);
 		char *v = pg_col_text(t, sh, i);
 		if (!col_plain(t, sh, i)) {
-			char *w = xasprintf("octet_length(%s) || ':' || (%s)", v, v);
+			char *w =
+			    utf8_db
+				? xasprintf("octet_length(%s) || ':' || (%s)", v, v)
+				: xasprintf("octet_length(convert_to(%s, 'UTF8')) || ':' || (%s)",
+					    v, v);
 			free(v);
 			v = w;
 		}
@@ -287,9 +296,9 @@ static char *digest_expr(const struct mig_table *t, const struct vside_table *sh
 	return sb_take(&b);
 }
 
-char *vside_pg_digest_expr(const struct mig_table *t)
+char *vside_pg_digest_expr(const struct mig_table *t, bool utf8_db)
 {
-	return digest_expr(t, NULL);
+	return digest_expr(t, NULL, utf8_db);
 }
 
 /* Appends n bytes to b. */
@@ -570,7 +579,9 @@ static char *pg_digest_sql(struct vside *s, const struct mig_table *t, const str
 {
 	struct mig_table tv;
 	const struct mig_table *n = pg_names(s, t, &tv);
-	char *row = s->digest == VDIGEST_PGROW ? pg_record_expr(n) : digest_expr(n, shape(s, t));
+	char *row = s->digest == VDIGEST_PGROW
+			? pg_record_expr(n)
+			: digest_expr(n, shape(s, t), s->digest == VDIGEST_PGHASH);
 	char *pred = pg_pred(n, sel);
 	table_view_free(&tv);
 	char *sql;

@@ -301,8 +301,12 @@ char *vdigest_format(const struct vdigest *d, char *buf, size_t n);
  */
 char *vside_pg_row_expr(const struct mig_table *t);
 char *vside_pg_key_expr(const struct mig_table *t);
-/* The same for the row's digest text (plain columns by type).  Caller frees. */
-char *vside_pg_digest_expr(const struct mig_table *t);
+/*
+ * The same for the row's digest text (plain columns by type), its lengths
+ * those of the UTF-8 text: the column's own with utf8_db (a UTF8
+ * database), else of its convert_to(.., 'UTF8').  Caller frees.
+ */
+char *vside_pg_digest_expr(const struct mig_table *t, bool utf8_db);
 
 /* The session settings canonical text is printed under (PostgreSQL), one SQL string;
    also no parallel workers. */

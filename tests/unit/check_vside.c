@@ -121,12 +121,17 @@ START_TEST(test_digest_text)
 	};
 	int key[] = {0};
 	struct mig_table t = {.ncols = 3, .cols = cols, .nkey = 1, .key_idx = key};
-	char *e = vside_pg_digest_expr(&t);
+	char *e = vside_pg_digest_expr(&t, true);
 	ck_assert_str_eq(
 	    e, "(CASE WHEN \"id\" IS NULL THEN chr(92) || 'N' ELSE \"id\"::text END) || chr(9) || "
 	       "(CASE WHEN \"b\" IS NULL THEN chr(92) || 'N' ELSE format('%s', \"b\") END) || "
 	       "chr(9) || (CASE WHEN \"t\" IS NULL THEN chr(92) || 'N' ELSE "
 	       "octet_length(\"t\"::text) || ':' || (\"t\"::text) END)");
+	free(e);
+	/* another database encoding: the length of the UTF-8 text md5 hashes */
+	e = vside_pg_digest_expr(&t, false);
+	ck_assert_ptr_nonnull(strstr(e, "octet_length(convert_to(\"t\"::text, 'UTF8')) || ':' || "
+					"(\"t\"::text)"));
 	free(e);
 	ck_assert(vside_text_is_plain(23) && vside_text_is_plain(16) && !vside_text_is_plain(25));
 
