@@ -76,11 +76,11 @@ harness_sql SRC "INSERT INTO items SELECT 800000 + seq, 'big', 1, NOW(6), REPEAT
 wait_for 10 '(( $(mctl --json lag | jfield .lag.bytes) >= 1000000 ))' ||
 	fail "lag across a rotation: $(mctl --json lag | jfield .lag.bytes) bytes, with more than 1000000 behind in the older file"
 ok "lag across a binlog rotation counts the older file's remainder ($(mctl --json lag | jfield .lag.bytes) bytes)"
-expect_rc 0 mctl backfill resume
+# The kill comes while paused: still in the backfill however slow the test runs (valgrind).
 assert_eq "$(migd_phase)" backfilling "phase at the first kill"
 kill -KILL "$MIGD_PID"
 wait "$MIGD_PID" 2>/dev/null || true
-ok "kill -9 during backfill (the consistent snapshot goes with the process)"
+ok "kill -9 during backfill, paused (the consistent snapshot goes with the process)"
 
 migd_start "$T_TMP/migd.conf"
 wait_phase 120 'catching_up|synced'
