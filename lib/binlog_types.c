@@ -48,17 +48,9 @@
 
 /* --- output helpers ------------------------------------------------------------ */
 
-static void out_bytes(struct change_buf *b, const void *p, size_t n)
-{
-	change_buf_reserve(b, n);
-	if (n)
-		memcpy(b->data + b->len, p, n);
-	b->len += n;
-}
-
 static void out_str(struct change_buf *b, const char *s)
 {
-	out_bytes(b, s, strlen(s));
+	change_buf_put(b, s, strlen(s));
 }
 
 static void out_char(struct change_buf *b, char c)
@@ -76,18 +68,7 @@ static void out_fmt(struct change_buf *b, const char *fmt, ...)
 	va_start(ap, fmt);
 	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
-	out_bytes(b, tmp, n < 0 ? 0 : (size_t)n);
-}
-
-/* v in decimal, as "%llu" prints it (snprintf was a fifth of a snapshot read's client time) */
-static void out_udec(struct change_buf *b, uint64_t v)
-{
-	char tmp[20];
-	size_t n = 0;
-	do
-		tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
-	while ((v /= 10) > 0);
-	out_bytes(b, tmp + sizeof(tmp) - n, n);
+	change_buf_put(b, tmp, n < 0 ? 0 : (size_t)n);
 }
 
 /* bytea hex output: \x then two lowercase digits per byte */
@@ -263,7 +244,7 @@ static enum binlog_value_status out_text(struct change_buf *b, enum binlog_chars
 		return BINLOG_VAL_NUL_IN_TEXT;
 	}
 	if (cs != BINLOG_CS_LATIN1) {
-		out_bytes(b, s, n);
+		change_buf_put(b, s, n);
 		return BINLOG_VAL_OK;
 	}
 	change_buf_reserve(b, n * 3);
@@ -481,13 +462,13 @@ static void out_float(struct change_buf *b, double v, bool is_float)
 			out_str(b, "0.");
 			for (int i = 0; i < -e - 1; i++)
 				out_char(b, '0');
-			out_bytes(b, d, (size_t)n);
+			change_buf_put(b, d, (size_t)n);
 		} else {
 			for (int i = 0; i <= e; i++)
 				out_char(b, i < n ? d[i] : '0');
 			if (n > e + 1) {
 				out_char(b, '.');
-				out_bytes(b, d + e + 1, (size_t)(n - e - 1));
+				change_buf_put(b, d + e + 1, (size_t)(n - e - 1));
 			}
 		}
 		return;
@@ -495,7 +476,7 @@ static void out_float(struct change_buf *b, double v, bool is_float)
 	out_char(b, d[0]);
 	if (n > 1) {
 		out_char(b, '.');
-		out_bytes(b, d + 1, (size_t)(n - 1));
+		change_buf_put(b, d + 1, (size_t)(n - 1));
 	}
 	out_fmt(b, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
 }
@@ -606,7 +587,7 @@ static void out_frac(struct change_buf *b, uint32_t usec)
 	while (f[n - 1] == '0')
 		n--;
 	out_char(b, '.');
-	out_bytes(b, f, (size_t)n);
+	change_buf_put(b, f, (size_t)n);
 }
 
 /* The fraction of a TIME2/DATETIME2/TIMESTAMP2, stored after the integer part. */
@@ -1222,12 +1203,12 @@ void mytypes_int(struct change_buf *b, int64_t v)
 {
 	if (v < 0)
 		out_char(b, '-');
-	out_udec(b, v < 0 ? 0 - (uint64_t)v : (uint64_t)v); /* INT64_MIN too */
+	change_buf_put_udec(b, v < 0 ? 0 - (uint64_t)v : (uint64_t)v); /* INT64_MIN too */
 }
 
 void mytypes_uint(struct change_buf *b, uint64_t v)
 {
-	out_udec(b, v);
+	change_buf_put_udec(b, v);
 }
 
 enum binlog_value_status mytypes_year(struct change_buf *b, unsigned year)
@@ -1284,11 +1265,11 @@ bool mytypes_decimal(struct change_buf *b, bool neg, const char *int_digits, siz
 	if (i == nint)
 		out_char(b, '0');
 	else
-		out_bytes(b, int_digits + i, nint - i);
+		change_buf_put(b, int_digits + i, nint - i);
 	if (scale > 0) {
 		out_char(b, '.');
 		size_t keep = nfrac < (size_t)scale ? nfrac : (size_t)scale;
-		out_bytes(b, frac_digits, keep);
+		change_buf_put(b, frac_digits, keep);
 		for (size_t k = keep; k < (size_t)scale; k++)
 			out_char(b, '0');
 	}

@@ -109,7 +109,7 @@ static void put_sv(struct change_buf *b, int64_t v)
 	put_uv(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
 }
 
-static void put_bytes(struct change_buf *b, const void *p, size_t n)
+void change_buf_put(struct change_buf *b, const void *p, size_t n)
 {
 	change_buf_reserve(b, n);
 	if (n > 0)
@@ -117,10 +117,20 @@ static void put_bytes(struct change_buf *b, const void *p, size_t n)
 	b->len += n;
 }
 
+void change_buf_put_udec(struct change_buf *b, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+	do
+		tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	change_buf_put(b, tmp + sizeof(tmp) - n, n);
+}
+
 static void put_strn(struct change_buf *b, const char *s, size_t n)
 {
 	put_uv(b, n);
-	put_bytes(b, s, n);
+	change_buf_put(b, s, n);
 	put_u8(b, 0);
 }
 
@@ -173,7 +183,7 @@ static void put_tuple(struct change_buf *b, const struct change_tuple *t)
 		if (v->kind == CHV_TEXT || v->kind == CHV_BAD) {
 			put_u8(b, v->kind);
 			put_uv(b, v->len);
-			put_bytes(b, v->data, v->len);
+			change_buf_put(b, v->data, v->len);
 		} else {
 			put_u8(b, v->kind == CHV_UNCHANGED ? CHV_UNCHANGED : CHV_NULL);
 		}

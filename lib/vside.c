@@ -234,7 +234,17 @@ static bool col_plain(const struct mig_table *t, const struct vside_table *sh, i
 	return vside_text_is_plain(t->cols[i].type_oid);
 }
 
-static char *row_expr(const struct mig_table *t, const struct vside_table *sh)
+/*
+ * A row's text in SQL, in one of two forms: its COPY line (escapes written
+ * with replace() chains), or its digest text (vside.h: a non-plain value
+ * behind its length in bytes and a colon).  Digest lengths are of the
+ * UTF-8 text: in a UTF8 database the value's own (hashtextextended is
+ * used only there), else of convert_to(.., 'UTF8') as md5 hashes it.
+ */
+enum row_form { ROW_COPY, ROW_DIGEST_UTF8DB, ROW_DIGEST_CONVERT };
+
+/* A non-plain value v (consumed) in form f. */
+static char *wrap_value(char *v, enum row_form f)
 {
 	/* backslash first: the escapes written after it must stay as they are */
 	static const struct {
@@ -242,77 +252,56 @@ static char *row_expr(const struct mig_table *t, const struct vside_table *sh)
 		const char *esc;
 	} esc[] = {{92, "chr(92)"}, {8, "'b'"}, {12, "'f'"}, {10, "'n'"},
 		   {13, "'r'"},	    {9, "'t'"}, {11, "'v'"}};
+	char *w;
+	switch (f) {
+	case ROW_COPY:
+		for (size_t k = 0; k < ARRAY_LEN(esc); k++) {
+			w = xasprintf("replace(%s, chr(%d), chr(92) || %s)", v, esc[k].ch,
+				      esc[k].esc);
+			free(v);
+			v = w;
+		}
+		return v;
+	case ROW_DIGEST_UTF8DB:
+		w = xasprintf("octet_length(%s) || ':' || (%s)", v, v);
+		break;
+	default:
+		w = xasprintf("octet_length(convert_to(%s, 'UTF8')) || ':' || (%s)", v, v);
+		break;
+	}
+	free(v);
+	return w;
+}
+
+static char *row_expr(const struct mig_table *t, const struct vside_table *sh, enum row_form f)
+{
 	struct strbuf b = {0};
 	for (int i = 0; i < t->ncols; i++) {
 		char *id = pgconn_ident(t->cols[i].name);
 		char *v = pg_col_text(t, sh, i);
-		if (!col_plain(t, sh, i)) {
-			for (size_t k = 0; k < ARRAY_LEN(esc); k++) {
-				char *w = xasprintf("replace(%s, chr(%d), chr(92) || %s)", v,
-						    esc[k].ch, esc[k].esc);
-				free(v);
-				v = w;
-			}
-		}
+		if (!col_plain(t, sh, i))
+			v = wrap_value(v, f);
 		sb_addf(&b, "%s(CASE WHEN %s IS NULL THEN chr(92) || 'N' ELSE %s END)",
 			i ? " || chr(9) || " : "", id, v);
 		free(v);
 		free(id);
 	}
 	return sb_take(&b);
+}
+
+static enum row_form digest_row_form(bool utf8_db)
+{
+	return utf8_db ? ROW_DIGEST_UTF8DB : ROW_DIGEST_CONVERT;
 }
 
 char *vside_pg_row_expr(const struct mig_table *t)
 {
-	return row_expr(t, NULL);
-}
-
-/*
- * A row's digest text (vside.h) in SQL: row_expr() without its replace()
- * chains.  Lengths are of the UTF-8 text: with utf8_db the database's own
- * (hashtextextended is used only there), else of convert_to(.., 'UTF8')
- * as md5 hashes it.
- */
-static char *digest_expr(const struct mig_table *t, const struct vside_table *sh, bool utf8_db)
-{
-	struct strbuf b = {0};
-	for (int i = 0; i < t->ncols; i++) {
-		char *id = pgconn_ident(t->cols[i].name);
-		char *v = pg_col_text(t, sh, i);
-		if (!col_plain(t, sh, i)) {
-			char *w =
-			    utf8_db
-				? xasprintf("octet_length(%s) || ':' || (%s)", v, v)
-				: xasprintf("octet_length(convert_to(%s, 'UTF8')) || ':' || (%s)",
-					    v, v);
-			free(v);
-			v = w;
-		}
-		sb_addf(&b, "%s(CASE WHEN %s IS NULL THEN chr(92) || 'N' ELSE %s END)",
-			i ? " || chr(9) || " : "", id, v);
-		free(v);
-		free(id);
-	}
-	return sb_take(&b);
+	return row_expr(t, NULL, ROW_COPY);
 }
 
 char *vside_pg_digest_expr(const struct mig_table *t, bool utf8_db)
 {
-	return digest_expr(t, NULL, utf8_db);
-}
-
-/* Appends n bytes to b. */
-static void buf_put(struct change_buf *b, const void *p, size_t n)
-{
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n)
-			cap *= 2;
-		b->data = xrealloc(b->data, cap);
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
+	return row_expr(t, NULL, digest_row_form(utf8_db));
 }
 
 bool vside_digest_text(struct change_buf *out, const struct change_tuple *row, const bool *plain)
@@ -323,22 +312,16 @@ bool vside_digest_text(struct change_buf *out, const struct change_tuple *row, c
 	for (int i = 0; i < row->ncols; i++) {
 		const struct change_value *v = &row->vals[i];
 		if (i > 0)
-			buf_put(out, "\t", 1);
+			change_buf_put(out, "\t", 1);
 		if (v->kind == CHV_NULL) {
-			buf_put(out, "\\N", 2);
+			change_buf_put(out, "\\N", 2);
 			continue;
 		}
 		if (!plain[i]) {
-			char len[16];
-			int n = 0;
-			uint32_t x = v->len;
-			do
-				len[sizeof(len) - 1 - n++] = (char)('0' + x % 10);
-			while ((x /= 10) > 0);
-			buf_put(out, len + sizeof(len) - n, (size_t)n);
-			buf_put(out, ":", 1);
+			change_buf_put_udec(out, v->len);
+			change_buf_put(out, ":", 1);
 		}
-		buf_put(out, v->data, v->len);
+		change_buf_put(out, v->data, v->len);
 	}
 	return true;
 }
@@ -581,7 +564,7 @@ static char *pg_digest_sql(struct vside *s, const struct mig_table *t, const str
 	const struct mig_table *n = pg_names(s, t, &tv);
 	char *row = s->digest == VDIGEST_PGROW
 			? pg_record_expr(n)
-			: digest_expr(n, shape(s, t), s->digest == VDIGEST_PGHASH);
+			: row_expr(n, shape(s, t), digest_row_form(s->digest == VDIGEST_PGHASH));
 	char *pred = pg_pred(n, sel);
 	table_view_free(&tv);
 	char *sql;
@@ -630,7 +613,8 @@ static bool pg_hashes(struct vside *s, const struct mig_table *t, const struct v
 {
 	struct mig_table tv;
 	const struct mig_table *n = pg_names(s, t, &tv);
-	char *row = row_expr(n, shape(s, t)), *key = vside_pg_key_expr(n), *pred = pg_pred(n, sel);
+	char *row = row_expr(n, shape(s, t), ROW_COPY), *key = vside_pg_key_expr(n),
+	     *pred = pg_pred(n, sel);
 	table_view_free(&tv);
 	char *sql = xasprintf("SELECT %s, md5(convert_to(%s, 'UTF8')) FROM %s WHERE %s", key, row,
 			      qname(s, t), pred);
@@ -965,8 +949,8 @@ bool vside_probe_pghash(struct vside *s, bool *ok, struct err *err)
 	*ok = true;
 	if (!is_pg(s))
 		return true;
-	char *enc = pgconn_query_value(&s->pg, "SELECT current_setting('server_encoding')", 0,
-				       NULL, err);
+	char *enc =
+	    pgconn_query_value(&s->pg, "SELECT current_setting('server_encoding')", 0, NULL, err);
 	if (enc == NULL)
 		return false;
 	*ok = strcmp(enc, "UTF8") == 0;
