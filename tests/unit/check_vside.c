@@ -83,15 +83,22 @@ START_TEST(test_digest_first_60_bits)
 }
 END_TEST
 
+/* id integer (the key), b boolean, t text: one plain column of each way, and text. */
+static struct mig_column three[] = {
+    {.name = "id", .type = "integer", .type_oid = 23, .key_pos = 1},
+    {.name = "b", .type = "boolean", .type_oid = 16},
+    {.name = "t", .type = "text", .type_oid = 25},
+};
+static int three_key[] = {0};
+
+static struct mig_table three_cols(void)
+{
+	return (struct mig_table){.ncols = 3, .cols = three, .nkey = 1, .key_idx = three_key};
+}
+
 START_TEST(test_pg_row_expr)
 {
-	struct mig_column cols[] = {
-	    {.name = "id", .type = "integer", .type_oid = 23, .key_pos = 1},
-	    {.name = "b", .type = "boolean", .type_oid = 16},
-	    {.name = "t", .type = "text", .type_oid = 25},
-	};
-	int key[] = {0};
-	struct mig_table t = {.ncols = 3, .cols = cols, .nkey = 1, .key_idx = key};
+	struct mig_table t = three_cols();
 	char *e = vside_pg_row_expr(&t);
 	ck_assert_str_eq(
 	    e, "(CASE WHEN \"id\" IS NULL THEN chr(92) || 'N' ELSE \"id\"::text END) || chr(9) || "
@@ -114,13 +121,7 @@ END_TEST
  */
 START_TEST(test_digest_text)
 {
-	struct mig_column cols[] = {
-	    {.name = "id", .type = "integer", .type_oid = 23, .key_pos = 1},
-	    {.name = "b", .type = "boolean", .type_oid = 16},
-	    {.name = "t", .type = "text", .type_oid = 25},
-	};
-	int key[] = {0};
-	struct mig_table t = {.ncols = 3, .cols = cols, .nkey = 1, .key_idx = key};
+	struct mig_table t = three_cols();
 	char *e = vside_pg_digest_expr(&t, true);
 	ck_assert_str_eq(
 	    e, "(CASE WHEN \"id\" IS NULL THEN chr(92) || 'N' ELSE \"id\"::text END) || chr(9) || "
